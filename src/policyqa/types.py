@@ -1,0 +1,181 @@
+"""Plain data passed between the pipeline stages.
+
+Offsets (`start`, `end`) are always Python ``str`` indices into the full decoded text of
+the source file (before any cleaning), ``[start, end)``; ``source`` is the path relative to
+the corpus root with POSIX separators. See design.md §3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One corpus file, decoded. ``text`` is what every offset indexes."""
+
+    source: str
+    text: str
+    encoding: str
+    fmt: str  # "txt", "md", ...
+    sha256: str  # of the raw bytes
+    size: int  # bytes on disk
+    meta: dict[str, str] = field(default_factory=dict)  # raw metadata a loader found
+
+
+@dataclass(frozen=True)
+class DocMeta:
+    """Metadata read from a document's own text (all optional)."""
+
+    year: int | None = None
+    region: str | None = None
+    doc_type: str | None = None  # 计划 / 总结 / 思路 / 方案 / 督导 / ...
+    site: str | None = None
+    date: str | None = None  # publication date as written, ISO-like when known
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A contiguous run of a document's own text (no boilerplate inside).
+
+    ``kind`` is "heading" for a heading line (一、… （一）… 1. … 第X条 …) and "text" for body
+    text. ``heading_path`` is the path of headings the block sits under; for a heading block it
+    includes the heading itself.
+    """
+
+    start: int
+    end: int
+    kind: str
+    heading_path: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One plan/summary. A compilation file (篇一…篇十三) yields several documents."""
+
+    doc_id: str
+    source: str
+    title: str
+    start: int
+    end: int
+    metadata: DocMeta
+    blocks: tuple[Block, ...]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable passage; carries its own citation."""
+
+    chunk_id: int
+    doc_id: str
+    source: str
+    start: int
+    end: int
+    text: str
+    title: str
+    heading_path: tuple[str, ...]
+    metadata: DocMeta
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk returned for a query, with why it matched."""
+
+    chunk: Chunk
+    score: float
+    dense_score: float | None = None
+    lexical_score: float | None = None
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.chunk
+        return {
+            "source": c.source,
+            "start": c.start,
+            "end": c.end,
+            "text": c.text,
+            "title": c.title,
+            "heading_path": list(c.heading_path),
+            "score": round(float(self.score), 6),
+            "doc_id": c.doc_id,
+            "metadata": c.metadata.as_dict(),
+            "dense_score": None if self.dense_score is None else round(float(self.dense_score), 6),
+            "lexical_rank": self.lexical_rank,
+            "dense_rank": self.dense_rank,
+        }
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict a search. Empty / None fields do not filter."""
+
+    doc_type: str | None = None
+    year: int | None = None
+    region: str | None = None
+    doc_id: str | None = None
+    source: str | None = None
+
+    def is_empty(self) -> bool:
+        return not any((self.doc_type, self.year, self.region, self.doc_id, self.source))
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    abstained: bool
+    top_score: float
+    hits: tuple[Hit, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "abstained": self.abstained,
+            "top_score": round(float(self.top_score), 6),
+            "results": [h.to_json() for h in self.hits],
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    source: str
+    start: int
+    end: int
+    text: str
+    title: str
+    heading_path: tuple[str, ...]
+    doc_id: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "source": self.source,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "title": self.title,
+            "heading_path": list(self.heading_path),
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    abstained: bool
+    answer: str
+    citations: tuple[Citation, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "abstained": self.abstained,
+            "answer": self.answer,
+            "citations": [c.to_json() for c in self.citations],
+        }
