@@ -36,9 +36,11 @@ class Settings:
     rrf_k: int = 60
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
-    # Abstain when the best fused evidence is weaker than this (calibrated on the dev set;
-    # see README "Abstaining").
-    abstain_threshold: float = 0.0
+    # Abstain when the best sentence similarity among the top hits is below the threshold
+    # for the query's script. None = the value calibrated for the model (search.CALIBRATED),
+    # or never abstain for a model without one. See README "Abstaining".
+    abstain_cjk: float | None = None
+    abstain_other: float | None = None
     # Web app
     host: str = "127.0.0.1"
     port: int = 7860
@@ -67,7 +69,9 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(default, float):
             return float(value)
         if default is None:
-            return None if value in (None, "") else str(value)
+            if value in (None, ""):
+                return None
+            return float(value) if "float" in str(_field_types()[name]) else str(value)
         return str(value)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"setting {name!r}: cannot use {value!r} ({e})") from None

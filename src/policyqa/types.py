@@ -93,6 +93,9 @@ class Hit:
     lexical_score: float | None = None
     dense_rank: int | None = None
     lexical_rank: int | None = None
+    # Best-matching sentence of the chunk: its similarity to the query and its span.
+    evidence_score: float | None = None
+    evidence_span: Span | None = None
 
     def to_json(self) -> dict[str, Any]:
         c = self.chunk
@@ -109,6 +112,8 @@ class Hit:
             "dense_score": None if self.dense_score is None else round(float(self.dense_score), 6),
             "lexical_rank": self.lexical_rank,
             "dense_rank": self.dense_rank,
+            "evidence_score": None if self.evidence_score is None else round(float(self.evidence_score), 6),
+            "evidence_span": None if self.evidence_span is None else list(self.evidence_span),
         }
 
 

@@ -1,0 +1,422 @@
+"""Extractive cited answers: the documents' own sentences, each ending in its ``[n]`` marker.
+
+No language model. Sentences come from the top hits' spans in the original file text (so
+traditional characters stay traditional and offsets stay exact), are scored against the
+question (embedding similarity + character-bigram overlap on folded text + a bonus for the
+hit's rank), and the best few are merged where they are neighbours in the source.
+
+``check_citations`` re-checks an answer against the source text: spans match character for
+character, markers and citations agree, and every number in the answer is in the sentence it
+cites.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from .clean import fold
+from .types import Answer, Citation, Hit
+
+NOT_FOUND = "文档中没有找到与该问题相关的内容。"
+
+MAX_ANSWER_CHARS = 300
+MAX_SENTENCE_CHARS = 150  # longer sentences are cut to their best clauses (exact offsets)
+TOP_HITS = 5
+MIN_SENTENCE_CHARS = 6
+EMBED_CANDIDATES = 6  # sentences embedded per question (the slow step)
+EMBED_NO_CJK = 8
+CLOSE_TO_BEST = 0.30  # keep picks whose score is within this of the best one
+NEAR_DUPLICATE = 0.6  # bigram Jaccard above which two sentences count as the same
+
+_SENT_END = re.compile(r"[。！？；!?;]+[”’\"'）)」』]*|\n+")
+_CLAUSE_END = re.compile(r"[，,、：:]")
+_NUMBER = re.compile(r"[0-9０-９]+(?:[.．][0-9０-９]+)?")
+_MARKER = re.compile(r"\[(\d+)\]")
+_PIAN = re.compile(r"^(篇[一二三四五六七八九十百零〇0-9]+|第[一二三四五六七八九十百零〇0-9]+篇)")
+_NUMBER_QUESTION = re.compile(
+    r"多少|几[个所项名人次年%]?|比例|目标|百分|率|数量|how many|how much|percent|rate|number|target",
+    re.IGNORECASE,
+)
+_HAS_QUANTITY = re.compile(r"[0-9０-９]|百分之|[一二三四五六七八九十百千万]+[所个项名人次元%]")
+_QUESTION_WORDS = re.compile(
+    r"什么|哪些|哪个|怎么|怎样|如何|多少|是否|有没有|有什么|为什么|请问|关于|方面|主要|"
+    r"[的了吗呢吧啊？?，,。、\s]"
+)
+_TITLE_DIGITS = re.compile(r"[0-9０-９]+\s*(?:年度|学年|年)?\s*[-—~～至到]?")
+
+
+# ---------------------------------------------------------------------------- scoring
+
+
+class SentenceScorer(Protocol):
+    """Similarity of each sentence to the question (higher is closer)."""
+
+    def score(self, question: str, sentences: Sequence[str]) -> list[float]: ...
+
+
+class EmbeddingScorer:
+    """Cosine similarity of the question vector and each sentence vector."""
+
+    def __init__(
+        self,
+        embed_queries: Callable[[Sequence[str]], np.ndarray],
+        embed_passages: Callable[[Sequence[str]], np.ndarray],
+    ):
+        self._embed_queries = embed_queries
+        self._embed_passages = embed_passages
+
+    def score(self, question: str, sentences: Sequence[str]) -> list[float]:
+        if not sentences:
+            return []
+        q = np.asarray(self._embed_queries([question]), dtype=np.float32)[0]
+        p = np.asarray(self._embed_passages(list(sentences)), dtype=np.float32)
+        return [float(x) for x in p @ q]
+
+
+@lru_cache(maxsize=4096)
+def _fold(text: str) -> str:
+    """Traditional→simplified and lower case, for matching only (never shown)."""
+    return fold(text).lower()
+
+
+def _bigrams(text: str) -> set[str]:
+    chars = [c for c in text if c.isalnum()]
+    if len(chars) == 1:
+        return set(chars)
+    return {chars[i] + chars[i + 1] for i in range(len(chars) - 1)}
+
+
+def _question_bigrams(question: str) -> set[str]:
+    folded = _QUESTION_WORDS.sub(" ", _fold(question))
+    grams: set[str] = set()
+    for part in folded.split():
+        grams |= _bigrams(part)
+    return grams
+
+
+def _overlap(qgrams: set[str], text: str) -> float:
+    if not qgrams:
+        return 0.0
+    return len(qgrams & _bigrams(_fold(text))) / len(qgrams)
+
+
+# ---------------------------------------------------------------------------- sentences
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    source: str
+    start: int
+    end: int
+    text: str
+    hit_rank: int
+    hit: Hit
+    heading: bool = False
+
+
+def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """``[s, e)`` spans of the sentences in ``text[start:end]``, whitespace trimmed, ending
+    at 。！？；!?; or a line break; offsets index ``text``."""
+    spans = []
+    pos = start
+    for m in _SENT_END.finditer(text, start, end):
+        cut = m.start() if m.group().startswith("\n") else m.end()
+        spans.append((pos, cut))
+        pos = m.end()
+    if pos < end:
+        spans.append((pos, end))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e - s >= 1:
+            out.append((s, e))
+    return out
+
+
+def _best_window(text: str, s: int, e: int, qgrams: set[str], limit: int) -> tuple[int, int]:
+    """Cut a long sentence to the clause-bounded window of at most ``limit`` characters that
+    shares most bigrams with the question (earliest on ties)."""
+    if e - s <= limit:
+        return s, e
+    cuts = [s] + [m.end() for m in _CLAUSE_END.finditer(text, s, e)] + [e]
+    cuts = sorted(set(cuts))
+    best = (-1.0, s, s)
+    for i in range(len(cuts) - 1):
+        for j in range(i + 1, len(cuts)):
+            if cuts[j] - cuts[i] > limit:
+                break
+            score = _overlap(qgrams, text[cuts[i] : cuts[j]]) if qgrams else 0.0
+            if score > best[0] or (score == best[0] and cuts[j] - cuts[i] > best[2] - best[1] and i == 0):
+                best = (score, cuts[i], cuts[j])
+    _, ws, we = best
+    if we <= ws:  # first clause alone is too long: hard cut (still exact offsets)
+        ws, we = s, s + limit
+    while we > ws and text[we - 1] in "，,、：: \t":
+        we -= 1
+    return ws, we
+
+
+def _candidates(
+    hits: Sequence[Hit], source_text: Callable[[str], str], qgrams: set[str]
+) -> list[_Sentence]:
+    seen: list[tuple[str, int, int]] = []
+    out: list[_Sentence] = []
+    for rank, hit in enumerate(hits[:TOP_HITS]):
+        c = hit.chunk
+        text = source_text(c.source)
+        for s, e in split_sentences(text, c.start, c.end):
+            if sum(ch.isalnum() for ch in text[s:e]) < MIN_SENTENCE_CHARS:
+                continue
+            s, e = _best_window(text, s, e, qgrams, MAX_SENTENCE_CHARS)
+            heading = _looks_like_heading(text[s:e])
+            m = _NUMBERING.match(text, s, e)
+            if m and e - m.end() >= 8:
+                s = m.end()  # quote the sentence without its list number "(3)"
+            if any(src == c.source and s < oe and os_ < e for src, os_, oe in seen):
+                continue  # same text reached through an overlapping chunk
+            seen.append((c.source, s, e))
+            out.append(_Sentence(c.source, s, e, text[s:e], rank, hit, heading))
+    return out
+
+
+_NUMBERING = re.compile(
+    r"\s*(?:[(（][一二三四五六七八九十百\d]+[)）]|[一二三四五六七八九十百]+[、.．]|\d+[.、．)）]|"
+    r"第[一二三四五六七八九十百\d]+[条章节部分])\s*"
+)
+
+
+def _looks_like_heading(text: str) -> bool:
+    if len(text) < 25 and not re.search(r"[。！？；!?;]$", text):
+        return True
+    return bool(_NUMBERING.match(text)) and len(text) <= 20
+
+
+def _rank_bonus(rank: int) -> float:
+    return (0.25, 0.12, 0.06, 0.03)[rank] if rank < 4 else 0.0
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u3400" <= ch <= "\u9fff" for ch in text)
+
+
+def _cheap_scores(question: str, cands: list[_Sentence], qgrams: set[str]) -> list[float]:
+    """Everything but the embedding similarity: bigram overlap, hit rank, numbers, headings."""
+    wants_number = bool(_NUMBER_QUESTION.search(question))
+    scores = []
+    for cand in cands:
+        score = 0.35 * _overlap(qgrams, cand.text) + _rank_bonus(cand.hit_rank)
+        if wants_number and _HAS_QUANTITY.search(cand.text):
+            score += 0.12
+        if cand.heading:
+            score -= 0.2
+        scores.append(score)
+    return scores
+
+
+def _shortlist(question: str, cands: list[_Sentence], cheap: list[float]) -> list[int]:
+    """The few candidates worth embedding (embedding is the slow part): the best by the cheap
+    score; for a question with no Chinese (nothing to overlap) the sentences of the top hits."""
+    if not _has_cjk(question):
+        order = sorted(range(len(cands)), key=lambda i: (cands[i].hit_rank, cands[i].start))
+        return sorted(order[:EMBED_NO_CJK])
+    order = sorted(range(len(cands)), key=lambda i: (-cheap[i], cands[i].hit_rank, cands[i].start))
+    return sorted(order[:EMBED_CANDIDATES])
+
+
+def _score_all(question: str, cands: list[_Sentence], scorer: SentenceScorer,
+               qgrams: set[str]) -> tuple[list[_Sentence], list[float]]:
+    cheap = _cheap_scores(question, cands, qgrams)
+    keep = _shortlist(question, cands, cheap)
+    cands, cheap = [cands[i] for i in keep], [cheap[i] for i in keep]
+    sims = np.asarray(scorer.score(question, [c.text for c in cands]), dtype=np.float64)
+    lo, hi = float(sims.min()), float(sims.max())
+    sims_n = (sims - lo) / (hi - lo) if hi - lo > 1e-9 else np.ones_like(sims) * 0.5
+    return cands, [0.45 * float(sim) + c for sim, c in zip(sims_n, cheap)]
+
+
+def _jaccard(a: str, b: str) -> float:
+    ga, gb = _bigrams(_fold(a)), _bigrams(_fold(b))
+    return len(ga & gb) / max(1, len(ga | gb))
+
+
+def _pick(cands: list[_Sentence], scores: list[float], max_sentences: int) -> list[tuple[_Sentence, float]]:
+    order = sorted(range(len(cands)), key=lambda i: (-scores[i], cands[i].hit_rank, cands[i].start))
+    picks: list[tuple[_Sentence, float]] = []
+    total = 0
+    best = scores[order[0]]
+    for i in order:
+        cand, score = cands[i], scores[i]
+        if len(picks) >= max_sentences or score < best - CLOSE_TO_BEST:
+            break
+        if any(_jaccard(cand.text, p.text) > NEAR_DUPLICATE for p, _ in picks):
+            continue
+        if picks and total + len(cand.text) > MAX_ANSWER_CHARS:
+            continue
+        picks.append((cand, score))
+        total += len(cand.text)
+    return picks
+
+
+# ---------------------------------------------------------------------------- grouping
+
+
+@dataclass
+class _Group:
+    members: list[_Sentence]
+    score: float
+
+    @property
+    def first(self) -> _Sentence:
+        return self.members[0]
+
+    @property
+    def start(self) -> int:
+        return self.members[0].start
+
+    @property
+    def end(self) -> int:
+        return self.members[-1].end
+
+
+def _merge(picks: list[tuple[_Sentence, float]], source_text: Callable[[str], str]) -> list[_Group]:
+    """Join picked sentences that are neighbours in the same source (only whitespace or a
+    line break between them)."""
+    by_pos = sorted(picks, key=lambda p: (p[0].source, p[0].start))
+    groups: list[_Group] = []
+    for sent, score in by_pos:
+        last = groups[-1] if groups else None
+        if (
+            last is not None
+            and last.first.source == sent.source
+            and last.first.hit.chunk.doc_id == sent.hit.chunk.doc_id
+            and sent.start >= last.end
+            and not source_text(sent.source)[last.end : sent.start].strip()
+        ):
+            last.members.append(sent)
+            last.score = max(last.score, score)
+        else:
+            groups.append(_Group([sent], score))
+    groups.sort(key=lambda g: (-g.score, g.first.source, g.start))
+    return groups
+
+
+def short_title(title: str, heading_path: Sequence[str] = ()) -> str:
+    """A document's name for an answer prefix: no Arabic digits (so every number in the
+    answer stays inside a cited sentence), at most 20 characters, plus 篇X when the
+    document is one part of a compilation and its title does not say so."""
+    name = _TITLE_DIGITS.sub("", title).strip(" -—:：")
+    name = re.sub(r"[(（]精选\s*篇[)）]|[(（]\s*[)）]", "", name).strip()
+    name = _PIAN.sub("", name) if _PIAN.match(name) else name
+    name = re.sub(r"\s*(?:篇[一二三四五六七八九十百零〇]+|第[一二三四五六七八九十百零〇]+篇)$", "", name).strip()
+    if len(name) > 20:
+        name = name[:19] + "…"
+    pian = ""
+    for part in list(heading_path[:1]) + [title]:
+        m = re.search(r"篇[一二三四五六七八九十百零〇]+|第[一二三四五六七八九十百零〇]+篇", part)
+        if m:
+            pian = m.group()
+            break
+    label = f"《{name}》" if name else ""
+    return label + pian if (label or pian) else "文档"
+
+
+def _doc_key(s: _Sentence) -> str:
+    return s.hit.chunk.doc_id or f"{s.source}#{s.hit.chunk.title}"
+
+
+def _display(text: str) -> str:
+    return re.sub(r"\s*\n\s*", " ", text)
+
+
+# ---------------------------------------------------------------------------- public
+
+
+def build_answer(
+    question: str,
+    hits: Sequence[Hit],
+    source_text: Callable[[str], str],
+    scorer: SentenceScorer,
+    abstained: bool,
+    max_sentences: int = 4,
+) -> Answer:
+    """The best few sentences of the top hits, verbatim, each group ending in ``[n]``."""
+    if abstained or not hits:
+        return Answer(question, True, NOT_FOUND, ())
+    qgrams = _question_bigrams(question)
+    cands = _candidates(hits, source_text, qgrams)
+    if not cands:
+        return Answer(question, True, NOT_FOUND, ())
+    cands, scores = _score_all(question, cands, scorer, qgrams)
+    groups = _merge(_pick(cands, scores, max_sentences), source_text)
+    several_docs = len({_doc_key(g.first) for g in groups}) > 1
+    parts: list[str] = []
+    citations: list[Citation] = []
+    for n, group in enumerate(groups, start=1):
+        chunk = group.first.hit.chunk
+        span = source_text(chunk.source)[group.start : group.end]
+        prefix = short_title(chunk.title, chunk.heading_path) + "：" if several_docs else ""
+        parts.append(f"{prefix}{_display(span)}[{n}]")
+        citations.append(
+            Citation(
+                n=n,
+                source=chunk.source,
+                start=group.start,
+                end=group.end,
+                text=span,
+                title=chunk.title,
+                heading_path=tuple(chunk.heading_path),
+                doc_id=chunk.doc_id,
+            )
+        )
+    return Answer(question, False, ("\n" if several_docs else "").join(parts), tuple(citations))
+
+
+def _numbers(text: str) -> list[str]:
+    table = str.maketrans("０１２３４５６７８９．", "0123456789.")
+    return [m.group().translate(table) for m in _NUMBER.finditer(text)]
+
+
+def answer_segments(answer: Answer) -> dict[int, str]:
+    """The answer text before each ``[n]`` marker (without any 《title》： prefix)."""
+    segments: dict[int, str] = {}
+    pos = 0
+    for m in _MARKER.finditer(answer.answer):
+        seg = answer.answer[pos : m.start()].lstrip("\n")
+        seg = re.sub(r"^(?:《[^》]*》)?(?:篇[一二三四五六七八九十百零〇]+|第[一二三四五六七八九十百零〇]+篇)?：", "", seg)
+        segments[int(m.group(1))] = seg
+        pos = m.end()
+    return segments
+
+
+def check_citations(answer: Answer, source_text: Callable[[str], str]) -> list[str]:
+    """Problems with an answer's citations; empty when it is sound."""
+    problems: list[str] = []
+    if answer.abstained:
+        if answer.citations:
+            problems.append("an abstained answer has citations")
+        return problems
+    segments = answer_segments(answer)
+    numbers = [c.n for c in answer.citations]
+    if sorted(segments) != sorted(numbers):
+        problems.append(f"markers {sorted(segments)} do not match citations {sorted(numbers)}")
+    for c in answer.citations:
+        try:
+            real = source_text(c.source)[c.start : c.end]
+        except Exception as e:  # noqa: BLE001 - report, don't raise
+            problems.append(f"[{c.n}] cannot read {c.source}: {e}")
+            continue
+        if real != c.text:
+            problems.append(f"[{c.n}] text differs from {c.source}[{c.start}:{c.end}]")
+        cited = set(_numbers(c.text))
+        for num in _numbers(segments.get(c.n, "")):
+            if num not in cited:
+                problems.append(f"[{c.n}] number {num} is not in the cited sentence")
+    return problems

@@ -1,0 +1,538 @@
+"""The Gradio web app: 问答 (cited answers), 检索 (filtered search), 文档 (document view).
+
+``build_app(engine)`` builds the page without starting a server; the handlers behind it are
+plain functions (``ask_turn``, ``run_search``, ``open_citation``, ``render_document`` …) that
+tests call directly. ``serve(settings)`` opens the engine (building the index if needed) and
+launches the page.
+
+Safety: document text, titles and queries are untrusted. Every piece of them is passed
+through ``esc`` (``html.escape`` plus the template characters ``$ { }``) and only our own tags
+are added. The chatbot renders neither Markdown nor LaTeX (``render_markdown=False``,
+``latex_delimiters=[]``) and still sanitises HTML, so a ``[x](javascript:…)`` link or
+``<img onerror=…>`` in a document shows as the plain characters.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+import re
+import sys
+from typing import Any, Callable, Sequence
+
+import gradio as gr
+
+from .clean import fold
+from .config import Settings
+from .errors import PolicyQAError
+from .types import Answer, Citation, Document, Filters, Hit, SearchResult
+
+log = logging.getLogger(__name__)
+
+MAX_CITES = 8
+ALL = ""  # dropdown value meaning "no filter"
+NO_RESULTS = "没有找到相关内容"
+
+CSS = """
+.pqa-doc{white-space:pre-wrap;line-height:1.8;font-size:15px}
+.pqa-doc .pqa-h{font-weight:600;margin-top:.6em}
+.pqa-doc .pqa-title{font-size:1.2em;font-weight:700;margin-bottom:.4em}
+.pqa-doc mark.pqa-hit{background:#ffe066;padding:0 1px;scroll-margin:80px}
+.pqa-meta{color:#666;font-size:13px;margin-bottom:.6em}
+.pqa-outline{font-size:14px;line-height:1.7;text-align:left}
+.pqa-outline a{text-decoration:none;color:inherit;display:block}
+.pqa-outline a:hover{text-decoration:underline}
+.pqa-results .pqa-card{border:1px solid #ddd;border-radius:8px;padding:10px 12px;margin:8px 0}
+.pqa-results .pqa-card-title{font-weight:600}
+.pqa-results .pqa-path{color:#555;font-size:13px}
+.pqa-results .pqa-passage{white-space:pre-wrap;margin-top:6px;line-height:1.7}
+.pqa-results mark{background:#ffe066;padding:0}
+.pqa-results .pqa-score{color:#888;font-size:12px;float:right}
+.pqa-empty{color:#666;padding:12px}
+"""
+
+# Scroll the highlighted passage into view when the view mounts (the 文档 tab is rendered on
+# first show) and whenever its value changes afterwards.
+_SCROLL_JS = (
+    "const pqaScroll = () => setTimeout(() => {"
+    " const m = element.querySelector('mark.pqa-hit');"
+    " if (m) { m.scrollIntoView({block: 'center'}); } }, 60);"
+    " pqaScroll(); watch('value', pqaScroll);"
+)
+
+
+# ---------------------------------------------------------------------------- escaping
+
+
+def esc(text: Any) -> str:
+    """Escape untrusted text for HTML (and for Gradio's HTML templates)."""
+    return (
+        html.escape(str(text), quote=True)
+        .replace("$", "&#36;")
+        .replace("{", "&#123;")
+        .replace("}", "&#125;")
+        .replace("`", "&#96;")
+    )
+
+
+def esc_lines(text: str) -> str:
+    return esc(text).replace("\n", "<br>")
+
+
+def heading_label(path: Sequence[str], title: str = "") -> str:
+    """The " › "-joined heading path, without a leading part the title already says (篇二)."""
+    parts = [p.strip() for p in path if p.strip()]
+    if parts and title and title.strip().endswith(parts[0]):
+        parts = parts[1:]
+    return " › ".join(parts)
+
+
+def _short(text: str, limit: int) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def guard(fn: Callable) -> Callable:
+    """Turn PolicyQAError into a message on the page; never show a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except PolicyQAError as e:
+            raise gr.Error(str(e)) from None
+        except Exception as e:  # noqa: BLE001 - logged, shown as a short message
+            log.exception("handler %s failed", fn.__name__)
+            raise gr.Error(f"处理请求时出错（{type(e).__name__}），详情见服务器日志。") from None
+
+    return wrapper
+
+
+# ---------------------------------------------------------------------------- filters
+
+
+def make_filters(doc_type: str | None = None, year: Any = None, region: str | None = None,
+                 doc_id: str | None = None) -> Filters | None:
+    year_value: int | None = None
+    if year not in (None, "", ALL):
+        try:
+            year_value = int(year)
+        except (TypeError, ValueError):
+            raise PolicyQAError(f"年份应为数字（收到 {year!r}）") from None
+    f = Filters(doc_type=doc_type or None, year=year_value, region=region or None, doc_id=doc_id or None)
+    return None if f.is_empty() else f
+
+
+def facet_choices(engine) -> dict[str, list[tuple[str, str]]]:
+    facets = engine.facets()
+    first = [("全部", ALL)]
+    return {
+        "doc_type": first + [(str(x), str(x)) for x in facets.get("doc_type", [])],
+        "year": first + [(str(x), str(x)) for x in facets.get("year", [])],
+        "region": first + [(str(x), str(x)) for x in facets.get("region", [])],
+        "doc": first + [(_short(str(t), 60), str(d)) for t, d in facets.get("doc", [])],
+    }
+
+
+# ---------------------------------------------------------------------------- 问答
+
+
+def citation_label(c: Citation) -> str:
+    """Plain text (rendered as text by the button) for a citation."""
+    path = heading_label(c.heading_path, c.title)
+    return _short(f"[{c.n}] {c.title}" + (f" › {path}" if path else ""), 48)
+
+
+def answer_messages(answer: Answer) -> list[dict]:
+    """Chat messages for one answer: the answer, then one collapsible item per source."""
+    body = esc_lines(answer.answer)
+    body = re.sub(r"\[(\d+)\]", r'<b class="pqa-ref">[\1]</b>', body)
+    msgs = [{"role": "assistant", "content": body}]
+    for c in answer.citations:
+        path = heading_label(c.heading_path, c.title)
+        title = f"[{c.n}] {c.title}" + (f" › {path}" if path else "")
+        content = (
+            f"<div><b>{esc(c.title)}</b></div>"
+            + (f"<div>{esc(path)}</div>" if path else "")
+            + f"<div>{esc_lines(c.text)}</div>"
+            + f"<div><small>{esc(c.source)} [{c.start}:{c.end}]</small></div>"
+        )
+        msgs.append({"role": "assistant", "content": content,
+                     "metadata": {"title": esc(title), "status": "done"}})
+    return msgs
+
+
+def cite_button_updates(citations: Sequence[Citation]) -> list[Any]:
+    ups = []
+    for i in range(MAX_CITES):
+        if i < len(citations):
+            ups.append(gr.update(value=citation_label(citations[i]), visible=True))
+        else:
+            ups.append(gr.update(value="", visible=False))
+    return ups
+
+
+def ask_turn(engine, question: str, history: list[dict] | None,
+             progress: Callable | None = None) -> tuple[list[dict], list[Citation], Answer | None]:
+    """One chat turn: the new history (our own escaped messages) and the answer's citations."""
+    history = list(history or [])
+    question = (question or "").strip()
+    if not question:
+        return history, [], None
+    if progress:
+        progress(0.2, desc="检索相关段落…")
+    answer = engine.ask(question)
+    if progress:
+        progress(1.0, desc="完成")
+    history.append({"role": "user", "content": esc_lines(question)})
+    history.extend(answer_messages(answer))
+    return history, list(answer.citations), answer
+
+
+# ---------------------------------------------------------------------------- 文档
+
+
+def find_document(engine, doc_id: str | None = None, source: str | None = None,
+                  pos: int | None = None) -> Document | None:
+    docs = engine.documents()
+    if doc_id:
+        for d in docs:
+            if d.doc_id == doc_id:
+                return d
+    if source is not None:
+        for d in docs:
+            if d.source == source and (pos is None or d.start <= pos < max(d.end, d.start + 1)):
+                return d
+        for d in docs:
+            if d.source == source:
+                return d
+    return None
+
+
+def _segments(doc: Document, span: tuple[int, int] | None) -> list[tuple[int, int, str, int]]:
+    """(start, end, kind, depth) runs of the document's own text; a cited span outside every
+    block is added as its own run so it can still be shown."""
+    segs = [(b.start, b.end, b.kind, len(b.heading_path)) for b in doc.blocks if b.end > b.start]
+    if not segs:
+        segs = [(doc.start, doc.end, "text", 0)]
+    if span and not any(s < span[1] and span[0] < e for s, e, _, _ in segs):
+        segs.append((span[0], span[1], "text", 0))
+    return sorted(segs)
+
+
+def render_document(engine, doc_id: str | None, span: tuple[int, int] | None = None) -> tuple[str, str]:
+    """(outline HTML, document HTML) with ``span`` highlighted; all text escaped."""
+    doc = find_document(engine, doc_id)
+    if doc is None:
+        empty = '<div class="pqa-empty">请选择文档。</div>'
+        return empty, empty
+    text = engine.source_text(doc.source)
+    meta = doc.metadata
+    facts = [x for x in (meta.doc_type, meta.year, meta.region, meta.date) if x]
+    parts = [
+        f'<div class="pqa-title">{esc(doc.title)}</div>',
+        f'<div class="pqa-meta">{esc(" · ".join(str(x) for x in facts))}'
+        f'{" · " if facts else ""}{esc(doc.source)}</div>',
+    ]
+    outline = ['<div class="pqa-outline" style="text-align:left">']
+    first_mark = True
+    for i, (s, e, kind, depth) in enumerate(_segments(doc, span)):
+        if span and s < span[1] and span[0] < e:
+            a, b = max(s, span[0]), min(e, span[1])
+            mark_id = ' id="pqa-hit"' if first_mark else ""
+            first_mark = False
+            inner = (esc(text[s:a]) + f'<mark class="pqa-hit"{mark_id}>' + esc(text[a:b])
+                     + "</mark>" + esc(text[b:e]))
+        else:
+            inner = esc(text[s:e])
+        cls = "pqa-h" if kind == "heading" else "pqa-p"
+        parts.append(f'<div class="{cls}" id="pqa-b-{i}">{inner}</div>')
+        if kind == "heading":
+            indent = max(0, depth - 1) * 14
+            outline.append(f'<a href="#pqa-b-{i}" style="padding-left:{indent}px">'
+                           f"{esc(_short(text[s:e], 40))}</a>")
+    if len(outline) == 1:
+        outline.append('<div class="pqa-empty">（无标题结构）</div>')
+    outline.append("</div>")
+    return "".join(outline), f'<div class="pqa-doc">{"".join(parts)}</div>'
+
+
+def open_citation(engine, citation: Citation | dict) -> tuple[str, str, str]:
+    """(doc_id, outline HTML, document HTML) for a citation or search hit."""
+    c = citation if isinstance(citation, dict) else {
+        "doc_id": citation.doc_id, "source": citation.source,
+        "start": citation.start, "end": citation.end}
+    doc = find_document(engine, c.get("doc_id"), c["source"], c["start"])
+    if doc is None:
+        raise PolicyQAError(f"{c['source']}: 找不到包含该引用的文档，请重建索引后再试。")
+    outline, body = render_document(engine, doc.doc_id, (c["start"], c["end"]))
+    return doc.doc_id, outline, body
+
+
+# ---------------------------------------------------------------------------- 检索
+
+
+_QUERY_NOISE = re.compile(r"什么|哪些|怎么|怎样|如何|多少|是否|有没有|请问|[的了吗呢吧？?，,。、\s]")
+
+
+def _fold_same_length(text: str) -> str:
+    folded = fold(text)
+    if len(folded) != len(text):
+        folded = "".join(fold(ch)[:1] or ch for ch in text)
+    return folded.lower()
+
+
+def query_terms(query: str) -> list[str]:
+    """Folded, lower-cased terms to mark: CJK bigrams and Latin words."""
+    folded = _QUERY_NOISE.sub(" ", fold(query).lower())
+    terms: set[str] = set()
+    for word in re.findall(r"[a-z0-9]{2,}", folded):
+        terms.add(word)
+    for run in re.findall(r"[\u3400-\u9fff]+", folded):
+        if len(run) == 1:
+            continue
+        terms.update(run[i : i + 2] for i in range(len(run) - 1))
+    return sorted(terms)
+
+
+def mark_terms(text: str, query: str) -> str:
+    """Escaped ``text`` with the query's terms wrapped in ``<mark>`` (matching on folded
+    text, showing the original characters)."""
+    terms = query_terms(query)
+    if not terms or not text:
+        return esc(text)
+    folded = _fold_same_length(text)
+    marked = [False] * len(text)
+    for t in terms:
+        for m in re.finditer(re.escape(t), folded):
+            for i in range(m.start(), m.end()):
+                marked[i] = True
+    out, i = [], 0
+    while i < len(text):
+        j = i
+        while j < len(text) and marked[j] == marked[i]:
+            j += 1
+        piece = esc(text[i:j])
+        out.append(f"<mark>{piece}</mark>" if marked[i] else piece)
+        i = j
+    return "".join(out)
+
+
+def results_html(result: SearchResult) -> str:
+    if result.abstained or not result.hits:
+        return f'<div class="pqa-results"><div class="pqa-empty">{NO_RESULTS}</div></div>'
+    cards = []
+    for n, h in enumerate(result.hits, start=1):
+        c = h.chunk
+        path = heading_label(c.heading_path, c.title)
+        cards.append(
+            '<div class="pqa-card">'
+            f'<span class="pqa-score">相关度 {h.score:.3f}</span>'
+            f'<div class="pqa-card-title">{n}. {esc(c.title)}</div>'
+            + (f'<div class="pqa-path">{esc(path)}</div>' if path else "")
+            + f'<div class="pqa-passage">{mark_terms(c.text, result.query)}</div>'
+            "</div>"
+        )
+    return f'<div class="pqa-results">{"".join(cards)}</div>'
+
+
+def result_choices(result: SearchResult) -> list[tuple[str, str]]:
+    out = []
+    for n, h in enumerate(result.hits, start=1):
+        path = heading_label(h.chunk.heading_path, h.chunk.title)
+        out.append((_short(f"{n}. {h.chunk.title}" + (f" › {path}" if path else ""), 60), str(n - 1)))
+    return out
+
+
+def run_search(engine, query: str, doc_type: str = ALL, year: str = ALL, region: str = ALL,
+               doc_id: str = ALL, k: int = 10, progress: Callable | None = None) -> SearchResult:
+    query = (query or "").strip()
+    if not query:
+        raise PolicyQAError("请输入要检索的内容。")
+    if progress:
+        progress(0.3, desc="检索中…")
+    return engine.search(query, k=int(k), filters=make_filters(doc_type, year, region, doc_id))
+
+
+def hit_ref(h: Hit) -> dict:
+    c = h.chunk
+    return {"doc_id": c.doc_id, "source": c.source, "start": c.start, "end": c.end}
+
+
+# ---------------------------------------------------------------------------- API
+
+
+def api_functions(engine) -> tuple[Callable, Callable]:
+    """The typed functions behind the ``ask`` and ``search`` API endpoints."""
+
+    @guard
+    def ask(question: str, doc_type: str = "", year: str = "", region: str = "", doc_id: str = "") -> dict:
+        """Answer a question from the documents, with numbered citations."""
+        return engine.ask(question, filters=make_filters(doc_type, year, region, doc_id)).to_json()
+
+    @guard
+    def search(query: str, k: int = 10, doc_type: str = "", year: str = "", region: str = "",
+               doc_id: str = "") -> dict:
+        """The passages most relevant to a query (optionally filtered)."""
+        return run_search(engine, query, doc_type, year, region, doc_id, k).to_json()
+
+    return ask, search
+
+
+# ---------------------------------------------------------------------------- the page
+
+
+def build_app(engine) -> gr.Blocks:
+    """The whole page. No server is started."""
+    choices = facet_choices(engine)
+    default_k = getattr(getattr(engine, "settings", None), "k", 10) or 10
+    private = {"api_visibility": "private"}
+
+    with gr.Blocks(title="教育政策文件问答") as app:
+        gr.HTML('<h2 style="margin:4px 0">教育政策文件问答与检索</h2>'
+                '<div style="color:#666">答案均摘自文件原文，每句注明出处；点击引用可查看原文。</div>',
+                elem_id="page-header", js_on_load=None)
+        history = gr.State([])
+        cites = gr.State([])
+        hits_state = gr.State([])
+        with gr.Tabs(elem_id="tabs", selected="ask") as tabs:
+            with gr.Tab("问答", id="ask", elem_id="tab-ask"):
+                chatbot = gr.Chatbot(
+                    elem_id="chat", label="问答", height=460, render_markdown=False,
+                    sanitize_html=True, allow_tags=False, latex_delimiters=[],
+                    buttons=["copy", "copy_all"], feedback_options=None,
+                    placeholder="请输入问题，例如：教师交流轮岗有什么要求？",
+                )
+                with gr.Row():
+                    question = gr.Textbox(elem_id="ask-input", show_label=False, scale=6,
+                                          placeholder="输入问题后按回车，例如：学前三年毛入园率的目标是多少？")
+                    ask_btn = gr.Button("提问", elem_id="ask-btn", variant="primary", scale=1)
+                    clear_btn = gr.Button("清空", elem_id="clear-btn", scale=1)
+                gr.HTML('<div style="color:#666;font-size:13px">查看引用原文：</div>', js_on_load=None,
+                        elem_id="cite-hint")
+                with gr.Row(elem_id="cite-row"):
+                    cite_btns = [gr.Button("", visible=False, size="sm", elem_id=f"cite-{i + 1}")
+                                 for i in range(MAX_CITES)]
+            with gr.Tab("检索", id="search", elem_id="tab-search"):
+                with gr.Row():
+                    query = gr.Textbox(elem_id="search-input", label="检索内容", scale=5,
+                                       placeholder="关键词、问题或一段草稿文字")
+                    k = gr.Slider(1, 30, value=default_k, step=1, label="结果数", elem_id="search-k", scale=1)
+                with gr.Row():
+                    f_type = gr.Dropdown(choices["doc_type"], value=ALL, label="文档类型", elem_id="filter-type")
+                    f_year = gr.Dropdown(choices["year"], value=ALL, label="年份", elem_id="filter-year")
+                    f_region = gr.Dropdown(choices["region"], value=ALL, label="地区", elem_id="filter-region")
+                    f_doc = gr.Dropdown(choices["doc"], value=ALL, label="文档", elem_id="filter-doc")
+                search_btn = gr.Button("检索", elem_id="search-btn", variant="primary")
+                results = gr.HTML("", elem_id="search-results", css_template=CSS, js_on_load=None)
+                open_hit = gr.Dropdown([], label="在文档中打开结果", elem_id="search-open", interactive=True)
+            with gr.Tab("文档", id="doc", elem_id="tab-doc"):
+                doc_select = gr.Dropdown(choices["doc"][1:], value=None, label="选择文档", elem_id="doc-select")
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=200):
+                        outline = gr.HTML('<div class="pqa-empty">标题结构</div>', elem_id="doc-outline",
+                                          css_template=CSS, js_on_load=None, max_height=640)
+                    with gr.Column(scale=3):
+                        doc_view = gr.HTML('<div class="pqa-empty">请选择文档，或在问答/检索中点击引用。</div>',
+                                           elem_id="doc-view", css_template=CSS, js_on_load=_SCROLL_JS,
+                                           max_height=640)
+
+        # -- 问答
+        @guard
+        def on_ask(q, hist, progress=gr.Progress()):
+            hist, cs, _ = ask_turn(engine, q, hist, progress)
+            return [hist, hist, cs, ""] + cite_button_updates(cs)
+
+        ask_outputs = [history, chatbot, cites, question] + cite_btns
+        question.submit(on_ask, [question, history], ask_outputs, **private)
+        ask_btn.click(on_ask, [question, history], ask_outputs, **private)
+        clear_btn.click(lambda: [[], [], [], ""] + cite_button_updates([]), None, ask_outputs, **private)
+
+        def make_open(i: int):
+            @guard
+            def on_open(cs):
+                if i >= len(cs or []):
+                    raise gr.Error("该引用已不存在，请重新提问。")
+                doc_id, out_html, body = open_citation(engine, cs[i])
+                return gr.Tabs(selected="doc"), gr.update(value=doc_id), out_html, body
+            return on_open
+
+        for i, btn in enumerate(cite_btns):
+            btn.click(make_open(i), [cites], [tabs, doc_select, outline, doc_view], **private)
+
+        # -- 检索
+        @guard
+        def on_search(q, t, y, r, d, kk, progress=gr.Progress()):
+            result = run_search(engine, q, t, y, r, d, kk, progress)
+            refs = [hit_ref(h) for h in result.hits]
+            return results_html(result), refs, gr.update(choices=result_choices(result), value=None)
+
+        search_outputs = [results, hits_state, open_hit]
+        search_inputs = [query, f_type, f_year, f_region, f_doc, k]
+        query.submit(on_search, search_inputs, search_outputs, **private)
+        search_btn.click(on_search, search_inputs, search_outputs, **private)
+
+        @guard
+        def on_open_hit(choice, refs):
+            if choice in (None, "") or not refs:
+                return gr.update(), gr.update(), gr.update(), gr.update()
+            doc_id, out_html, body = open_citation(engine, refs[int(choice)])
+            return gr.Tabs(selected="doc"), gr.update(value=doc_id), out_html, body
+
+        open_hit.input(on_open_hit, [open_hit, hits_state], [tabs, doc_select, outline, doc_view], **private)
+
+        # -- 文档
+        @guard
+        def on_doc(doc_id):
+            return render_document(engine, doc_id)
+
+        doc_select.input(on_doc, [doc_select], [outline, doc_view], **private)
+
+        # -- API
+        api_ask, api_search = api_functions(engine)
+        gr.api(api_ask, api_name="ask")
+        gr.api(api_search, api_name="search")
+    return app
+
+
+# ---------------------------------------------------------------------------- serving
+
+
+def parse_auth(auth: str | None) -> tuple[str, str] | None:
+    if not auth:
+        return None
+    user, sep, password = auth.partition(":")
+    if not sep or not user or not password:
+        raise PolicyQAError("登录设置应为 'user:password'（--auth / POLICYQA_AUTH）")
+    return user, password
+
+
+def stderr_progress(message: str, fraction: float) -> None:
+    print(f"[{fraction * 100:5.1f}%] {message}", file=sys.stderr, flush=True)
+
+
+def launch(app: gr.Blocks, settings: Settings, **kwargs) -> Any:
+    """Queue and launch a built app with the page's styles."""
+    return app.queue(default_concurrency_limit=settings.concurrency).launch(
+        server_name=settings.host,
+        server_port=settings.port,
+        auth=parse_auth(settings.auth),
+        css=CSS,
+        **kwargs,
+    )
+
+
+def serve(settings: Settings, **launch_kwargs) -> Any:
+    """Open (building if needed) the index and serve the page; blocks until stopped."""
+    from .api import Engine
+
+    print(f"正在打开索引 {settings.index_dir}（语料 {settings.corpus}）…", file=sys.stderr, flush=True)
+    engine = Engine.open(settings, build_if_needed=True, progress=stderr_progress)
+    print(f"页面地址：http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
+    return launch(build_app(engine), settings, **launch_kwargs)

