@@ -37,6 +37,8 @@ EVIL_LINES = [
     ("text", "加强校园安全管理，落实安全责任制，<b>每月</b>开展一次安全检查。"),
 ]
 
+FILLER = "本段为排版占位文字，用于检验长文档能否滚动到引用位置，没有其他含义。"
+
 # source -> list of documents, each (doc_id, title, metadata, lines); lines are (kind, text)
 CORPUS: dict[str, list[tuple[str, str, DocMeta, list[tuple[str, str]]]]] = {
     "plan_2023.txt": [
@@ -48,6 +50,7 @@ CORPUS: dict[str, list[tuple[str, str, DocMeta, list[tuple[str, str]]]]] = {
                 ("title", "2023年教育局工作计划（精选2篇）篇一"),
                 ("heading", "一、总体目标"),
                 ("text", "学前三年毛入园率达到90%以上。完成44所标准化学校建设。义务教育巩固率保持在98%以上。"),
+                *[("text", FILLER)] * 30,  # a long document, so the view has to scroll
                 ("heading", "二、教师队伍建设"),
                 ("text", "全面推进教师交流轮岗，每年交流轮岗教师比例不低于10%。骨干教师交流人数不低于交流总数的20%。"),
                 ("text", "加强师德师风建设，开展师德专题教育活动。"),

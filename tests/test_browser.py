@@ -24,6 +24,13 @@ pytestmark = [
 ]
 
 
+IN_VIEW = (
+    "() => { const m = document.querySelector('#doc-view mark.pqa-hit');"
+    " if (!m) return false; const r = m.getBoundingClientRect();"
+    " return r.top >= 0 && r.bottom <= window.innerHeight; }"
+)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -89,11 +96,17 @@ def test_ask_cite_and_open_source(page):
     hit = page.locator("#doc-view mark.pqa-hit").first
     hit.wait_for(state="visible")
     assert "交流轮岗" in hit.inner_text()
-    page.wait_for_function(
-        "() => { const r = document.querySelector('#doc-view mark.pqa-hit').getBoundingClientRect();"
-        " return r.top >= 0 && r.bottom <= window.innerHeight; }", timeout=5_000)  # scrolled into view
+    page.wait_for_function(IN_VIEW, timeout=5_000)  # scrolled into view
     assert "二、教师队伍建设" in page.locator("#doc-outline").inner_text()
     _shot(page, "3-doc")
+    # a second citation, opened while the document view already exists, scrolls too
+    _tab(page, "问答")
+    box.fill("学前三年毛入园率目标是多少")
+    box.press("Enter")
+    chat.get_by_text("学前三年毛入园率达到90%以上").first.wait_for()
+    page.locator("#cite-1").click()
+    page.locator("#doc-view mark.pqa-hit", has_text="90%").wait_for(state="visible")
+    page.wait_for_function(IN_VIEW, timeout=5_000)
     assert page.dialogs == []
 
 

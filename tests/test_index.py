@@ -111,3 +111,67 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, capsys):
     code = cli.main(["search", "x", "--index-dir", str(tmp_path / "nothing"), "--model", "hash:128"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("policyqa: error:") and err.count("\n") == 1
+
+
+def test_incremental_summary_and_unchanged_reindex_writes_nothing(fake_settings, fake_embedder):
+    build_index(fake_settings, fake_embedder)
+    gen = load_index(fake_settings.index_dir).path
+    same = build_index(fake_settings, fake_embedder, previous=load_index(fake_settings.index_dir))
+    assert same.up_to_date and same.embedded == 0
+    assert load_index(fake_settings.index_dir).path == gen
+    corpus = fake_settings.corpus
+    (corpus / "plan_a.txt").write_text((corpus / "plan_a.txt").read_text(encoding="utf-8") + "四、新增一条要求。\n", encoding="utf-8")
+    (corpus / "sub" / "plan_b_gbk.txt").unlink()
+    (corpus / "plan_c.md").write_text("# 新计划\n一、加强体育\n每天锻炼一小时。\n", encoding="utf-8")
+    s = build_index(fake_settings, fake_embedder, previous=load_index(fake_settings.index_dir))
+    assert (s.added, s.updated, s.removed) == (["plan_c.md"], ["plan_a.txt"], ["sub/plan_b_gbk.txt"])
+    data = load_index(fake_settings.index_dir)
+    assert {c.source for c in data.chunks} == {"plan_a.txt", "plan_c.md"}
+    assert [c.chunk_id for c in data.chunks] == list(range(len(data.chunks)))
+    assert any("新增一条要求" in c.text for c in data.chunks)
+
+
+KILL_SCRIPT = r"""
+import sys, time
+from pathlib import Path
+from policyqa.api import build_index
+from policyqa.config import load_settings
+from policyqa.embed import HashEmbedder
+
+class Slow(HashEmbedder):
+    def embed_passages(self, texts):
+        Path(sys.argv[3]).write_text("embedding")
+        time.sleep(0.2)
+        return super().embed_passages(texts)
+
+s = load_settings(env={}, corpus=sys.argv[1], index_dir=sys.argv[2], model="hash:128", batch_size=2)
+build_index(s, Slow(128))
+"""
+
+
+def test_killed_build_leaves_previous_index_serving(fake_settings, fake_embedder, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    build_index(fake_settings, fake_embedder)
+    before = load_index(fake_settings.index_dir).manifest.corpus_fingerprint
+    (fake_settings.corpus / "plan_c.txt").write_text("新增计划\n" + "每天锻炼一小时。\n" * 40, encoding="utf-8")
+    flag = tmp_path / "started"
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(fake_settings.corpus),
+                             str(fake_settings.index_dir), str(flag)])
+    deadline = time.monotonic() + 60
+    while not flag.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the build finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    data = load_index(fake_settings.index_dir)
+    assert data.manifest.corpus_fingerprint == before
+    engine = Engine.open(fake_settings, embedder=fake_embedder)
+    assert engine.search("学前三年毛入园率").hits
+    # the lock died with the process: a new build runs and picks up the change
+    s = build_index(fake_settings, fake_embedder, previous=data)
+    assert s.added == ["plan_c.txt"]

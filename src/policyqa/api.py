@@ -35,10 +35,10 @@ from .index import (
     read_manifest,
     write_index,
 )
-from .ingest import parse_corpus
+from .ingest import ParsedCorpus, parse_corpus
 from .lexical import LexicalIndex, normalise
 from .loaders import iter_corpus_files, load_file
-from .search import SearchParams, calibrated, passage_text, query_text, search
+from .search import SearchParams, calibrated, lexical_text, passage_text, query_text, search
 from .types import Answer, Chunk, Document, Filters, SearchResult
 
 Progress = Callable[[str, float], None]
@@ -70,6 +70,10 @@ class BuildSummary:
     chunks: int
     files: int
     skipped: list[dict[str, str]]
+    added: list[str]
+    updated: list[str]
+    removed: list[str]
+    unchanged: int
     embedded: int
     reused: int
     seconds: float
@@ -89,7 +93,8 @@ def _embed_all(embedder: Embedder, texts: Sequence[str], batch: int, progress: P
     out = []
     for i in range(0, len(texts), batch):
         out.append(embedder.embed_passages(texts[i : i + batch]))
-        progress(f"embedding {min(i + batch, len(texts))}/{len(texts)} passages", min(i + batch, len(texts)) / max(len(texts), 1))
+        done = min(i + batch, len(texts))
+        progress(f"embedding {done}/{len(texts)} passages", done / max(len(texts), 1))
     return np.vstack(out) if out else np.zeros((0, embedder.dim), dtype=np.float32)
 
 
@@ -105,29 +110,89 @@ def chunk_sentences(chunks: Sequence[Chunk], min_chars: int = 4) -> tuple[list[t
     return spans, ptr
 
 
-def _text_of(parsed, chunk_id: int, start: int, end: int) -> str:
-    c = parsed.chunks[chunk_id]
-    return c.text[start - c.start : end - c.start]
-
-
 def _vectors_for(
     texts: Sequence[str], cache: dict[str, np.ndarray], embedder: Embedder, batch: int, progress: Progress
 ) -> tuple[np.ndarray, int]:
-    """Vectors for ``texts``, embedding only those whose content hash is not cached."""
+    """Vectors for ``texts``, embedding only those whose content hash is not cached.
+    Texts are embedded sorted by length so batches carry little padding."""
     keys = [embed_key(t) for t in texts]
-    todo: list[int] = []
-    seen: set[str] = set()
-    for i, k in enumerate(keys):
-        if k not in cache and k not in seen:
-            todo.append(i)
-            seen.add(k)
-    fresh = _embed_all(embedder, [texts[i] for i in todo], batch, progress)
+    todo: dict[str, str] = {}
+    for t, k in zip(texts, keys):
+        if k not in cache and k not in todo:
+            todo[k] = t
+    order = sorted(todo, key=lambda k: len(todo[k]))
+    fresh = _embed_all(embedder, [todo[k] for k in order], batch, progress)
     lookup = dict(cache)
-    lookup.update({keys[i]: fresh[row] for row, i in enumerate(todo)})
+    lookup.update(zip(order, fresh))
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     for i, k in enumerate(keys):
         out[i] = lookup[k]
     return out, len(todo)
+
+
+def _reuse_from(previous: IndexData | None, settings: Settings):
+    """A ``reuse`` callback for ``parse_corpus``: documents/chunks of files whose bytes and
+    chunking settings are unchanged since the previous index."""
+    if previous is None or previous.manifest.chunking != _chunking_json(settings):
+        return None
+    docs: dict[str, list[Document]] = {}
+    chunks: dict[str, list[Chunk]] = {}
+    for d in previous.documents:
+        docs.setdefault(d.source, []).append(d)
+    for c in previous.chunks:
+        chunks.setdefault(c.source, []).append(c)
+    files = previous.manifest.files
+
+    def reuse(sf):
+        old = files.get(sf.source)
+        if old and old["sha256"] == sf.sha256 and sf.source in chunks:
+            return docs.get(sf.source, []), chunks[sf.source]
+        return None
+
+    return reuse
+
+
+def _sentence_table(parsed: ParsedCorpus, vectors: np.ndarray, texts: list[str], spans, ptr) -> SentenceTable:
+    return SentenceTable(
+        spans=np.asarray([(a, b) for _, a, b in spans], dtype=np.int64).reshape(-1, 2),
+        ptr=np.asarray(ptr, dtype=np.int64),
+        vectors=vectors.astype(np.float16),
+        keys=[embed_key(t) for t in texts],
+    )
+
+
+def _manifest(settings: Settings, dim: int, parsed: ParsedCorpus, skipped: list[dict[str, str]], t0: float) -> Manifest:
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        model=settings.model,
+        dim=dim,
+        chunking=_chunking_json(settings),
+        corpus_fingerprint=corpus_fingerprint({f.source: f.sha256 for f in parsed.files}),
+        files={
+            f.source: {
+                "sha256": f.sha256, "size": f.size, "encoding": f.encoding, "format": f.fmt,
+                "documents": sum(1 for d in parsed.documents if d.source == f.source),
+                "chunks": sum(1 for c in parsed.chunks if c.source == f.source),
+                "indexed_at": time.time(),
+            }
+            for f in parsed.files
+        },
+        skipped=skipped,
+        n_documents=len(parsed.documents),
+        n_chunks=len(parsed.chunks),
+        index_type="flat-ip",
+        created=time.time(),
+        build_seconds=round(time.perf_counter() - t0, 3),
+    )
+
+
+def _changes(previous: IndexData | None, parsed: ParsedCorpus) -> tuple[list[str], list[str], list[str]]:
+    old = previous.manifest.files if previous else {}
+    new = {f.source: f.sha256 for f in parsed.files}
+    added = sorted(s for s in new if s not in old)
+    updated = sorted(s for s in new if s in old and old[s]["sha256"] != new[s])
+    removed = sorted(s for s in old if s not in new)
+    return added, updated, removed
 
 
 def build_index(
@@ -136,65 +201,47 @@ def build_index(
     progress: Progress = _noop,
     previous: IndexData | None = None,
 ) -> BuildSummary:
-    """Parse the corpus, embed (reusing vectors of unchanged passages) and write a new index
-    generation atomically. Bad files are skipped and reported, never fatal."""
+    """Parse the corpus (reusing unchanged files), embed (reusing vectors of unchanged
+    passages and sentences) and write a new index generation atomically. Bad files are
+    skipped and reported, never fatal. Nothing is written when nothing changed."""
     t0 = time.perf_counter()
+    if previous is not None and previous.manifest.model != settings.model:
+        previous = None
     with build_lock(settings.index_dir):
         progress("reading corpus", 0.0)
         parsed = parse_corpus(settings.corpus, chunk_settings(settings), settings.max_file_bytes,
-                              on_file=lambda src: progress(f"parsed {src}", 0.0))
+                              on_file=lambda src: progress(f"parsed {src}", 0.0),
+                              reuse=_reuse_from(previous, settings))
+        added, updated, removed = _changes(previous, parsed)
+        skipped = [{"source": e.source, "reason": e.reason} for e in parsed.skipped]
+        summary = dict(documents=len(parsed.documents), chunks=len(parsed.chunks), files=len(parsed.files),
+                       skipped=skipped, added=added, updated=updated, removed=removed,
+                       unchanged=len(parsed.files) - len(added) - len(updated), index_dir=str(settings.index_dir))
+        if (previous is not None and not (added or updated or removed) and previous.manifest.skipped == skipped
+                and previous.manifest.chunking == _chunking_json(settings)):
+            return BuildSummary(**summary, embedded=0, reused=0, seconds=round(time.perf_counter() - t0, 3),
+                                embed_seconds=0.0, up_to_date=True)
         texts = [passage_text(c) for c in parsed.chunks]
         sent_spans, sent_ptr = chunk_sentences(parsed.chunks)
-        sent_texts = [normalise(_text_of(parsed, c, a, b)) for c, a, b in sent_spans]
-        cache = cached_vectors(previous) if previous and previous.manifest.model == settings.model else {}
+        sent_texts = [normalise(parsed.chunks[c].text[a - parsed.chunks[c].start : b - parsed.chunks[c].start])
+                      for c, a, b in sent_spans]
         t_embed = time.perf_counter()
-        all_vecs, embedded = _vectors_for(texts + sent_texts, cache, embedder, settings.batch_size, progress)
+        all_vecs, embedded = _vectors_for(texts + sent_texts, cached_vectors(previous), embedder,
+                                          settings.batch_size, progress)
         embed_seconds = time.perf_counter() - t_embed
-        vectors, sent_vectors = all_vecs[: len(texts)], all_vecs[len(texts) :]
-        keys = [embed_key(t) for t in texts]
-        sentences = SentenceTable(
-            spans=np.asarray([(a, b) for _, a, b in sent_spans], dtype=np.int64).reshape(-1, 2),
-            ptr=np.asarray(sent_ptr, dtype=np.int64),
-            vectors=sent_vectors.astype(np.float16),
-            keys=[embed_key(t) for t in sent_texts],
-        )
         progress("building lexical index", 1.0)
-        lexical = LexicalIndex.build([c.text + "\n" + " ".join(c.heading_path[-1:]) for c in parsed.chunks])
-        skipped = [{"source": e.source, "reason": e.reason} for e in parsed.skipped]
-        manifest = Manifest(
-            format_version=FORMAT_VERSION,
-            model=settings.model,
-            dim=embedder.dim,
-            chunking=_chunking_json(settings),
-            corpus_fingerprint=corpus_fingerprint({f.source: f.sha256 for f in parsed.files}),
-            files={
-                f.source: {
-                    "sha256": f.sha256, "size": f.size, "encoding": f.encoding,
-                    "documents": sum(1 for d in parsed.documents if d.source == f.source),
-                    "chunks": sum(1 for c in parsed.chunks if c.source == f.source),
-                }
-                for f in parsed.files
-            },
-            skipped=skipped,
-            n_documents=len(parsed.documents),
-            n_chunks=len(parsed.chunks),
-            index_type="flat-ip",
-            created=time.time(),
-            build_seconds=round(time.perf_counter() - t0, 3),
-        )
         data = IndexData(
-            manifest=manifest, chunks=parsed.chunks, documents=parsed.documents,
+            manifest=_manifest(settings, embedder.dim, parsed, skipped, t0),
+            chunks=parsed.chunks, documents=parsed.documents,
             texts={f.source: f.text for f in parsed.files},
-            vectors=build_vector_index(vectors, embedder.dim), embed_keys=keys, lexical=lexical,
-            sentences=sentences,
+            vectors=build_vector_index(all_vecs[: len(texts)], embedder.dim),
+            embed_keys=[embed_key(t) for t in texts],
+            lexical=LexicalIndex.build([lexical_text(c) for c in parsed.chunks]),
+            sentences=_sentence_table(parsed, all_vecs[len(texts):], sent_texts, sent_spans, sent_ptr),
         )
         write_index(settings.index_dir, data)
-    return BuildSummary(
-        documents=len(parsed.documents), chunks=len(parsed.chunks), files=len(parsed.files),
-        skipped=skipped, embedded=embedded, reused=len(texts) + len(sent_texts) - embedded,
-        seconds=round(time.perf_counter() - t0, 3), embed_seconds=round(embed_seconds, 3),
-        index_dir=str(settings.index_dir),
-    )
+    return BuildSummary(**summary, embedded=embedded, reused=len(texts) + len(sent_texts) - embedded,
+                        seconds=round(time.perf_counter() - t0, 3), embed_seconds=round(embed_seconds, 3))
 
 
 def corpus_state(settings: Settings) -> tuple[str, list[str]]:

@@ -145,13 +145,22 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary.to_json(), ensure_ascii=False))
     else:
-        print(
-            f"indexed {summary.files} files → {summary.documents} documents, {summary.chunks} chunks "
-            f"in {summary.seconds:.1f}s (embedded {summary.embedded}, reused {summary.reused}) → {summary.index_dir}"
-        )
-        for s in summary.skipped:
-            print(f"skipped {s['source']}: {s['reason']}")
+        print(format_summary(summary))
     return 0
+
+
+def format_summary(summary) -> str:
+    if summary.up_to_date:
+        head = f"index is up to date: {summary.files} files, {summary.documents} documents, {summary.chunks} chunks"
+    else:
+        head = (f"indexed {summary.files} files → {summary.documents} documents, {summary.chunks} chunks "
+                f"in {summary.seconds:.1f}s (embedded {summary.embedded} passages/sentences, reused {summary.reused})")
+    lines = [head + f" → {summary.index_dir}"]
+    for label, items in (("added", summary.added), ("updated", summary.updated), ("removed", summary.removed)):
+        if items and not (label == "added" and summary.unchanged == 0 and not summary.updated):
+            lines.append(f"{label}: {', '.join(items)}")
+    lines.extend(f"skipped {s['source']}: {s['reason']}" for s in summary.skipped)
+    return "\n".join(lines)
 
 
 def format_result(result: SearchResult) -> str:

@@ -6,7 +6,7 @@ with their reasons, never fatal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +24,7 @@ class ParsedCorpus:
     documents: list[Document] = field(default_factory=list)
     chunks: list[Chunk] = field(default_factory=list)
     skipped: list[LoadError] = field(default_factory=list)
+    reused_files: list[str] = field(default_factory=list)
 
 
 def parse_file(sf: SourceFile, cfg: ChunkSettings, first_id: int) -> tuple[list[Document], list[Chunk]]:
@@ -35,12 +36,22 @@ def parse_file(sf: SourceFile, cfg: ChunkSettings, first_id: int) -> tuple[list[
     return docs, chunks
 
 
+Reuse = Callable[[SourceFile], "tuple[list[Document], list[Chunk]] | None"]
+
+
+def _renumber(chunks: list[Chunk], first_id: int) -> list[Chunk]:
+    return [c if c.chunk_id == first_id + n else replace(c, chunk_id=first_id + n) for n, c in enumerate(chunks)]
+
+
 def parse_corpus(
     root: Path,
     cfg: ChunkSettings,
     max_bytes: int,
     on_file: Callable[[str], None] | None = None,
+    reuse: Reuse | None = None,
 ) -> ParsedCorpus:
+    """Load and parse every file under ``root``. ``reuse(sf)`` may return the documents and
+    chunks of an unchanged file from a previous index, skipping its cleaning and parsing."""
     if not root.is_dir():
         raise LoadError(str(root), "corpus folder not found: give an existing folder with --corpus")
     out = ParsedCorpus()
@@ -50,7 +61,12 @@ def parse_corpus(
         except LoadError as e:
             out.skipped.append(e)
             continue
-        docs, chunks = parse_file(sf, cfg, len(out.chunks))
+        previous = reuse(sf) if reuse else None
+        if previous is not None:
+            docs, chunks = previous[0], _renumber(previous[1], len(out.chunks))
+            out.reused_files.append(sf.source)
+        else:
+            docs, chunks = parse_file(sf, cfg, len(out.chunks))
         if not chunks:
             out.skipped.append(LoadError(sf.source, "no indexable text found after removing boilerplate"))
             continue

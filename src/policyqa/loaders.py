@@ -6,8 +6,34 @@ Rules
   POSIX relative path), skipping hidden files and hidden directories (names starting with
   ".") and not descending into symlinked directories. Unsupported files are listed too, so
   callers can report them; ``load_file`` raises ``LoadError`` for them.
-* Supported formats: ``SUPPORTED_SUFFIXES`` (plain text and Markdown, read as text).
-* Decoding, in order:
+* Supported formats: ``SUPPORTED_SUFFIXES``. Plain text and Markdown are read as text
+  (decoding below). Word, PDF and saved web pages are *extracted* (design §3): their
+  ``SourceFile.text`` is the extracted text, which the index stores, and every offset
+  indexes it.
+
+  - ``.docx`` (python-docx): body paragraphs and tables in document order (content
+    controls included), one line per non-empty paragraph, one line per table row with
+    its cells joined by " | " (merged cells once). Automatic list numbering is not
+    rendered by Word's XML, so numbered paragraphs keep their text as written (no invented
+    numbers). ``meta["title"]`` from the core properties when set. Before parsing, the zip
+    is checked: a member ``word/document.xml``, total declared uncompressed size at most
+    ``min(50 × max_bytes, 200 MiB)`` and a compression ratio at most 100 (zip bombs);
+    OLE files (password-encrypted .docx, old .doc) are named as such.
+  - ``.pdf`` (pypdf): the text layer page by page, pages separated by ``PAGE_SEPARATOR``;
+    ``meta["pages"]`` is a JSON list of the start offset of every page (``page_of`` maps an
+    offset to its 1-based page). A PDF encrypted with a user password, or with no
+    extractable text on any page (scanned), is rejected with what to do.
+  - ``.html``/``.htm`` (trafilatura): the main text (navigation, headers, footers and other
+    site chrome dropped) and ``meta["title"]``, ``meta["date"]``, ``meta["site"]`` (and
+    ``meta["url"]`` when the page names itself). Bytes are decoded with the charset the
+    page declares (``<meta charset>``, ``http-equiv`` or the XML declaration; GB2312/GBK
+    read as GB18030), else as text files are. When trafilatura finds no main text, a plain
+    extraction of the body (skipping script/style/nav/header/footer/aside) is used.
+  - Extracted text has control characters (other than tab and newline) replaced by
+    spaces and newlines normalised; ``SourceFile.encoding`` is the page charset for HTML
+    and the format name (``"docx"``, ``"pdf"``) otherwise.
+  Any unexpected exception from a parser becomes ``LoadError(source, "cannot read FMT: …")``.
+* Decoding of text files, in order:
     1. a byte-order mark decides: UTF-8 (``utf-8-sig``), UTF-32 LE/BE, UTF-16 LE/BE.
        The BOM is **not** part of ``SourceFile.text``: offsets index the text after the
        BOM is stripped (the BOM is one character, U+FEFF, in every encoding);
@@ -31,18 +57,36 @@ Rules
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import hashlib
+import io
+import json
 import os
+import re
+import zipfile
 from functools import lru_cache
+from html.parser import HTMLParser
 from pathlib import Path
+from typing import Callable
 
 from .errors import LoadError
 from .types import SourceFile
 
-SUPPORTED_SUFFIXES: tuple[str, ...] = (".txt", ".md")
+SUPPORTED_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".docx", ".pdf", ".html", ".htm")
 
-_FORMATS = {".txt": "txt", ".md": "md"}
+_FORMATS = {".txt": "txt", ".md": "md", ".docx": "docx", ".pdf": "pdf", ".html": "html", ".htm": "html"}
+_HINTS = {
+    ".doc": "old Word .doc files: open in Word/WPS and save as .docx",
+    ".wps": "WPS files: save as .docx",
+}
+
+PAGE_SEPARATOR = "\n\n"  # between the text of two PDF pages
+ZIP_MAX_RATIO = 100  # declared uncompressed / compressed size of a .docx, above → zip bomb
+ZIP_MAX_TOTAL = 200 * 2**20  # bytes, uncompressed, whatever max_bytes says
+_ZIP_MAX_MEMBERS = 10_000
+_ZIP_RATIO_FLOOR = 2**20  # ratios of smaller totals/members are not checked
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 # Longest BOMs first: the UTF-32-LE BOM starts with the UTF-16-LE one.
 _BOMS: tuple[tuple[bytes, str], ...] = (
@@ -91,23 +135,339 @@ def load_file(path: Path, root: Path, max_bytes: int) -> SourceFile:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         shown = suffix or "(no extension)"
-        raise LoadError(
-            source,
-            f"unsupported file type '{shown}'; supported: {', '.join(SUPPORTED_SUFFIXES)}",
-        )
+        reason = f"unsupported file type '{shown}'; supported: {', '.join(SUPPORTED_SUFFIXES)}"
+        if suffix in _HINTS:
+            reason += f" ({_HINTS[suffix]})"
+        raise LoadError(source, reason)
     raw = _read_bytes(path, source, max_bytes)
-    text, encoding = decode_bytes(raw, source)
-    text = normalize_newlines(text)
+    fmt = _FORMATS[suffix]
+    try:
+        text, encoding, meta = _READERS[fmt](raw, source, max_bytes)
+    except LoadError:
+        raise
+    except Exception as e:  # a parser's own failure (corrupt input, library bug): never a traceback
+        raise LoadError(source, f"cannot read {fmt}: {_short(e)}") from None
     if not text.strip():
-        raise LoadError(source, "empty file: it contains only whitespace")
+        raise LoadError(source, _EMPTY[fmt])
     return SourceFile(
         source=source,
         text=text,
         encoding=encoding,
-        fmt=_FORMATS[suffix],
+        fmt=fmt,
         sha256=hashlib.sha256(raw).hexdigest(),
         size=len(raw),
+        meta=meta,
     )
+
+
+_EMPTY = {
+    "txt": "empty file: it contains only whitespace",
+    "md": "empty file: it contains only whitespace",
+    "docx": "empty document: no text in its paragraphs or tables",
+    "pdf": "PDF has no text layer (scanned?): run OCR first (e.g. ocrmypdf) and add the result",
+    "html": "no text found in the page",
+}
+
+
+def page_of(sf: SourceFile, offset: int) -> int | None:
+    """1-based PDF page holding ``sf.text[offset]``; None for files without pages or
+    offsets outside the text."""
+    starts = sf.meta.get("pages")
+    if not starts or not 0 <= offset <= len(sf.text):
+        return None
+    page = bisect.bisect_right(json.loads(starts), offset)
+    return page or None
+
+
+def _short(e: BaseException) -> str:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    name = type(e).__name__
+    text = f"{name}: {msg}" if msg else name
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _clean_extracted(text: str) -> str:
+    """Newlines normalised; control characters other than tab/newline become spaces."""
+    text = normalize_newlines(text)
+    return _CONTROLS.sub(" ", text)
+
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+# ---------------------------------------------------------------- text / markdown
+
+
+def _read_text(raw: bytes, source: str, max_bytes: int) -> tuple[str, str, dict[str, str]]:
+    text, encoding = decode_bytes(raw, source)
+    return normalize_newlines(text), encoding, {}
+
+
+# ---------------------------------------------------------------- docx
+
+
+def _read_docx(raw: bytes, source: str, max_bytes: int) -> tuple[str, str, dict[str, str]]:
+    _check_docx_container(raw, source, max_bytes)
+    import docx  # python-docx, imported on first use
+
+    document = docx.Document(io.BytesIO(raw))
+    lines = [line for line in _docx_lines(document.element.body, document.part) if line.strip()]
+    meta: dict[str, str] = {}
+    title = (document.core_properties.title or "").strip()
+    if title:
+        meta["title"] = title
+    return _clean_extracted("\n".join(lines)), "docx", meta
+
+
+def _check_docx_container(raw: bytes, source: str, max_bytes: int) -> None:
+    """Refuse what is not a sound .docx before python-docx inflates anything."""
+    if raw.startswith(_OLE_MAGIC):
+        if "EncryptedPackage".encode("utf-16-le") in raw:
+            raise LoadError(source, "encrypted docx: remove the password (Word: File › Info › "
+                            "Protect Document) and add it again")
+        raise LoadError(source, "old Word .doc format (OLE file), not .docx: open it in Word/WPS, "
+                        "save as .docx and add it again")
+    if not zipfile.is_zipfile(io.BytesIO(raw)):
+        raise LoadError(source, "corrupt docx: not a zip archive (damaged, truncated or not a "
+                        "Word file); open and save it again in Word/WPS")
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as e:
+        raise LoadError(source, f"corrupt docx: {_short(e)}") from None
+    names = {i.filename for i in infos}
+    if "word/document.xml" not in names:
+        raise LoadError(source, "corrupt docx: the archive has no word/document.xml "
+                        "(not a Word document)")
+    if len(infos) > _ZIP_MAX_MEMBERS:
+        raise LoadError(source, f"suspicious docx (zip bomb?): {len(infos)} files inside; refused")
+    total = sum(i.file_size for i in infos)
+    packed = sum(i.compress_size for i in infos)
+    limit = min(50 * max_bytes, ZIP_MAX_TOTAL)
+    if total > limit:
+        raise LoadError(source, f"suspicious docx (zip bomb?): it unpacks to {total} bytes, "
+                        f"more than the limit of {limit} bytes (50 × max_file_bytes, at most "
+                        f"{ZIP_MAX_TOTAL}); refused")
+    worst = max(infos, key=lambda i: i.file_size / max(i.compress_size, 1))
+    for size, comp in ((total, packed), (worst.file_size, worst.compress_size)):
+        if size > _ZIP_RATIO_FLOOR and size / max(comp, 1) > ZIP_MAX_RATIO:
+            raise LoadError(source, f"suspicious docx (zip bomb?): compression ratio "
+                            f"{size // max(comp, 1)}:1 is above {ZIP_MAX_RATIO}:1; refused")
+
+
+def _docx_lines(container, part) -> list[str]:
+    """Paragraphs and table rows of a body/cell element, in document order."""
+    from docx.oxml.ns import qn
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    out: list[str] = []
+    for child in container.iterchildren():
+        if child.tag == qn("w:p"):
+            out.append(Paragraph(child, part).text)
+        elif child.tag == qn("w:tbl"):
+            out.extend(_table_rows(Table(child, part), part))
+        elif child.tag == qn("w:sdt"):  # content control: its content is body text
+            content = child.find(qn("w:sdtContent"))
+            if content is not None:
+                out.extend(_docx_lines(content, part))
+    return out
+
+
+def _table_rows(table, part) -> list[str]:
+    rows: list[str] = []
+    for row in table.rows:
+        cells: list[str] = []
+        previous = None
+        for cell in row.cells:
+            if previous is not None and cell._tc is previous:  # a merged cell spans columns
+                continue
+            previous = cell._tc
+            inner = [line.strip() for line in _docx_lines(cell._tc, part)]
+            cells.append(" ".join(" ".join(line.split()) for line in inner if line))
+        if any(cells):
+            rows.append(" | ".join(cells))
+    return rows
+
+
+# ---------------------------------------------------------------- pdf
+
+
+def _read_pdf(raw: bytes, source: str, max_bytes: int) -> tuple[str, str, dict[str, str]]:
+    if b"%PDF-" not in raw[:1024]:
+        raise LoadError(source, "corrupt pdf: no %PDF header (not a PDF file)")
+    from pypdf import PdfReader  # imported on first use
+    from pypdf.errors import DependencyError, PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(raw), strict=False)
+        if reader.is_encrypted and not _pdf_decrypts(reader):
+            raise LoadError(source, "encrypted PDF: remove the password and add it again")
+        pages = reader.pages
+        count = len(pages)
+    except DependencyError:  # AES without the optional crypto library
+        raise LoadError(source, "encrypted PDF: remove the password and add it again") from None
+    except PdfReadError as e:
+        raise LoadError(source, f"corrupt pdf: {_short(e)}") from None
+    texts: list[str] = []
+    for n in range(count):
+        try:
+            texts.append(_clean_extracted(pages[n].extract_text() or "").strip())
+        except Exception as e:  # noqa: BLE001 — name the page, never a traceback
+            raise LoadError(source, f"cannot read pdf: page {n + 1}: {_short(e)}") from None
+    if not any(texts):
+        raise LoadError(source, _EMPTY["pdf"])
+    starts, pos = [], 0
+    for t in texts:
+        starts.append(pos)
+        pos += len(t) + len(PAGE_SEPARATOR)
+    meta = {"pages": json.dumps(starts), "page_count": str(count)}
+    title = _pdf_title(reader)
+    if title:
+        meta["title"] = title
+    return PAGE_SEPARATOR.join(texts), "pdf", meta
+
+
+def _pdf_decrypts(reader) -> bool:
+    """True when the PDF opens with an empty user password (permissions-only protection)."""
+    from pypdf import PasswordType
+
+    return reader.decrypt("") != PasswordType.NOT_DECRYPTED
+
+
+def _pdf_title(reader) -> str:
+    try:
+        info = reader.metadata
+        title = info.title if info is not None else None
+    except Exception:  # noqa: BLE001 — a broken info dictionary only costs the title
+        return ""
+    return " ".join(str(title).split()) if title else ""
+
+
+# ---------------------------------------------------------------- html
+
+
+def _read_html(raw: bytes, source: str, max_bytes: int) -> tuple[str, str, dict[str, str]]:
+    page, encoding = decode_html(raw, source)
+    import trafilatura  # imported on first use
+
+    doc = trafilatura.bare_extraction(
+        page, with_metadata=True, include_tables=True, include_comments=False,
+        include_images=False, include_formatting=False, deduplicate=False,
+    )
+    meta: dict[str, str] = {}
+    text = ""
+    if doc is not None:
+        text = doc.text or ""
+        for key, attr in (("title", "title"), ("date", "date"), ("site", "sitename"), ("url", "url")):
+            value = getattr(doc, attr, None)
+            if value and str(value).strip():
+                meta[key] = " ".join(str(value).split())
+    if not text.strip():
+        title, text = _plain_html_text(page)
+        if title and "title" not in meta:
+            meta["title"] = title
+    lines = [ln.strip() for ln in _clean_extracted(text).split("\n")]
+    return "\n".join(ln for ln in lines if ln), encoding, meta
+
+
+_CHARSET_RE = re.compile(
+    rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:\-]+)"""
+    rb"""|<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9_.:\-]+)""",
+    re.IGNORECASE,
+)
+_CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "gb_2312-80": "gb18030",
+                    "big5": "cp950", "big5-hkscs": "big5hkscs"}
+
+
+def decode_html(raw: bytes, source: str = "<bytes>") -> tuple[str, str]:
+    """Decode a saved page: BOM, then the declared charset, then the text-file detection."""
+    if any(raw.startswith(bom) for bom, _ in _BOMS):
+        return decode_bytes(raw, source)
+    declared = _declared_charset(raw[:8192])
+    if declared:
+        try:
+            return raw.decode(declared), declared
+        except UnicodeDecodeError:
+            pass
+    try:
+        return decode_bytes(raw, source)
+    except LoadError:
+        if not declared or b"\x00" in raw:
+            raise
+        return raw.decode(declared, errors="replace"), declared  # a few bad bytes in a real page
+
+
+def _declared_charset(head: bytes) -> str | None:
+    m = _CHARSET_RE.search(head)
+    if not m:
+        return None
+    name = (m.group(1) or m.group(2)).decode("ascii").lower()
+    name = _CHARSET_ALIASES.get(name, name)
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+class _PlainText(HTMLParser):
+    _SKIP = {"script", "style", "nav", "header", "footer", "aside", "noscript", "template",
+             "head", "form", "iframe", "svg", "select", "button"}
+    _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section",
+              "article", "table", "ul", "ol", "dd", "dt", "blockquote", "pre", "hr", "main"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title: list[str] = []
+        self.skip = 0
+        self.in_title = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "title":
+            self.in_title = True
+        if tag in self._SKIP:
+            self.skip += 1
+        if tag in self._BLOCK:
+            self.parts.append("\n")
+        elif tag in ("td", "th"):
+            self.parts.append(" | ")
+
+    def handle_endtag(self, tag):
+        if tag == "title":
+            self.in_title = False
+        if tag in self._SKIP and self.skip:
+            self.skip -= 1
+        if tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if self.in_title:
+            self.title.append(data)
+        elif not self.skip:
+            self.parts.append(data)
+
+
+def _plain_html_text(page: str) -> tuple[str, str]:
+    """(title, text) of a page by a plain walk of its body — the fallback extraction."""
+    parser = _PlainText()
+    parser.feed(page)
+    parser.close()
+    lines = []
+    for line in "".join(parser.parts).split("\n"):
+        line = " ".join(line.split()).strip(" |")
+        if line:
+            lines.append(line)
+    return " ".join("".join(parser.title).split()), "\n".join(lines)
+
+
+_READERS: dict[str, Callable[[bytes, str, int], tuple[str, str, dict[str, str]]]] = {
+    "txt": _read_text,
+    "md": _read_text,
+    "docx": _read_docx,
+    "pdf": _read_pdf,
+    "html": _read_html,
+}
 
 
 def _read_bytes(path: Path, source: str, max_bytes: int) -> bytes:

@@ -64,6 +64,11 @@ def passage_text(chunk: Chunk) -> str:
     return normalise(chunk.text)
 
 
+def lexical_text(chunk: Chunk) -> str:
+    """What the lexical index sees: the chunk and its nearest heading."""
+    return chunk.text + "\n" + " ".join(chunk.heading_path[-1:])
+
+
 def query_text(query: str) -> str:
     return normalise(query.strip())
 

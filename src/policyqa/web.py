@@ -151,9 +151,7 @@ def citation_label(c: Citation) -> str:
 
 def answer_messages(answer: Answer) -> list[dict]:
     """Chat messages for one answer: the answer, then one collapsible item per source."""
-    body = esc_lines(answer.answer)
-    body = re.sub(r"\[(\d+)\]", r'<b class="pqa-ref">[\1]</b>', body)
-    msgs = [{"role": "assistant", "content": body}]
+    msgs = [{"role": "assistant", "content": esc_lines(answer.answer)}]
     for c in answer.citations:
         path = heading_label(c.heading_path, c.title)
         title = f"[{c.n}] {c.title}" + (f" › {path}" if path else "")
