@@ -310,6 +310,39 @@ class Engine:
         self.data = load_index(self.settings.index_dir)
         self._doc_by_id = {d.doc_id: d for d in self.data.documents}
 
+    # --- library ---------------------------------------------------------------
+    def reindex(self, progress: Progress | None = None) -> BuildSummary:
+        """Bring the index up to date with the corpus folder (incrementally) and serve the
+        new index. On failure the current index keeps serving."""
+        summary = build_index(self.settings, self.embedder, progress or _noop, self.data)
+        if not summary.up_to_date:
+            self.reload()
+        return summary
+
+    def add_file(self, filename: str, data: bytes) -> str:
+        """Save an uploaded file into the corpus folder (name sanitised); call ``reindex``."""
+        from .library import add_file
+
+        return add_file(self.settings.corpus, filename, data, self.settings.max_file_bytes)
+
+    def remove_source(self, source: str) -> None:
+        """Delete a corpus file; call ``reindex`` to drop it from the index."""
+        from .library import remove_file
+
+        remove_file(self.settings.corpus, source)
+
+    def library(self) -> list[dict]:
+        """One row per indexed document with its metadata and file information."""
+        files = self.data.manifest.files
+        counts: dict[str, int] = {}
+        for c in self.data.chunks:
+            counts[c.doc_id] = counts.get(c.doc_id, 0) + 1
+        return [
+            {"doc_id": d.doc_id, "title": d.title, "source": d.source, **d.metadata.as_dict(),
+             "chunks": counts.get(d.doc_id, 0), "indexed_at": files.get(d.source, {}).get("indexed_at")}
+            for d in self.data.documents
+        ]
+
     # --- retrieval -------------------------------------------------------------
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self.embedder.embed_queries([query_text(t) for t in texts])
