@@ -1,6 +1,7 @@
 """A small stand-in for ``policyqa.api.Engine`` over a few synthetic documents.
 
-Same methods as the real engine (search, ask, source_text, documents, facets, embed_*),
+Same methods as the real engine (search, ask, source_text, documents, facets, embed_*, and
+the library methods library/add_file/remove_source/reindex over an in-memory "corpus folder"),
 using the deterministic ``HashEmbedder`` and a character-bigram lexical score, so the answer
 engine and the web app can be tested without an index or a model. One document is hostile
 (script/img markup, a ``javascript:`` Markdown link, template syntax) to test escaping.
@@ -8,13 +9,16 @@ engine and the web app can be tested without an index or a model. One document i
 
 from __future__ import annotations
 
+import hashlib
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
 from policyqa.answer import EmbeddingScorer, build_answer
+from policyqa.api import BuildSummary
 from policyqa.config import Settings
 from policyqa.embed import HashEmbedder
 from policyqa.errors import PolicyQAError
@@ -87,6 +91,24 @@ CORPUS: dict[str, list[tuple[str, str, DocMeta, list[tuple[str, str]]]]] = {
 }
 
 
+def _parse_upload(source: str, data: bytes) -> list:
+    """An uploaded UTF-8 text file as one document spec: the first line is its title,
+    "一、…" lines are headings, other lines body text."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PolicyQAError(f"{source}: not UTF-8 text (the fake engine reads UTF-8 only)") from None
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        raise PolicyQAError(f"{source}: no text")
+    title = lines[0]
+    year = re.search(r"(20\d\d)年", title)
+    kind = next((t for t in ("计划", "总结", "方案") if t in title), None)
+    spec = [("title", title)] + [
+        ("heading" if re.match(r"[一二三四五六七八九十]+、", ln) else "text", ln) for ln in lines[1:]]
+    return [(f"up-{source}", title, DocMeta(year=int(year.group(1)) if year else None, doc_type=kind), spec)]
+
+
 def _bigrams(text: str) -> set[str]:
     chars = [c for c in text.lower() if c.isalnum()]
     return {chars[i] + chars[i + 1] for i in range(len(chars) - 1)}
@@ -100,11 +122,33 @@ class FakeEngine:
 
     def __post_init__(self) -> None:
         self._embedder = HashEmbedder(256)
+        # the "corpus folder": source -> built-in document specs, or uploaded bytes
+        self._folder: dict[str, list | bytes] = dict(CORPUS)
+        self._indexed: dict[str, str] = {}  # source -> content hash at the last reindex
+        self._indexed_at: dict[str, float] = {}
+        self._skipped: list[dict[str, str]] = []
+        self.reindex_calls = 0
+        self._index_folder()
+        self._indexed = {s: self._hash(spec) for s, spec in self._folder.items()}
+        self._indexed_at = {s: 1_700_000_000.0 for s in self._folder}  # 2023-11-14
+
+    @staticmethod
+    def _hash(spec) -> str:
+        return hashlib.sha256(spec if isinstance(spec, bytes) else repr(spec).encode()).hexdigest()
+
+    def _index_folder(self) -> None:
         self._texts: dict[str, str] = {}
         self._docs: list[Document] = []
         self._chunks: list[Chunk] = []
-        for source, docs in CORPUS.items():
-            self._build_file(source, docs)
+        self._skipped = []
+        for source, spec in self._folder.items():
+            if isinstance(spec, bytes):
+                try:
+                    spec = _parse_upload(source, spec)
+                except PolicyQAError as e:
+                    self._skipped.append({"source": source, "reason": str(e)})
+                    continue
+            self._build_file(source, spec)
         self._vecs = self._embedder.embed_passages([c.text for c in self._chunks])
 
     @classmethod
@@ -139,6 +183,60 @@ class FakeEngine:
             text += "\n"
             self._docs.append(Document(doc_id, source, title, doc_start, len(text) - 2, meta, tuple(blocks)))
         self._texts[source] = text
+
+    # ------------------------------------------------------------------ library
+    def library(self) -> list[dict]:
+        counts: dict[str, int] = {}
+        for c in self._chunks:
+            counts[c.doc_id] = counts.get(c.doc_id, 0) + 1
+        return [
+            {"doc_id": d.doc_id, "title": d.title, "source": d.source, **d.metadata.as_dict(),
+             "chunks": counts.get(d.doc_id, 0), "indexed_at": self._indexed_at.get(d.source)}
+            for d in self._docs
+        ]
+
+    def add_file(self, filename: str, data: bytes) -> str:
+        from policyqa.library import safe_name
+
+        name = safe_name(filename)
+        if len(data) > self.settings.max_file_bytes:
+            raise PolicyQAError(f"{name}: {len(data):,} bytes is over the "
+                                f"{self.settings.max_file_bytes:,}-byte limit (setting max_file_bytes)")
+        if not data:
+            raise PolicyQAError(f"{name}: the file is empty")
+        self._folder[name] = bytes(data)
+        return name
+
+    def remove_source(self, source: str) -> None:
+        if source not in self._folder:
+            raise PolicyQAError(f"{source!r} is not in the corpus folder")
+        del self._folder[source]
+
+    def reindex(self, progress: Callable[[str, float], None] | None = None) -> BuildSummary:
+        t0 = time.perf_counter()
+        self.reindex_calls += 1
+        progress = progress or (lambda _m, _f: None)
+        progress("reading corpus", 0.0)
+        new = {s: self._hash(spec) for s, spec in self._folder.items()}
+        old = self._indexed
+        added = sorted(s for s in new if s not in old)
+        updated = sorted(s for s in new if s in old and old[s] != new[s])
+        removed = sorted(s for s in old if s not in new)
+        self._index_folder()
+        progress("building lexical index", 1.0)
+        now = time.time()
+        for s in added + updated:
+            self._indexed_at[s] = now
+        for s in removed:
+            self._indexed_at.pop(s, None)
+        self._indexed = new
+        files = len({d.source for d in self._docs})
+        return BuildSummary(
+            documents=len(self._docs), chunks=len(self._chunks), files=files, skipped=list(self._skipped),
+            added=added, updated=updated, removed=removed, unchanged=len(new) - len(added) - len(updated),
+            embedded=len(self._chunks), reused=0, seconds=round(time.perf_counter() - t0, 3),
+            embed_seconds=0.0, index_dir="(memory)", up_to_date=not (added or updated or removed),
+        )
 
     # ------------------------------------------------------------------ engine API
     def source_text(self, source: str) -> str:

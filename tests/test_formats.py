@@ -191,7 +191,6 @@ HTML_PAGE = f"""<!DOCTYPE html>
 </article>
 <footer><p>版权所有：某县人民政府 ICP备12345678号</p><p>联系电话：0000-1234567</p></footer>
 </body></html>"""
-# trafilatura finds no main text in a page this bare: the fallback extraction keeps it.
 BARE_PAGE = """<html><head><meta charset="utf-8"><title>通知</title><style>p{color:red}</style></head>
 <body><nav>首页 | 通知公告</nav><div>关于做好2024年春季开学工作的通知</div><footer>版权所有</footer></body></html>"""
 
@@ -208,6 +207,7 @@ BAD = {
     "blank.md": "empty file",
     "binary.txt": "not text",
     "binary.html": "not text",
+    "chrome_only.html": "no text found in the page",
     "empty.docx": "empty document",
     "not_zip.docx": "not a zip archive",
     "truncated.docx": "not a zip archive",
@@ -243,6 +243,8 @@ def build_corpus(root: Path) -> Path:
         "blank.md": b" \n\n\t",
         "binary.txt": bytes(range(256)) * 8,
         "binary.html": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4,
+        "chrome_only.html": b"<html><head><title>t</title><script>var a = 1;</script></head>"
+                            b"<body><script>document.write('x')</script></body></html>",
         "empty.docx": make_empty_docx(),
         "not_zip.docx": b"this is not a word file at all \xff\xfe" * 20,
         "truncated.docx": good_docx[: len(good_docx) // 2],
@@ -334,10 +336,24 @@ def test_html_main_text_without_chrome_and_metadata(corpus: Path) -> None:
     assert "2023年某县教育局工作计划" in sf.meta["title"]
 
 
-def test_html_fallback_extraction(corpus: Path) -> None:
+def test_html_tiny_page_loads_without_guessed_date(corpus: Path) -> None:
     sf = _load(corpus, "bare.htm")
     assert "关于做好2024年春季开学工作的通知" in sf.text
-    assert "版权所有" not in sf.text and "color" not in sf.text
+    assert "color" not in sf.text
+    assert "date" not in sf.meta  # no date in the markup: none guessed from "2024年"
+
+
+def test_html_fallback_when_trafilatura_finds_nothing(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import trafilatura
+
+    monkeypatch.setattr(trafilatura, "bare_extraction", lambda *a, **k: None)
+    sf = _load(corpus, "page.html")
+    assert HTML_BODY in sf.text and HTML_TARGET in sf.text
+    for chrome in HTML_CHROME + ("不应出现的脚本文字",):
+        assert chrome not in sf.text
+    assert sf.meta == {"title": "2023年某县教育局工作计划_某县人民政府"}
+    sf = _load(corpus, "bare.htm")
+    assert sf.text == "关于做好2024年春季开学工作的通知"
 
 
 def test_html_charset_from_xml_declaration(tmp_path: Path) -> None:

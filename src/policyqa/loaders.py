@@ -24,7 +24,8 @@ Rules
     offset to its 1-based page). A PDF encrypted with a user password, or with no
     extractable text on any page (scanned), is rejected with what to do.
   - ``.html``/``.htm`` (trafilatura): the main text (navigation, headers, footers and other
-    site chrome dropped) and ``meta["title"]``, ``meta["date"]``, ``meta["site"]`` (and
+    site chrome dropped) and ``meta["title"]``, ``meta["date"]`` (from the page's markup
+    only, never guessed from body text), ``meta["site"]`` (and
     ``meta["url"]`` when the page names itself). Bytes are decoded with the charset the
     page declares (``<meta charset>``, ``http-equiv`` or the XML declaration; GB2312/GBK
     read as GB18030), else as text files are. When trafilatura finds no main text, a plain
@@ -354,6 +355,8 @@ def _read_html(raw: bytes, source: str, max_bytes: int) -> tuple[str, str, dict[
     doc = trafilatura.bare_extraction(
         page, with_metadata=True, include_tables=True, include_comments=False,
         include_images=False, include_formatting=False, deduplicate=False,
+        # dates from the page's markup only: no year guessed from the body text
+        date_extraction_params={"extensive_search": False, "original_date": True},
     )
     meta: dict[str, str] = {}
     text = ""

@@ -1,4 +1,5 @@
-"""The Gradio web app: 问答 (cited answers), 检索 (filtered search), 文档 (document view).
+"""The Gradio web app: 问答 (cited answers), 检索 (filtered search), 文档 (document view),
+文库 (library: list, upload, remove, reindex).
 
 ``build_app(engine)`` builds the page without starting a server; the handlers behind it are
 plain functions (``ask_turn``, ``run_search``, ``open_citation``, ``render_document`` …) that
@@ -17,8 +18,11 @@ from __future__ import annotations
 import functools
 import html
 import logging
+import os
 import re
 import sys
+import time
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import gradio as gr
@@ -50,6 +54,13 @@ CSS = """
 .pqa-results mark{background:#ffe066;padding:0}
 .pqa-results .pqa-score{color:#888;font-size:12px;float:right}
 .pqa-empty{color:#666;padding:12px}
+.pqa-table{border-collapse:collapse;width:100%;font-size:14px}
+.pqa-table th,.pqa-table td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
+.pqa-table th{background:#f5f5f5;font-weight:600;white-space:nowrap}
+.pqa-table td.pqa-num{text-align:right;white-space:nowrap}
+.pqa-msg{line-height:1.7;font-size:14px}
+.pqa-msg .pqa-bad{color:#b42318}
+.pqa-msg ul{margin:2px 0 6px 1.2em;padding:0}
 """
 
 # Scroll the highlighted passage into view when the view mounts (the 文档 tab is rendered on
@@ -363,6 +374,185 @@ def hit_ref(h: Hit) -> dict:
     return {"doc_id": c.doc_id, "source": c.source, "start": c.start, "end": c.end}
 
 
+# ---------------------------------------------------------------------------- 文库
+
+
+LIBRARY_COLUMNS = ("标题", "类型", "年份", "地区", "源文件", "段落数", "索引时间")
+
+_PROGRESS_ZH = (
+    (re.compile(r"^reading corpus"), lambda m: "读取文库文件…"),
+    (re.compile(r"^parsed (.*)"), lambda m: f"解析 {m.group(1)}"),
+    (re.compile(r"^embedding (\d+)/(\d+)"), lambda m: f"计算向量 {m.group(1)}/{m.group(2)}"),
+    (re.compile(r"^building lexical index"), lambda m: "建立检索索引…"),
+    (re.compile(r"^building the index"), lambda m: "建立索引…"),
+)
+
+
+def progress_zh(message: str) -> str:
+    """Engine progress messages (English, for the CLI) in Chinese for the page."""
+    for pattern, make in _PROGRESS_ZH:
+        m = pattern.match(message)
+        if m:
+            return make(m)
+    return message
+
+
+def engine_progress(progress: Callable | None) -> Callable[[str, float], None] | None:
+    """Adapt a ``gr.Progress`` (fraction, desc=…) to the engine's ``(message, fraction)``."""
+    if progress is None:
+        return None
+
+    def report(message: str, fraction: float) -> None:
+        progress(max(0.0, min(1.0, float(fraction))), desc=progress_zh(message))
+
+    return report
+
+
+def format_time(ts: Any) -> str:
+    """A unix time as local ``YYYY-MM-DD HH:MM`` ("" when unknown)."""
+    if ts in (None, ""):
+        return ""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(float(ts)))
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+
+
+def library_rows(engine) -> list[list[str]]:
+    """One row of display strings per indexed document, in ``LIBRARY_COLUMNS`` order."""
+    rows = []
+    for r in sorted(engine.library(), key=lambda r: (str(r.get("source", "")), str(r.get("title", "")))):
+        rows.append([
+            str(r.get("title") or ""), str(r.get("doc_type") or ""), str(r.get("year") or ""),
+            str(r.get("region") or ""), str(r.get("source") or ""), str(r.get("chunks") or 0),
+            format_time(r.get("indexed_at")),
+        ])
+    return rows
+
+
+def library_html(engine) -> str:
+    """The library table; every cell escaped."""
+    rows = library_rows(engine)
+    if not rows:
+        return '<div class="pqa-empty">文库中还没有文档，请上传文件。</div>'
+    head = "".join(f"<th>{esc(c)}</th>" for c in LIBRARY_COLUMNS)
+    body = []
+    for row in rows:
+        cells = [f'<td class="pqa-num">{esc(v)}</td>' if i in (2, 5, 6) else f"<td>{esc(v)}</td>"
+                 for i, v in enumerate(row)]
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    n_docs, n_files = len(rows), len({r[4] for r in rows})
+    return (f'<div class="pqa-meta">共 {n_docs} 篇文档，来自 {n_files} 个文件</div>'
+            f'<table class="pqa-table" id="lib-rows"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def source_choices(engine) -> list[tuple[str, str]]:
+    """(label, source) per indexed file, for the remove dropdown."""
+    titles: dict[str, list[str]] = {}
+    for r in engine.library():
+        titles.setdefault(str(r["source"]), []).append(str(r.get("title") or ""))
+    out = []
+    for source in sorted(titles):
+        t = titles[source]
+        label = f"{source} — {t[0]}" + (f" 等 {len(t)} 篇" if len(t) > 1 else "")
+        out.append((_short(label, 80), source))
+    return out
+
+
+def summary_html(summary: Any = None, saved: Sequence[tuple[str, str]] = (),
+                 refused: Sequence[tuple[str, str]] = (), removed_source: str | None = None) -> str:
+    """A Chinese report of an upload/remove/reindex; file names and reasons escaped."""
+    parts: list[str] = []
+
+    def section(title: str, items: Sequence[str], bad: bool = False) -> None:
+        if items:
+            cls = ' class="pqa-bad"' if bad else ""
+            lis = "".join(f"<li>{x}</li>" for x in items)
+            parts.append(f"<div{cls}>{esc(title)}（{len(items)}）：<ul>{lis}</ul></div>")
+
+    section("已保存", [esc(new) + (f"（原文件名 {esc(orig)}，已改名）" if orig != new else "")
+                      for orig, new in saved])
+    section("未保存", [f"{esc(name)}：{esc(reason)}" for name, reason in refused], bad=True)
+    if removed_source:
+        parts.append(f"<div>已从文库删除：{esc(removed_source)}</div>")
+    if summary is not None:
+        section("新增", [esc(x) for x in summary.added])
+        section("更新", [esc(x) for x in summary.updated])
+        section("移除", [esc(x) for x in summary.removed])
+        section("跳过", [f"{esc(x.get('source', ''))}：{esc(x.get('reason', ''))}" for x in summary.skipped],
+                bad=True)
+        if getattr(summary, "up_to_date", False) or not (summary.added or summary.updated or summary.removed):
+            parts.append("<div>索引已是最新，无需更新。</div>")
+        parts.append(f"<div>索引现有 {summary.files} 个文件、{summary.documents} 篇文档、"
+                     f"{summary.chunks} 个段落（用时 {summary.seconds:.1f} 秒）。</div>")
+    if not parts:
+        parts.append("<div>没有要处理的文件。</div>")
+    return f'<div class="pqa-msg">{"".join(parts)}</div>'
+
+
+def upload_files(engine, paths: Sequence[Any] | None, progress: Callable | None = None) -> str:
+    """Save each uploaded file into the corpus (names sanitised by the engine), reindex once,
+    and report. Refused files are listed with their reason; the rest are still indexed."""
+    paths = [p for p in (paths or []) if p]
+    if not paths:
+        raise PolicyQAError("请先选择要上传的文件。")
+    limit = int(getattr(engine.settings, "max_file_bytes", 0) or 0)
+    saved: list[tuple[str, str]] = []
+    refused: list[tuple[str, str]] = []
+    for p in paths:
+        path = Path(str(p))
+        name = getattr(p, "orig_name", None) or path.name
+        try:
+            size = path.stat().st_size
+            if limit and size > limit:
+                raise PolicyQAError(f"文件大小 {size:,} 字节，超过上限 {limit:,} 字节（设置 max_file_bytes）")
+            saved.append((name, engine.add_file(name, path.read_bytes())))
+        except PolicyQAError as e:
+            refused.append((name, str(e)))
+        except OSError as e:
+            refused.append((name, f"无法读取上传的文件（{type(e).__name__}）"))
+    summary = engine.reindex(engine_progress(progress)) if saved else None
+    return summary_html(summary, saved, refused)
+
+
+def remove_document(engine, source: str | None, confirmed: bool, progress: Callable | None = None) -> str:
+    """Delete a corpus file (after confirmation) and reindex."""
+    if not source:
+        raise PolicyQAError("请先选择要删除的文件。")
+    if not confirmed:
+        raise PolicyQAError("请先勾选“确认删除”，再点击删除。")
+    engine.remove_source(source)
+    summary = engine.reindex(engine_progress(progress))
+    return summary_html(summary, removed_source=source)
+
+
+def reindex_library(engine, progress: Callable | None = None) -> str:
+    return summary_html(engine.reindex(engine_progress(progress)))
+
+
+def _keep_value(value: Any, choices: list[tuple[str, str]], default: Any) -> Any:
+    return value if value in {v for _, v in choices} else default
+
+
+def document_list_updates(engine, current: Sequence[Any] = ()) -> list[Any]:
+    """Updates for every component that lists documents or facets (search filters type/year/
+    region/document, the document selector), so library changes show without a restart.
+    ``current`` holds those components' values: kept where still offered, else reset."""
+    ch = facet_choices(engine)
+    cur = list(current) + [None] * (5 - len(current))
+    keys = ("doc_type", "year", "region", "doc")
+    ups = [gr.update(choices=ch[k], value=_keep_value(cur[i], ch[k], ALL)) for i, k in enumerate(keys)]
+    ups.append(gr.update(choices=ch["doc"][1:], value=_keep_value(cur[4], ch["doc"][1:], None)))
+    return ups
+
+
+def library_updates(engine, current: Sequence[Any] = ()) -> list[Any]:
+    """(table HTML, remove-dropdown update) + ``document_list_updates``."""
+    return [library_html(engine), gr.update(choices=source_choices(engine), value=None)] \
+        + document_list_updates(engine, current)
+
+
 # ---------------------------------------------------------------------------- API
 
 
@@ -389,7 +579,10 @@ def api_functions(engine) -> tuple[Callable, Callable]:
 def build_app(engine) -> gr.Blocks:
     """The whole page. No server is started."""
     choices = facet_choices(engine)
-    default_k = getattr(getattr(engine, "settings", None), "k", 10) or 10
+    settings = getattr(engine, "settings", None)
+    default_k = getattr(settings, "k", 10) or 10
+    max_mb = (getattr(settings, "max_file_bytes", 0) or 0) / 1_000_000
+    from .loaders import SUPPORTED_SUFFIXES as supported_types
     private = {"api_visibility": "private"}
 
     with gr.Blocks(title="教育政策文件问答") as app:
@@ -440,6 +633,25 @@ def build_app(engine) -> gr.Blocks:
                         doc_view = gr.HTML('<div class="pqa-empty">请选择文档，或在问答/检索中点击引用。</div>',
                                            elem_id="doc-view", css_template=CSS, js_on_load=_SCROLL_JS,
                                            max_height=640)
+            with gr.Tab("文库", id="library", elem_id="tab-library"):
+                lib_table = gr.HTML(library_html(engine), elem_id="lib-table", css_template=CSS,
+                                    js_on_load=None, max_height=520)
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        lib_files = gr.File(label=f"上传文件（{'、'.join(supported_types)}；"
+                                                  f"每个不超过 {max_mb:g} MB）",
+                                            file_count="multiple", file_types=list(supported_types),
+                                            type="filepath", elem_id="lib-upload", height=140)
+                        upload_btn = gr.Button("上传并索引", elem_id="lib-upload-btn", variant="primary")
+                    with gr.Column(scale=2):
+                        lib_remove = gr.Dropdown(source_choices(engine), value=None, label="删除文件",
+                                                 elem_id="lib-remove", interactive=True)
+                        lib_confirm = gr.Checkbox(False, label="确认删除（文件将从文库文件夹中删除）",
+                                                  elem_id="lib-confirm")
+                        with gr.Row():
+                            remove_btn = gr.Button("删除", elem_id="lib-remove-btn", variant="stop")
+                            reindex_btn = gr.Button("重新索引", elem_id="lib-reindex-btn")
+                lib_msg = gr.HTML("", elem_id="lib-msg", css_template=CSS, js_on_load=None)
 
         # -- 问答
         @guard
@@ -492,6 +704,30 @@ def build_app(engine) -> gr.Blocks:
 
         doc_select.input(on_doc, [doc_select], [outline, doc_view], **private)
 
+        # -- 文库: one library operation at a time; every list of documents is refreshed
+        lists = [f_type, f_year, f_region, f_doc, doc_select]
+        lib_outputs = [lib_msg, lib_table, lib_remove] + lists
+        lib_opts = {**private, "concurrency_limit": 1, "concurrency_id": "library"}
+
+        @guard
+        def on_upload(files, t, y, r, d, doc, progress=gr.Progress()):
+            msg = upload_files(engine, files, progress)
+            return [msg] + library_updates(engine, (t, y, r, d, doc)) + [None]
+
+        @guard
+        def on_remove(source, confirmed, t, y, r, d, doc, progress=gr.Progress()):
+            msg = remove_document(engine, source, confirmed, progress)
+            return [msg] + library_updates(engine, (t, y, r, d, doc)) + [False]
+
+        @guard
+        def on_reindex(t, y, r, d, doc, progress=gr.Progress()):
+            msg = reindex_library(engine, progress)
+            return [msg] + library_updates(engine, (t, y, r, d, doc))
+
+        upload_btn.click(on_upload, [lib_files] + lists, lib_outputs + [lib_files], **lib_opts)
+        remove_btn.click(on_remove, [lib_remove, lib_confirm] + lists, lib_outputs + [lib_confirm], **lib_opts)
+        reindex_btn.click(on_reindex, lists, lib_outputs, **lib_opts)
+
         # -- API
         api_ask, api_search = api_functions(engine)
         gr.api(api_ask, api_name="ask")
@@ -516,7 +752,9 @@ def stderr_progress(message: str, fraction: float) -> None:
 
 
 def launch(app: gr.Blocks, settings: Settings, **kwargs) -> Any:
-    """Queue and launch a built app with the page's styles."""
+    """Queue and launch a built app with the page's styles. Uploads far over the per-file
+    limit are cut off by the server; the library handler reports the others by name."""
+    kwargs.setdefault("max_file_size", 2 * settings.max_file_bytes)
     return app.queue(default_concurrency_limit=settings.concurrency).launch(
         server_name=settings.host,
         server_port=settings.port,

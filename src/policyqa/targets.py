@@ -1,0 +1,544 @@
+"""Quantitative targets: extraction from documents, and per-document comparison tables.
+
+A *target* is a quantity a document sets out to reach, keep, limit, build, complete, fund,
+train or recruit: "学前三年毛入园率达到90%以上", "完成44所标准化学校建设", "辍学率控制在0.5%以内",
+"组织500名教师参加72学时的全员培训", "新建公办幼儿园x所" (a placeholder). Extraction runs
+sentence by sentence over a document's blocks (``chunk.sentence_spans``), matching on
+``clean.matching_copy`` of each sentence (traditional folded to simplified, full-width
+digits/percent to half-width, same length), so every offset indexes the original text and
+every ``value_text`` is the original characters.
+
+Rules (written for patterns, not for particular sentences):
+
+Quantities
+  * a number — Arabic ("90", "1.5", "９０"), Chinese ("一百二十", "两", "十"), a range
+    ("1-2", "3至5", value = the lower bound, ``value_max`` the upper), or a placeholder
+    ("x", "xx", "xxx", "X", "x-x": ``placeholder=True``, ``value=None``) — optionally with
+    "余"/"多" ("200余名"), followed by a unit from ``UNITS`` (%, ‰, 所, 名, 人, 人次, 个, 项,
+    万元, 亿元, 元, 学时, 课时, 小时, 周, 天, 平方米, 辆, 台, 支, 个百分点 …);
+  * "百分之N" and "N分之M" / "1/4" fractions (value in percent, unit "%").
+  Never quantities: years and dates ("2023年", "9月1日" — they become deadlines), ages
+  ("3-5周岁"), document numbers ("〔2015〕55号"), ordinals and section numbers ("第三", "3.",
+  "（1）"), frequencies of routine work ("每月一次", "每学期1至2次": 次 is not a unit),
+  numbers inside short quoted names and slogans ("“2031”工程", "“六个一”", "“一人一号”"),
+  Chinese-numeral counts with 个 ("三个代表", "两个平台", "四个意识"), and a bare "一"
+  count (一所/一名) unless a build/recruit verb governs it directly ("引进一所民办高中").
+
+Which quantities are targets
+  * a comparator cue governs it: a word before it in its clause (达到/达/不低于/不少于/至少/
+    超过/控制在/保持在/提高到/完成/新建/改扩建/建成/创建/培训/培养/招聘/引进/投入/投资/
+    安排…), or a bound after it (以上/以下/以内/左右), or a task verb right after it in the
+    clause ("5所成人学校达到…标准", "80%的中小学要建立…"), or an indicator ending in 率/比例
+    directly before a percentage ("小学适龄儿童年入学率99.9%"), or, failing those, a plan cue
+    earlier in the sentence (力争/争取/计划/确保/年内 …: "争取能引进…40名(其中免费师范生10名)");
+  * and the sentence up to the end of that clause does not read as a report of what was done
+    (了/已/荣获/获…奖/参训/共接待/比去年/同比/累计 …) unless a plan cue (计划/拟/力争/争取/
+    确保/要/将/预计/年内/目标 …) stands there too. So a summary's "召开了3次会议", "155人参训",
+    "我市获10个特等奖" are not targets; status figures without any cue ("空编1500余个") are not
+    either. The labelled sample and its scorer are in ``eval/`` (``eval/score_targets.py``).
+
+Comparators are normalised to ``COMPARATORS``: bounds first (以上/不低于/不少于/至少/超过 →
+"不低于"; 以内/以下/控制在/不超过 → "控制在"), then 保持在, 达到 (达到/达/提高到/实现/implicit
+率), then the task verbs (完成, 新建, 建成, 创建, 培训, 引进, 招收, 投入), then 力争 (only a plan
+cue), and 约 (左右/约).
+
+Indicator: the noun phrase between the governing cue (or the clause start, or the previous
+quantity) and the number, with plan cues, region words (全市/我县…), deadlines, connectors and
+trailing comparators trimmed ("学前三年毛入园率"); when that leaves less than two characters,
+the noun after the unit ("完成44所|标准化学校|建设" → "标准化学校"); when both are empty, the
+previous target's indicator in the same sentence ("新建公办幼儿园3所，改扩建5所" → 公办幼儿园).
+With "分别" the phrase before 分别 is the indicator of every quantity it distributes.
+
+Deadline: the nearest before the quantity (else the first in the sentence) of "到2025年",
+"2025年底(前)", "年底前", "年内", "9月底前", "1月17日前", "暑期", or a bare "2014年".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+import numpy as np
+
+from .chunk import sentence_spans
+from .clean import matching_copy
+from .types import Document
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .api import Engine
+
+COMPARATORS = (
+    "不低于", "控制在", "保持在", "达到", "完成", "新建", "建成", "创建", "培训", "引进", "招收",
+    "投入", "力争", "约",
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    doc_id: str
+    source: str
+    title: str
+    region: str | None
+    year: int | None
+    indicator: str
+    comparator: str | None
+    value: float | None
+    value_text: str  # the quantity as written (original characters), == text[value_start:value_end]
+    unit: str
+    deadline: str | None
+    placeholder: bool
+    sentence_start: int
+    sentence_end: int
+    value_start: int
+    value_end: int
+    value_max: float | None = None  # upper bound of a range ("1-2所")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Target":
+        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
+
+
+# ------------------------------------------------------------------ numbers
+
+_CN_DIGIT = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_UNIT = {"十": 10, "百": 100, "千": 1000}
+
+
+def cn_number(s: str) -> float | None:
+    """Value of a Chinese numeral ("一百二十" → 120, "两" → 2, "十五" → 15, "三万五千" →
+    35000); None if ``s`` is not one."""
+    if not s:
+        return None
+    total, section, digit = 0, 0, None
+    for ch in s:
+        if ch in _CN_DIGIT:
+            if digit is not None and digit != 0 and ch not in "零〇":  # "一二" is not a number
+                return None
+            digit = _CN_DIGIT[ch]
+        elif ch in _CN_UNIT:
+            section += (1 if digit is None else digit) * _CN_UNIT[ch]
+            digit = None
+        elif ch in "万亿":
+            section += digit or 0
+            total += (section or 1) * (10000 if ch == "万" else 100000000)
+            section, digit = 0, None
+        else:
+            return None
+    return float(total + section + (digit or 0))
+
+
+def parse_number(s: str) -> float | None:
+    s = s.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", s):
+        return float(s)
+    return cn_number(s)
+
+
+_ARABIC = r"\d+(?:\.\d+)?"
+_CN = r"[零〇一二两三四五六七八九十百千万亿]+"
+_PH = r"(?<![A-Za-z0-9])[xX×]{1,4}(?![A-Za-z])"
+_NUM = rf"(?:{_ARABIC}|{_PH}|{_CN})"
+UNITS = (
+    "万平方米", "平方米", "平米", "万人次", "人次", "万人", "万元", "亿元", "万册", "个百分点", "百分点",
+    "学时", "课时", "小时", "个月", "公里", "元", "%", "‰", "所", "名", "人", "个", "项", "辆", "台",
+    "支", "套", "间", "座", "门", "册", "周", "天", "家",
+)
+_UNIT = "|".join(re.escape(u) for u in UNITS)
+# A unit followed by one of these characters is the start of another word (3-5周岁, 台阶…).
+_UNIT_BLOCK = {
+    "周": "岁年末边", "天": "然津", "台": "阶湾", "家": "长庭教访乡属", "人": "民才员身", "名": "校师单次额称誉",
+    "所": "有在属", "个": "人性别体", "门": "户", "间": "隔", "元": "月旦", "册": "子", "座": "谈",
+    "项": "目", "套": "餐",
+}
+_QTY = re.compile(
+    rf"(?P<num>{_NUM})(?:\s*(?:-|~|—|–|至|到)\s*(?P<num2>{_NUM}))?\s*(?P<approx>余|多)?\s*(?P<unit>{_UNIT})"
+)
+_PERCENT_CN = re.compile(rf"百分之(?P<num>{_CN}|{_ARABIC})")
+_FRACTION = re.compile(rf"(?P<den>{_CN})分之(?P<num>{_CN})|(?<![\d/.])(?P<a>\d{{1,2}})/(?P<b>\d{{1,3}})(?=[\u4e00-\u9fff])")
+
+# Units a Chinese-numeral quantity may take (counts with 个/项/支… are names and slogans).
+_CN_UNITS = {"所", "名", "人", "%", "周", "天", "个月", "学时", "课时", "小时", "万元", "亿元", "元", "平方米", "万平方米", "万人", "人次", "万人次"}
+_DURATION_UNITS = {"周", "天", "个月", "学时", "课时", "小时"}
+_BUILD_VERB_BEFORE = re.compile(r"(?:引进|新建|建成|建设|建好|创建|增加|新增|完成|培养|培育|打造|建)$")
+
+
+@dataclass
+class _Qty:
+    start: int  # in sentence coordinates
+    end: int
+    value: float | None
+    value_max: float | None
+    unit: str
+    placeholder: bool
+    num_text: str  # the first number, matching copy
+
+
+def _is_placeholder(s: str) -> bool:
+    return bool(re.fullmatch(r"[xX×]{1,4}", s.strip()))
+
+
+def _in_short_quote(m: str, start: int, end: int) -> bool:
+    """Inside “…”/"…"/「…」 of at most 10 characters (a name or slogan)."""
+    left = max(m.rfind("“", 0, start), m.rfind("「", 0, start), m.rfind('"', 0, start))
+    if left < 0:
+        return False
+    closers = [i for i in (m.find("”", end), m.find("」", end), m.find('"', end)) if i >= 0]
+    if not closers:
+        return False
+    right = min(closers)
+    between_left = m[left + 1 : start]
+    return right - left <= 11 and not re.search(r"[”」\"]", between_left)
+
+
+def _in_book_title(m: str, start: int) -> bool:
+    """Inside 《…》 (a document or programme title)."""
+    left = m.rfind("《", 0, start)
+    return left >= 0 and m.rfind("》", left, start) < 0 and m.find("》", start) >= 0
+
+
+def find_quantities(m: str) -> list[_Qty]:
+    """Quantities in a matching-copy sentence, excluding non-quantities (see module doc)."""
+    out: list[_Qty] = []
+    for mt in _QTY.finditer(m):
+        num, num2, unit = mt.group("num"), mt.group("num2"), mt.group("unit")
+        s, e = mt.start(), mt.end()
+        # Chinese numerals: do not eat a preceding word character ("九汲小学…" never reach here)
+        if s > 0 and m[s - 1] == "第" or (s > 0 and re.match(r"[\dA-Za-z.]", m[s - 1])):
+            continue
+        if e < len(m) and unit in _UNIT_BLOCK and m[e] in _UNIT_BLOCK[unit]:
+            continue
+        ph = _is_placeholder(num)
+        cn = not ph and not re.match(r"\d", num)
+        if cn:
+            val = cn_number(num)
+            if val is None:
+                continue
+            if "万" in num or "亿" in num:
+                if re.fullmatch(r"[万亿]", num):
+                    continue
+            if unit not in _CN_UNITS:
+                continue  # 三个代表, 两个平台, 一支队伍, 六项基本功 …
+            if unit in ("人", "名") and re.match(r"(?:工程|计划|行动)", m[e : e + 2]):
+                continue  # 百人工程, 千人计划
+            if val == 1 and unit not in _DURATION_UNITS and not _BUILD_VERB_BEFORE.search(m[max(0, s - 3) : s]):
+                continue
+            if unit in ("人", "名") and re.search(r"[一二两三四五六七八九十]$", m[max(0, s - 1) : s]):
+                continue
+        if s > 0 and m[s - 1] == "每":
+            continue  # 每两周: a frequency
+        if _in_short_quote(m, s, e) or _in_book_title(m, s):
+            continue
+        if unit in ("%", "‰") and s > 0 and m[s - 1] == "/":
+            continue
+        value = None if ph else parse_number(num)
+        value_max = None
+        if num2 is not None:
+            value_max = None if _is_placeholder(num2) else parse_number(num2)
+        if num2 is not None and not ph and value_max is not None and value is not None and value_max < value:
+            continue  # "3-1" is no range
+        out.append(_Qty(s, e, value, value_max, unit, ph, num))
+    for mt in _PERCENT_CN.finditer(m):
+        v = parse_number(mt.group("num"))
+        if v is not None and not _overlaps(out, mt.start(), mt.end()):
+            out.append(_Qty(mt.start(), mt.end(), v, None, "%", False, mt.group(0)))
+    for mt in _FRACTION.finditer(m):
+        if mt.group("den"):
+            den, num = cn_number(mt.group("den")), cn_number(mt.group("num"))
+        else:
+            num, den = float(mt.group("a")), float(mt.group("b"))
+        if not den or num is None or num >= den:
+            continue
+        s, e = mt.start(), mt.end()
+        if mt.group("den"):  # "十万分之一以下": keep the whole numeral
+            pass
+        if not _overlaps(out, s, e):
+            out.append(_Qty(s, e, 100.0 * num / den, None, "%", False, mt.group(0)))
+    out.sort(key=lambda q: q.start)
+    return out
+
+
+def _overlaps(qs: Sequence[_Qty], s: int, e: int) -> bool:
+    return any(q.start < e and s < q.end for q in qs)
+
+
+# ------------------------------------------------------------------ cues
+
+_CLAUSE_SEP = re.compile(r"[,，;；:：。!?！？\n]")
+# (pattern, comparator) checked on the clause text before the quantity, nearest first.
+_BEFORE_CUES: list[tuple[str, str]] = [
+    (r"不低于|不少于|不小于|至少|超过|高于|多于|不下于", "不低于"),
+    (r"控制在|不超过|不高于|低于|少于|不多于|压缩到|降低到|降到|减少到", "控制在"),
+    (r"保持在|稳定在|巩固在|保持|稳定|巩固", "保持在"),
+    (r"达到|达|提高到|提升到|提高至|增加到|增长到|增至|升至|实现|为", "达到"),
+    (r"完成|实施|启动|落实|开展|确保|举办|组织|推进|安排|选派|配备|送培|开设", "完成"),
+    (r"新建|改扩建|扩建|改建|新增|增加|购置|配置|添置|装备|建设|改造|开工", "新建"),
+    (r"建成|建好|打造|覆盖", "建成"),
+    (r"创建|创成|争创|评定|认定|通过", "创建"),
+    (r"培训|轮训|培养|培育|研修|送培|参加", "培训"),
+    (r"引进|招聘|补充|录用|选聘|聘用|招考", "引进"),
+    (r"招生|招收|录取", "招收"),
+    (r"投入|投资|拨付|筹措|争取|提取|资助|统筹|计提|征收|下达|安排资金", "投入"),
+]
+_BEFORE_CUE_RE = re.compile("|".join(f"(?:{p})" for p, _ in _BEFORE_CUES))
+_AFTER_BOUND = re.compile(r"^\s*(?:\)|）)?\s*(?:的)?\s*(?:及以上|以上|或以上)")
+_AFTER_LIMIT = re.compile(r"^\s*(?:以内|以下|之内)")
+_AFTER_APPROX = re.compile(r"^\s*左右")
+# Task verbs right after the quantity's noun, in the same clause ("5所成人学校达到…标准").
+_AFTER_VERB = re.compile(r"^[^,，;；:：。]{0,16}?(达到|达标|建成|建立|创建|通过|完成|实现|参加|接受|要|力争)")
+_PLAN_CUE = re.compile(r"计划|拟|力争|争取|确保|预计|目标|年内|全年|明年|下半年|今年要|要|将|需|应|必须|努力|使|力求|努力实现")
+_REPORT_CUE = re.compile(
+    r"(?<![为除])了(?![解如解结])|已经|已|荣获|获得[^,，。;；]{0,8}(?:奖|称号|表彰|好评|肯定)|获[^,，。;；得]{0,6}奖|"
+    r"参训|共接待|接待了|比去年|较去年|同比|累计|先后|共有|现有|目前"
+)
+_RATE_BEFORE = re.compile(r"(?:率|比例|比重|占比|覆盖面|普及率)\s*$")
+_TRIM_LEAD = re.compile(
+    r"^(?:[\s、,，和及与或并且还也同时其中共总计约达为在对把将使要让由从于]|力争|争取|确保|计划|全年|年内|今年|明年|本年|"
+    r"当年|继续|进一步|切实|逐步|努力|全面|重点|积极|加快|稳步|大力|基本|全市|全县|全区|全省|全州|全镇|全国|"
+    r"我市|我县|我区|我省|我镇|本市|本县|本区|各县市区|各地|各校|每所学校|每校|城区|实现|完成|新建|改扩建|扩建|改建|"
+    r"新增|增加|建成|建好|建设|创建|培训|培养|引进|招聘|招生|投入|投资|安排|组织|选派|送培|开展|实施|启动|高质量|"
+    r"需通过|通过|需|能|能够|面向|针对|按照|按|要求|规定|预计|拟|保持|达到)+"
+)
+_TRIM_TAIL = re.compile(
+    r"(?:[\s、,，和及与或的在为均都分别要达将]|达到|不低于|不少于|不小于|至少|超过|控制在|保持在|稳定在|提高到|"
+    r"提升到|增加到|增长到|实现|力争|争取|确保|保持|稳定|巩固|以上|以内|以下|左右|约|总|共|计|力争达到|争取达到)+$"
+)
+_NOUN_AFTER = re.compile(r"^\s*的?\s*([^\s,，;；:：。、和及与()（）“”\"]{2,24}?)(?=$|[\s,，;；:：。、()（）]|和|及|与|的|达到|达标|建成|建立|创建|通过|完成|实现|参加|接受|要|力争|以上|以内|以下|左右|建设|改造|任务|项目|工程)")
+
+_DEADLINE = re.compile(
+    r"(?:到|至|于|在)\s*(?:\d{4}|20[xX]{2})\s*年(?:底|末|年底|前)?"
+    r"|(?:\d{4}|20[xX]{2})\s*年\s*(?:底|末)\s*(?:前|以前)?"
+    r"|(?:\d{4}|20[xX]{2})\s*年\s*(?:前|以前)"
+    r"|年底前|年内|年底|年末|上半年|下半年|暑期|学期末"
+    r"|(?:\d{1,2}|[一二三四五六七八九十]{1,3})\s*月\s*(?:\d{1,2}\s*日|底|末|份|中旬|上旬|下旬)?\s*(?:前|以前)"
+    r"|(?<![\d〔\[(（])(?:\d{4}|20[xX]{2})\s*年(?![度制级份\d])"
+)
+
+
+def _nearest_cue(prefix: str) -> tuple[str | None, int]:
+    """The comparator of the cue nearest to the end of ``prefix`` and where it starts."""
+    best: tuple[str | None, int] = (None, -1)
+    for mt in _BEFORE_CUE_RE.finditer(prefix):
+        word = mt.group(0)
+        comp = next(c for p, c in _BEFORE_CUES if re.fullmatch(p, word))
+        if mt.start() >= best[1]:
+            best = (comp, mt.start())
+    return best
+
+
+def _report_context(text: str) -> bool:
+    return bool(_REPORT_CUE.search(text)) and not _PLAN_CUE.search(text)
+
+
+def _clause_bounds(m: str, s: int, e: int) -> tuple[int, int]:
+    left = 0
+    for mt in _CLAUSE_SEP.finditer(m, 0, s):
+        left = mt.end()
+    nxt = _CLAUSE_SEP.search(m, e)
+    return left, (nxt.start() if nxt else len(m))
+
+
+@dataclass
+class _Found:
+    qty: _Qty
+    comparator: str | None
+    indicator: tuple[int, int] | None  # sentence coordinates in the original
+    indicator_text: str | None = None
+
+
+def _comparator_for(m: str, q: _Qty, prev_end: int, has_plan: bool) -> str | None:
+    cl_start, cl_end = _clause_bounds(m, q.start, q.end)
+    after = m[q.end : cl_end]
+    if _AFTER_BOUND.match(after):
+        return "不低于"
+    if _AFTER_LIMIT.match(after):
+        return "控制在"
+    before = m[cl_start : q.start]
+    comp, pos = _nearest_cue(before)
+    bound = re.search(r"不低于|不少于|不小于|至少|超过|控制在|不超过|不高于|低于", before)
+    if bound:
+        return _nearest_cue(bound.group(0))[0]
+    if comp is not None:
+        return comp
+    if q.unit in ("%", "‰") and _RATE_BEFORE.search(before):
+        return "达到"
+    av = _AFTER_VERB.match(after)
+    if av:
+        word = av.group(1)
+        if word in ("要", "力争"):
+            return "力争"
+        c, _ = _nearest_cue(word)
+        return c or "达到"
+    if _AFTER_APPROX.match(after) and has_plan:
+        return "约"
+    if has_plan:
+        return "力争"
+    return None
+
+
+def _indicator_for(m: str, q: _Qty, seg_start: int) -> tuple[int, int] | None:
+    """Span (sentence coordinates) of the indicator phrase, or None."""
+    cl_start, cl_end = _clause_bounds(m, q.start, q.end)
+    start = max(cl_start, seg_start)
+    before = m[start : q.start]
+    fb = re.search(r"分别", m[cl_start : q.start])
+    if fb is None:
+        # the phrase before 分别 may be in an earlier clause of a list ("…、…的比例分别达到68%、35%")
+        pass
+    # drop the governing cue and anything before it when a cue sits inside the segment
+    for dl in _DEADLINE.finditer(before):
+        pass
+    a, b = _trim(before)
+    if b - a >= 2:
+        return start + a, start + b
+    mt = _NOUN_AFTER.match(m[q.end : cl_end])
+    if mt:
+        na, nb = q.end + mt.start(1), q.end + mt.end(1)
+        sub = m[na:nb]
+        ta, tb = _trim(sub)
+        if tb - ta >= 2:
+            return na + ta, na + tb
+    return None
+
+
+def _trim(s: str) -> tuple[int, int]:
+    """Bounds of ``s`` with leading cues/connectors/deadlines and trailing comparators removed."""
+    a, b = 0, len(s)
+    while True:
+        changed = False
+        d = _DEADLINE.match(s, a)
+        if d and d.end() > a:
+            a, changed = d.end(), True
+        t = _TRIM_LEAD.match(s, a)
+        if t and t.end() > a:
+            a, changed = t.end(), True
+        if not changed:
+            break
+    # a cue word inside the remaining text: keep what follows it ("…,新建公办幼儿园" → 公办幼儿园)
+    inner = list(_BEFORE_CUE_RE.finditer(s, a, b))
+    if inner:
+        last = inner[-1]
+        if last.end() < b and last.start() > a and b - last.end() >= 2:
+            tail = s[last.end() : b]
+            if not _TRIM_TAIL.fullmatch(tail):
+                a = last.end()
+    t = _TRIM_TAIL.search(s[a:b])
+    if t:
+        b = a + t.start()
+    while a < b and s[a] in "()（）“”\"《》:：":
+        a += 1
+    while b > a and s[b - 1] in "()（）“”\"《》:：":
+        b -= 1
+    return a, b
+
+
+def _deadline_for(m: str, q: _Qty) -> tuple[int, int] | None:
+    spans = [(d.start(), d.end()) for d in _DEADLINE.finditer(m)]
+    if not spans:
+        return None
+    before = [sp for sp in spans if sp[1] <= q.start]
+    if before:
+        marked = [sp for sp in before if not re.fullmatch(r"(?:\d{4}|20[xX]{2})\s*年", m[sp[0] : sp[1]])]
+        return (marked or before)[-1]
+    return spans[0]
+
+
+def targets_in_sentence(original: str) -> list[dict[str, Any]]:
+    """Targets of one sentence, in sentence coordinates (a pure function for tests)."""
+    m = matching_copy(original)
+    qs = find_quantities(m)
+    found: list[dict[str, Any]] = []
+    prev_indicator: str | None = None
+    seg_start = 0
+    share = re.search(r"分别", m)
+    for q in qs:
+        prefix_to_clause_end = m[: _clause_bounds(m, q.start, q.end)[1]]
+        has_plan = bool(_PLAN_CUE.search(m[: q.start]))
+        if _report_context(prefix_to_clause_end):
+            seg_start = q.end
+            continue
+        comp = _comparator_for(m, q, seg_start, has_plan)
+        if comp is None:
+            seg_start = q.end
+            continue
+        if share and share.start() < q.start:
+            head_end = share.start()
+            head_start = 0
+            for mt in re.finditer(r"[;；:：。]", m[:head_end]):
+                head_start = mt.end()
+            a, b = _trim(m[head_start:head_end])
+            ind = (head_start + a, head_start + b) if b - a >= 2 else None
+        else:
+            ind = _indicator_for(m, q, seg_start)
+        ind_text = original[ind[0] : ind[1]] if ind else None
+        if ind_text is None or len(ind_text) < 2:
+            ind_text = prev_indicator or ""
+        elif len(ind_text) <= 3 and prev_indicator and ind and ind[1] <= q.start:
+            ind_text = f"{prev_indicator}（{ind_text}）"
+        dl = _deadline_for(m, q)
+        found.append({
+            "indicator": ind_text,
+            "comparator": comp,
+            "value": q.value,
+            "value_max": q.value_max,
+            "value_text": original[q.start : q.end],
+            "unit": q.unit,
+            "placeholder": q.placeholder,
+            "deadline": original[dl[0] : dl[1]] if dl else None,
+            "start": q.start,
+            "end": q.end,
+        })
+        prev_indicator = ind_text.split("（")[0] if ind_text else prev_indicator
+        seg_start = max(q.end, ind[1] if ind and ind[0] >= q.end else q.end)
+    return found
+
+
+def document_sentences(text: str, doc: Document) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for block in doc.blocks:
+        spans.extend(sentence_spans(text, block.start, block.end))
+    return spans
+
+
+def extract_targets(text: str, doc: Document) -> list[Target]:
+    """Every quantitative target stated in ``doc`` (``text`` is its source file's text)."""
+    meta = doc.metadata
+    out: list[Target] = []
+    for a, b in document_sentences(text, doc):
+        sentence = text[a:b]
+        if not re.search(r"[0-9０-９xX×％%零〇一二两三四五六七八九十百千]", sentence):
+            continue
+        for f in targets_in_sentence(sentence):
+            out.append(Target(
+                doc_id=doc.doc_id, source=doc.source, title=doc.title, region=meta.region, year=meta.year,
+                indicator=f["indicator"], comparator=f["comparator"], value=f["value"],
+                value_text=f["value_text"], unit=f["unit"], deadline=f["deadline"],
+                placeholder=f["placeholder"], sentence_start=a, sentence_end=b,
+                value_start=a + f["start"], value_end=a + f["end"], value_max=f["value_max"],
+            ))
+    return out
+
+
+def extract_all(documents: Iterable[Document], texts: dict[str, str]) -> list[Target]:
+    """Targets of every document (``texts``: source → full text), for storing at index time."""
+    out: list[Target] = []
+    for doc in documents:
+        text = texts.get(doc.source)
+        if text is not None:
+            out.extend(extract_targets(text, doc))
+    return out
+
+
+def targets_to_json(targets: Sequence[Target]) -> list[dict[str, Any]]:
+    return [t.to_json() for t in targets]
+
+
+def targets_from_json(rows: Iterable[dict[str, Any]]) -> list[Target]:
+    return [Target.from_json(r) for r in rows]
