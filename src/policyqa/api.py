@@ -277,6 +277,14 @@ class Engine:
     data: IndexData
     embedder: Embedder
     _doc_by_id: dict[str, Document] = field(default_factory=dict, repr=False)
+    _query_cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _sentence_rows: dict[str, int] | None = field(default=None, repr=False)
+
+    def sentence_rows(self) -> dict[str, int]:
+        """Content key of each indexed sentence → its row in the sentence table."""
+        if self._sentence_rows is None:
+            self._sentence_rows = {k: i for i, k in enumerate(self.data.sentences.keys)}
+        return self._sentence_rows
 
     @classmethod
     def open(
@@ -309,6 +317,7 @@ class Engine:
     def reload(self) -> None:
         self.data = load_index(self.settings.index_dir)
         self._doc_by_id = {d.doc_id: d for d in self.data.documents}
+        self._sentence_rows = None
 
     # --- library ---------------------------------------------------------------
     def reindex(self, progress: Progress | None = None) -> BuildSummary:
@@ -354,15 +363,24 @@ class Engine:
         query = (query or "").strip()
         if not query:
             raise PolicyQAError("the query is empty: type a question or some keywords")
-        qvec = self.embed_queries([query])[0]
-        return search(self.data, qvec, query, search_params(self.settings, k), filters)
+        return search(self.data, self.query_vector(query), query, search_params(self.settings, k), filters)
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's vector, cached (ask and search of one question embed it once)."""
+        key = query_text(query)
+        vec = self._query_cache.get(key)
+        if vec is None:
+            vec = self.embedder.embed_queries([key])[0]
+            self._query_cache[key] = vec
+            while len(self._query_cache) > 256:
+                self._query_cache.pop(next(iter(self._query_cache)))
+        return vec
 
     def ask(self, question: str, filters: Filters | None = None) -> Answer:
-        from .answer import EmbeddingScorer, build_answer
+        from .answer import build_answer
 
         result = self.search(question, filters=filters)
-        scorer = EmbeddingScorer(self.embed_queries, self.embed_passages)
-        return build_answer(question, result.hits, self.source_text, scorer, result.abstained)
+        return build_answer(question, result.hits, self.source_text, IndexedScorer(self), result.abstained)
 
     # --- documents -------------------------------------------------------------
     def source_text(self, source: str) -> str:
@@ -396,3 +414,23 @@ class Engine:
     @property
     def index_dir(self) -> Path:
         return self.settings.index_dir
+
+
+@dataclass
+class IndexedScorer:
+    """Question↔sentence similarity for the answer engine, using the index's precomputed
+    sentence vectors and embedding only sentences the index does not hold."""
+
+    engine: Engine
+
+    def score(self, question: str, sentences: Sequence[str]) -> list[float]:
+        if not sentences:
+            return []
+        q = self.engine.query_vector(question)
+        rows = self.engine.sentence_rows()
+        table = self.engine.data.sentences.vectors
+        keys = [embed_key(normalise(s)) for s in sentences]
+        missing = [s for s, k in zip(sentences, keys) if k not in rows]
+        fresh = iter(self.engine.embed_passages(missing) if missing else [])
+        vecs = [table[rows[k]].astype(np.float32) if k in rows else next(fresh) for k in keys]
+        return [float(np.dot(v, q)) for v in vecs]

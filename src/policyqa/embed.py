@@ -158,7 +158,8 @@ class SentenceTransformerEmbedder:
                 self.prompts = Prompts(own.get("query", ""), own.get("document", own.get("passage", "")))
             else:
                 self.prompts = prompts_for(self.model_name)
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
         self.name = f"st:{Path(self.model_name).name if Path(self.model_name).exists() else self.model_name}"
 
     def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
