@@ -144,7 +144,7 @@ def parse_number(s: str) -> float | None:
 
 _ARABIC = r"\d+(?:\.\d+)?"
 _CN = r"[零〇一二两三四五六七八九十百千万亿]+"
-_PH = r"(?<![A-Za-z0-9])[xX×]{1,4}(?![A-Za-z])"
+_PH = r"(?<![A-Za-z0-9])[xX×]{1,5}(?![A-Za-z])"
 _NUM = rf"(?:{_ARABIC}|{_PH}|{_CN})"
 UNITS = (
     "万平方米", "平方米", "平米", "万人次", "人次", "万人", "万元", "亿元", "万册", "个百分点", "百分点",
@@ -182,7 +182,7 @@ class _Qty:
 
 
 def _is_placeholder(s: str) -> bool:
-    return bool(re.fullmatch(r"[xX×]{1,4}", s.strip()))
+    return bool(re.fullmatch(r"[xX×]{1,5}", s.strip()))
 
 
 def _in_short_quote(m: str, start: int, end: int) -> bool:
@@ -195,7 +195,7 @@ def _in_short_quote(m: str, start: int, end: int) -> bool:
         return False
     right = min(closers)
     between_left = m[left + 1 : start]
-    return right - left <= 11 and not re.search(r"[”」\"]", between_left)
+    return right - left <= 31 and not re.search(r"[”」\"]", between_left)
 
 
 def _in_book_title(m: str, start: int) -> bool:
@@ -224,7 +224,7 @@ def find_quantities(m: str) -> list[_Qty]:
             if "万" in num or "亿" in num:
                 if re.fullmatch(r"[万亿]", num):
                     continue
-            if unit not in _CN_UNITS:
+            if unit not in _CN_UNITS and num2 is None:
                 continue  # 三个代表, 两个平台, 一支队伍, 六项基本功 …
             if unit in ("人", "名") and re.match(r"(?:工程|计划|行动)", m[e : e + 2]):
                 continue  # 百人工程, 千人计划
@@ -272,45 +272,64 @@ def _overlaps(qs: Sequence[_Qty], s: int, e: int) -> bool:
 # ------------------------------------------------------------------ cues
 
 _CLAUSE_SEP = re.compile(r"[,，;；:：。!?！？\n]")
-# (pattern, comparator) checked on the clause text before the quantity, nearest first.
-_BEFORE_CUES: list[tuple[str, str]] = [
+# Comparator words proper: (pattern, normalised comparator).
+_BOUND_CUES: list[tuple[str, str]] = [
     (r"不低于|不少于|不小于|至少|超过|高于|多于|不下于", "不低于"),
     (r"控制在|不超过|不高于|低于|少于|不多于|压缩到|降低到|降到|减少到", "控制在"),
     (r"保持在|稳定在|巩固在|保持|稳定|巩固", "保持在"),
-    (r"达到|达|提高到|提升到|提高至|增加到|增长到|增至|升至|实现|为", "达到"),
-    (r"完成|实施|启动|落实|开展|确保|举办|组织|推进|安排|选派|配备|送培|开设", "完成"),
-    (r"新建|改扩建|扩建|改建|新增|增加|购置|配置|添置|装备|建设|改造|开工", "新建"),
+    (r"达到|提高到|提升到|提高至|增加到|增长到|增至|升至|实现|为期|达(?![标成])", "达到"),
+]
+# Task verbs that govern a quantity: (pattern, normalised comparator).
+_TASK_CUES: list[tuple[str, str]] = [
+    (r"完成|实施|启动|落实|开展|确保|举办|组织|推进|安排|选派|配备|开设|抓好|撤并", "完成"),
+    (r"新建|改扩建|扩建|改建|新增|增加|购置|配置|添置|装备|建设|改造|开工|组建|成立", "新建"),
     (r"建成|建好|打造|覆盖", "建成"),
     (r"创建|创成|争创|评定|认定|通过", "创建"),
     (r"培训|轮训|培养|培育|研修|送培|参加", "培训"),
     (r"引进|招聘|补充|录用|选聘|聘用|招考", "引进"),
     (r"招生|招收|录取", "招收"),
-    (r"投入|投资|拨付|筹措|争取|提取|资助|统筹|计提|征收|下达|安排资金", "投入"),
+    (r"投入|投资|拨付|筹措|提取|资助|统筹|计提|征收|下达", "投入"),
 ]
-_BEFORE_CUE_RE = re.compile("|".join(f"(?:{p})" for p, _ in _BEFORE_CUES))
+_ALL_CUES = _BOUND_CUES + _TASK_CUES
+_CUE_RE = re.compile("(?:" + "|".join(f"(?:{p})" for p, _ in _ALL_CUES) + ")(?!率)")
+_BOUND_RE = re.compile("(?:" + "|".join(f"(?:{p})" for p, _ in _BOUND_CUES) + ")(?!率)")
+_TASK_RE = re.compile("|".join(f"(?:{p})" for p, _ in _TASK_CUES))
+_STRICT_BOUND = re.compile(r"不低于|不少于|不小于|至少|超过|控制在|不超过|不高于|低于")
 _AFTER_BOUND = re.compile(r"^\s*(?:\)|）)?\s*(?:的)?\s*(?:及以上|以上|或以上)")
 _AFTER_LIMIT = re.compile(r"^\s*(?:以内|以下|之内)")
 _AFTER_APPROX = re.compile(r"^\s*左右")
-# Task verbs right after the quantity's noun, in the same clause ("5所成人学校达到…标准").
-_AFTER_VERB = re.compile(r"^[^,，;；:：。]{0,16}?(达到|达标|建成|建立|创建|通过|完成|实现|参加|接受|要|力争)")
-_PLAN_CUE = re.compile(r"计划|拟|力争|争取|确保|预计|目标|年内|全年|明年|下半年|今年要|要|将|需|应|必须|努力|使|力求|努力实现")
+# Task verbs after the quantity's noun, in the same clause ("5所成人学校达到…标准").
+_AFTER_VERB = re.compile(r"^[^,，;；:：。]{0,16}?(达到|达标|建成|建立|创建|通过|完成|实现|参加|接受|培训|获得|要|力争)")
+_PLAN_CUE = re.compile(
+    r"计划|拟|力争|争取|确保|保证|预计|目标|年内|全年|明年|下半年|(?<!主)要(?![点素害闻])|将(?!来)|需(?!求)|"
+    r"应当|必须|努力|力求|(?<!即)使(?!用|命)"
+)
 _REPORT_CUE = re.compile(
-    r"(?<![为除])了(?![解如解结])|已经|已|荣获|获得[^,，。;；]{0,8}(?:奖|称号|表彰|好评|肯定)|获[^,，。;；得]{0,6}奖|"
+    r"(?<![为除])了(?![解如结])|已经|已|荣获|获得[^,，。;；]{0,8}(?:奖|称号|表彰|好评|肯定)|获[^,，。;；得]{0,6}奖|"
     r"参训|共接待|接待了|比去年|较去年|同比|累计|先后|共有|现有|目前"
 )
-_RATE_BEFORE = re.compile(r"(?:率|比例|比重|占比|覆盖面|普及率)\s*$")
+_RATE_BEFORE = re.compile(r"(?:率|比例|比重|占比|覆盖面)\s*$")
+_REGION_WORD = r"全市|全县|全区|全省|全州|全镇|全国|全旗|我市|我县|我区|我省|我镇|本市|本县|本区|各县市区|各县区|各地|各校|全校"
 _TRIM_LEAD = re.compile(
-    r"^(?:[\s、,，和及与或并且还也同时其中共总计约达为在对把将使要让由从于]|力争|争取|确保|计划|全年|年内|今年|明年|本年|"
-    r"当年|继续|进一步|切实|逐步|努力|全面|重点|积极|加快|稳步|大力|基本|全市|全县|全区|全省|全州|全镇|全国|"
-    r"我市|我县|我区|我省|我镇|本市|本县|本区|各县市区|各地|各校|每所学校|每校|城区|实现|完成|新建|改扩建|扩建|改建|"
-    r"新增|增加|建成|建好|建设|创建|培训|培养|引进|招聘|招生|投入|投资|安排|组织|选派|送培|开展|实施|启动|高质量|"
-    r"需通过|通过|需|能|能够|面向|针对|按照|按|要求|规定|预计|拟|保持|达到)+"
+    r"^(?:[\s、,，()（）和及与或并且还也对把将使要让由从于共总约在为达]|同时|其中|共计|总计|力争|争取|确保|保证|计划|全年|年内|"
+    r"今年|明年|本年|当年|继续|进一步|切实|逐步|努力|全面|重点|积极|加快|稳步|大力|基本|高质量|"
+    + _REGION_WORD + r"|需通过|通过|需要|需|能够|能|面向|针对|(?:按照|根据|依据)[^,，;；]{0,14}?(?:要求|规定|精神|部署|标准|原则)|"
+    r"按照|按|拟|预计|启动|实施)+"
 )
 _TRIM_TAIL = re.compile(
-    r"(?:[\s、,，和及与或的在为均都分别要达将]|达到|不低于|不少于|不小于|至少|超过|控制在|保持在|稳定在|提高到|"
-    r"提升到|增加到|增长到|实现|力争|争取|确保|保持|稳定|巩固|以上|以内|以下|左右|约|总|共|计|力争达到|争取达到)+$"
+    r"(?:[\s、,，()（）和及与或的在为均都要将共约总计]|分别|以上|以内|以下|左右|力争|争取|确保|" + _REGION_WORD + r")+$"
 )
-_NOUN_AFTER = re.compile(r"^\s*的?\s*([^\s,，;；:：。、和及与()（）“”\"]{2,24}?)(?=$|[\s,，;；:：。、()（）]|和|及|与|的|达到|达标|建成|建立|创建|通过|完成|实现|参加|接受|要|力争|以上|以内|以下|左右|建设|改造|任务|项目|工程)")
+_GENERIC_NOUN = re.compile(r"^(?:目标|任务|标准|水平|比例|左右|以上|以下|以内|规定|要求|工作|计划|名额|同时|基础|时间)$")
+_VERB_START = re.compile(r"^(?:获得|就业|达到|实现|参加|接受|进行|要|到|入驻|按)")
+_QUALIFIER = re.compile(r"^(?:城区|农村|城镇|乡村|县城|城市|市区|县区|镇区|山区|城乡)$")
+# "按…经费的10%(的比例)…提取/安排…教师培训经费": a share of a budget earmarked for something.
+_RATIO_BASE = re.compile(r"(?:按|按照|根据)[^,，;；。]*的\s*$")
+_RATIO_USE = re.compile(r"(?:安排|提取|用于|使用|列支|投入|拨付)(?:并使用)?\s*([^,，;；。、的()（）]{2,12}?(?:经费|资金|费用))")
+_NOUN_AFTER = re.compile(
+    r"^\s*(?:及以上|以上|左右)?\s*(?:的)?\s*[“\"]?([^\s,，;；:：。、()（）“”\"《》]{2,24}?)"
+    r"(?=$|[\s,，;；:：。、()（）“”\"《]|和|及|与|的|到|达到|达标|建成|建立|创建|通过|完成|实现|参加|接受|要|力争|"
+    r"以上|以内|以下|左右|建设|改造|任务|项目|工程|培训|工作|入驻|办学|进行|获得|按)"
+)
 
 _DEADLINE = re.compile(
     r"(?:到|至|于|在)\s*(?:\d{4}|20[xX]{2})\s*年(?:底|末|年底|前)?"
@@ -322,15 +341,8 @@ _DEADLINE = re.compile(
 )
 
 
-def _nearest_cue(prefix: str) -> tuple[str | None, int]:
-    """The comparator of the cue nearest to the end of ``prefix`` and where it starts."""
-    best: tuple[str | None, int] = (None, -1)
-    for mt in _BEFORE_CUE_RE.finditer(prefix):
-        word = mt.group(0)
-        comp = next(c for p, c in _BEFORE_CUES if re.fullmatch(p, word))
-        if mt.start() >= best[1]:
-            best = (comp, mt.start())
-    return best
+def _comparator_of(word: str) -> str | None:
+    return next((c for p, c in _ALL_CUES if re.fullmatch(p, word)), None)
 
 
 def _report_context(text: str) -> bool:
@@ -345,15 +357,8 @@ def _clause_bounds(m: str, s: int, e: int) -> tuple[int, int]:
     return left, (nxt.start() if nxt else len(m))
 
 
-@dataclass
-class _Found:
-    qty: _Qty
-    comparator: str | None
-    indicator: tuple[int, int] | None  # sentence coordinates in the original
-    indicator_text: str | None = None
-
-
-def _comparator_for(m: str, q: _Qty, prev_end: int, has_plan: bool) -> str | None:
+def _comparator_for(m: str, q: _Qty, has_plan: bool) -> str | None:
+    """Normalised comparator of the cue governing ``q``; None when nothing makes it a target."""
     cl_start, cl_end = _clause_bounds(m, q.start, q.end)
     after = m[q.end : cl_end]
     if _AFTER_BOUND.match(after):
@@ -361,82 +366,80 @@ def _comparator_for(m: str, q: _Qty, prev_end: int, has_plan: bool) -> str | Non
     if _AFTER_LIMIT.match(after):
         return "控制在"
     before = m[cl_start : q.start]
-    comp, pos = _nearest_cue(before)
-    bound = re.search(r"不低于|不少于|不小于|至少|超过|控制在|不超过|不高于|低于", before)
-    if bound:
-        return _nearest_cue(bound.group(0))[0]
-    if comp is not None:
-        return comp
+    if q.unit == "%" and _RATIO_BASE.search(m[: q.start]) and _RATIO_USE.search(m, q.end):
+        return "投入"
+    strict = list(_STRICT_BOUND.finditer(before))
+    if strict:
+        return _comparator_of(strict[-1].group(0))
+    cues = list(_CUE_RE.finditer(before))
+    if cues:
+        return _comparator_of(cues[-1].group(0))
     if q.unit in ("%", "‰") and _RATE_BEFORE.search(before):
         return "达到"
     av = _AFTER_VERB.match(after)
     if av:
         word = av.group(1)
-        if word in ("要", "力争"):
-            return "力争"
-        c, _ = _nearest_cue(word)
-        return c or "达到"
+        return "力争" if word in ("要", "力争") else (_comparator_of(word) or "达到")
     if _AFTER_APPROX.match(after) and has_plan:
         return "约"
-    if has_plan:
-        return "力争"
-    return None
+    return "力争" if has_plan else None
 
 
-def _indicator_for(m: str, q: _Qty, seg_start: int) -> tuple[int, int] | None:
-    """Span (sentence coordinates) of the indicator phrase, or None."""
-    cl_start, cl_end = _clause_bounds(m, q.start, q.end)
-    start = max(cl_start, seg_start)
-    before = m[start : q.start]
-    fb = re.search(r"分别", m[cl_start : q.start])
-    if fb is None:
-        # the phrase before 分别 may be in an earlier clause of a list ("…、…的比例分别达到68%、35%")
-        pass
-    # drop the governing cue and anything before it when a cue sits inside the segment
-    for dl in _DEADLINE.finditer(before):
-        pass
-    a, b = _trim(before)
-    if b - a >= 2:
-        return start + a, start + b
-    mt = _NOUN_AFTER.match(m[q.end : cl_end])
-    if mt:
-        na, nb = q.end + mt.start(1), q.end + mt.end(1)
-        sub = m[na:nb]
-        ta, tb = _trim(sub)
-        if tb - ta >= 2:
-            return na + ta, na + tb
-    return None
+def _strip_deadlines(s: str) -> str:
+    return _DEADLINE.sub("", s).strip("、,，和及与的 ")
 
 
-def _trim(s: str) -> tuple[int, int]:
-    """Bounds of ``s`` with leading cues/connectors/deadlines and trailing comparators removed."""
+def _trim_prefix(s: str) -> tuple[int, int]:
+    """Bounds of the indicator inside the clause text before a quantity."""
     a, b = 0, len(s)
     while True:
-        changed = False
         d = _DEADLINE.match(s, a)
-        if d and d.end() > a:
-            a, changed = d.end(), True
         t = _TRIM_LEAD.match(s, a)
-        if t and t.end() > a:
-            a, changed = t.end(), True
-        if not changed:
+        end = max(d.end() if d else a, t.end() if t else a)
+        if end <= a:
             break
-    # a cue word inside the remaining text: keep what follows it ("…,新建公办幼儿园" → 公办幼儿园)
-    inner = list(_BEFORE_CUE_RE.finditer(s, a, b))
-    if inner:
-        last = inner[-1]
-        if last.end() < b and last.start() > a and b - last.end() >= 2:
-            tail = s[last.end() : b]
-            if not _TRIM_TAIL.fullmatch(tail):
-                a = last.end()
-    t = _TRIM_TAIL.search(s[a:b])
-    if t:
-        b = a + t.start()
-    while a < b and s[a] in "()（）“”\"《》:：":
-        a += 1
-    while b > a and s[b - 1] in "()（）“”\"《》:：":
-        b -= 1
-    return a, b
+        a = end
+    # a task verb inside: the indicator is what it governs ("…,新建公办幼儿园" → 公办幼儿园)
+    tasks = [mt for mt in _TASK_RE.finditer(s, a, b)]
+    if tasks and b - tasks[-1].end() >= 2:
+        a = tasks[-1].end()
+    # a comparator inside: the indicator is what precedes it ("经费不低于公用经费的" → 经费)
+    bound = _BOUND_RE.search(s, a, b)
+    if bound and bound.start() - a >= 2:
+        b = bound.start()
+    elif bound and bound.start() <= a + 1:
+        a = max(a, bound.end())
+    t = _TRIM_TAIL.search(s, a, b)
+    while t and t.start() < b and t.end() == b:
+        b = t.start()
+        t = _TRIM_TAIL.search(s, a, b)
+    last = [mt for mt in _TASK_RE.finditer(s, a, b) if mt.end() == b]
+    if last:  # "普通高中招生|3.1万人": the subject with its verb; "…完成|132所" alone: the verb
+        return (a, b) if last[-1].start() - a >= 2 else (last[-1].start(), b)
+    last = [mt for mt in _BOUND_RE.finditer(s, a, b) if mt.end() == b]
+    if last:
+        b = last[-1].start()
+    t = _TRIM_TAIL.search(s, a, b)
+    if t and t.end() == b:
+        b = t.start()
+    return a, max(a, b)
+
+
+def _indicator_for(m: str, original: str, q: _Qty, seg_start: int) -> tuple[str, int]:
+    """(indicator text, end of what it consumed, in sentence coordinates)."""
+    cl_start, cl_end = _clause_bounds(m, q.start, q.end)
+    if q.unit == "%" and _RATIO_BASE.search(m[: q.start]):
+        use = _RATIO_USE.search(m, q.end)
+        if use:
+            return original[use.start(1) : use.end(1)], q.end
+    mt = _NOUN_AFTER.match(m[q.end : cl_end])
+    if mt and not _GENERIC_NOUN.match(mt.group(1)) and not _CUE_RE.match(mt.group(1)) and not _VERB_START.match(mt.group(1)):
+        na, nb = q.end + mt.start(1), q.end + mt.end(1)
+        return original[na:nb], nb
+    start = max(cl_start, seg_start)
+    a, b = _trim_prefix(m[start : q.start])
+    text = _strip_deadlines(original[start + a : start + b]) if b > a else ""
+    return text, q.end
 
 
 def _deadline_for(m: str, q: _Qty) -> tuple[int, int] | None:
@@ -450,53 +453,64 @@ def _deadline_for(m: str, q: _Qty) -> tuple[int, int] | None:
     return spans[0]
 
 
-def targets_in_sentence(original: str) -> list[dict[str, Any]]:
-    """Targets of one sentence, in sentence coordinates (a pure function for tests)."""
+def _shared_head(m: str, original: str, q: _Qty) -> str | None:
+    """With "…分别达到68%、35%": the phrase before 分别 (in the same sentence part)."""
+    share = None
+    for mt in re.finditer(r"分别", m[: q.start]):
+        share = mt
+    if share is None:
+        return None
+    head_start = 0
+    for mt in re.finditer(r"[;；:：。]", m[: share.start()]):
+        head_start = mt.end()
+    a, b = _trim_prefix(m[head_start : share.start()])
+    text = _strip_deadlines(original[head_start + a : head_start + b])
+    return text if len(text) >= 2 else None
+
+
+def targets_in_sentence(original: str, carried: str | None = None) -> list[dict[str, Any]]:
+    """Targets of one sentence, offsets relative to the sentence (pure; see module doc).
+
+    ``carried``: the last comparator of the previous sentence when that one ended a list item
+    with "；" and stated targets ("…新建校舍13800平方米；食堂工程108个…"): it stands in for a
+    missing cue here, as does the previous target's comparator within this sentence."""
     m = matching_copy(original)
-    qs = find_quantities(m)
     found: list[dict[str, Any]] = []
     prev_indicator: str | None = None
+    prev_comp = carried
     seg_start = 0
-    share = re.search(r"分别", m)
-    for q in qs:
-        prefix_to_clause_end = m[: _clause_bounds(m, q.start, q.end)[1]]
+    for q in find_quantities(m):
+        clause_end = _clause_bounds(m, q.start, q.end)[1]
         has_plan = bool(_PLAN_CUE.search(m[: q.start]))
-        if _report_context(prefix_to_clause_end):
+        if _report_context(m[:clause_end]):
             seg_start = q.end
             continue
-        comp = _comparator_for(m, q, seg_start, has_plan)
+        comp = _comparator_for(m, q, has_plan)
+        if comp in (None, "力争") and prev_comp is not None:
+            comp = prev_comp
+        if comp is None and q.placeholder:
+            comp = "达到"  # a template's "xx%" / "x所" slot is always a target
         if comp is None:
             seg_start = q.end
             continue
-        if share and share.start() < q.start:
-            head_end = share.start()
-            head_start = 0
-            for mt in re.finditer(r"[;；:：。]", m[:head_end]):
-                head_start = mt.end()
-            a, b = _trim(m[head_start:head_end])
-            ind = (head_start + a, head_start + b) if b - a >= 2 else None
+        head = _shared_head(m, original, q)
+        if head is not None:
+            indicator, consumed = head, q.end
         else:
-            ind = _indicator_for(m, q, seg_start)
-        ind_text = original[ind[0] : ind[1]] if ind else None
-        if ind_text is None or len(ind_text) < 2:
-            ind_text = prev_indicator or ""
-        elif len(ind_text) <= 3 and prev_indicator and ind and ind[1] <= q.start:
-            ind_text = f"{prev_indicator}（{ind_text}）"
+            indicator, consumed = _indicator_for(m, original, q, seg_start)
+        if len(indicator) < 2 or _CUE_RE.fullmatch(matching_copy(indicator)):
+            indicator = prev_indicator or indicator
+        elif prev_indicator and _QUALIFIER.match(matching_copy(indicator)):
+            indicator = f"{prev_indicator}（{indicator}）"  # "城区达90%以上,农村达65%"
         dl = _deadline_for(m, q)
         found.append({
-            "indicator": ind_text,
-            "comparator": comp,
-            "value": q.value,
-            "value_max": q.value_max,
-            "value_text": original[q.start : q.end],
-            "unit": q.unit,
-            "placeholder": q.placeholder,
-            "deadline": original[dl[0] : dl[1]] if dl else None,
-            "start": q.start,
-            "end": q.end,
+            "indicator": indicator, "comparator": comp, "value": q.value, "value_max": q.value_max,
+            "value_text": original[q.start : q.end], "unit": q.unit, "placeholder": q.placeholder,
+            "deadline": original[dl[0] : dl[1]] if dl else None, "start": q.start, "end": q.end,
         })
-        prev_indicator = ind_text.split("（")[0] if ind_text else prev_indicator
-        seg_start = max(q.end, ind[1] if ind and ind[0] >= q.end else q.end)
+        prev_indicator = indicator.split("（")[0] or prev_indicator
+        prev_comp = comp
+        seg_start = consumed
     return found
 
 
@@ -511,11 +525,14 @@ def extract_targets(text: str, doc: Document) -> list[Target]:
     """Every quantitative target stated in ``doc`` (``text`` is its source file's text)."""
     meta = doc.metadata
     out: list[Target] = []
+    carried: str | None = None
     for a, b in document_sentences(text, doc):
         sentence = text[a:b]
-        if not re.search(r"[0-9０-９xX×％%零〇一二两三四五六七八九十百千]", sentence):
+        if not _MAY_HAVE_NUMBER.search(sentence):
+            carried = None
             continue
-        for f in targets_in_sentence(sentence):
+        found = targets_in_sentence(sentence, carried)
+        for f in found:
             out.append(Target(
                 doc_id=doc.doc_id, source=doc.source, title=doc.title, region=meta.region, year=meta.year,
                 indicator=f["indicator"], comparator=f["comparator"], value=f["value"],
@@ -523,7 +540,11 @@ def extract_targets(text: str, doc: Document) -> list[Target]:
                 placeholder=f["placeholder"], sentence_start=a, sentence_end=b,
                 value_start=a + f["start"], value_end=a + f["end"], value_max=f["value_max"],
             ))
+        carried = found[-1]["comparator"] if found and sentence.rstrip().endswith(("；", ";")) else None
     return out
+
+
+_MAY_HAVE_NUMBER = re.compile(r"[0-9０-９xX×％%零〇一二两兩三四五六七八九十百千]")
 
 
 def extract_all(documents: Iterable[Document], texts: dict[str, str]) -> list[Target]:

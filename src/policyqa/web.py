@@ -527,6 +527,11 @@ def remove_document(engine, source: str | None, confirmed: bool, progress: Calla
     return summary_html(summary, removed_source=source)
 
 
+def confirm_html(source: str) -> str:
+    return (f'<div class="pqa-msg"><div class="pqa-bad">将删除文件 {esc(source)}：'
+            "请先勾选“确认删除”，再点击删除。</div></div>")
+
+
 def reindex_library(engine, progress: Callable | None = None) -> str:
     return summary_html(engine.reindex(engine_progress(progress)))
 
@@ -707,25 +712,30 @@ def build_app(engine) -> gr.Blocks:
         # -- 文库: one library operation at a time; every list of documents is refreshed
         lists = [f_type, f_year, f_region, f_doc, doc_select]
         lib_outputs = [lib_msg, lib_table, lib_remove] + lists
-        lib_opts = {**private, "concurrency_limit": 1, "concurrency_id": "library"}
+        lib_opts = {**private, "concurrency_limit": 1, "concurrency_id": "library",
+                    "show_progress_on": [lib_msg, lib_table]}
 
         @guard
         def on_upload(files, t, y, r, d, doc, progress=gr.Progress()):
             msg = upload_files(engine, files, progress)
-            return [msg] + library_updates(engine, (t, y, r, d, doc)) + [None]
+            return [msg] + library_updates(engine, (t, y, r, d, doc))
 
         @guard
         def on_remove(source, confirmed, t, y, r, d, doc, progress=gr.Progress()):
+            if source and not confirmed:  # the first click only asks for confirmation
+                return [confirm_html(source)] + [gr.update()] * (len(lib_outputs) - 1)
             msg = remove_document(engine, source, confirmed, progress)
-            return [msg] + library_updates(engine, (t, y, r, d, doc)) + [False]
+            return [msg] + library_updates(engine, (t, y, r, d, doc))
 
         @guard
         def on_reindex(t, y, r, d, doc, progress=gr.Progress()):
             msg = reindex_library(engine, progress)
             return [msg] + library_updates(engine, (t, y, r, d, doc))
 
-        upload_btn.click(on_upload, [lib_files] + lists, lib_outputs + [lib_files], **lib_opts)
-        remove_btn.click(on_remove, [lib_remove, lib_confirm] + lists, lib_outputs + [lib_confirm], **lib_opts)
+        upload_btn.click(on_upload, [lib_files] + lists, lib_outputs, **lib_opts).success(
+            lambda: None, None, lib_files, **private)
+        remove_btn.click(on_remove, [lib_remove, lib_confirm] + lists, lib_outputs, **lib_opts).success(
+            lambda: False, None, lib_confirm, **private)
         reindex_btn.click(on_reindex, lists, lib_outputs, **lib_opts)
 
         # -- API
