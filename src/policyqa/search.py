@@ -130,24 +130,31 @@ def rrf(rankings: Sequence[Sequence[int]], weights: Sequence[float], k: int = 60
     return fused
 
 
-def _bigrams(text: str) -> set[str]:
-    t = "".join(ch for ch in normalise(text) if not ch.isspace())
-    return {t[i : i + 2] for i in range(len(t) - 1)}
+def _bigrams(text: str) -> frozenset[str]:
+    t = "".join(normalise(text).split())
+    return frozenset(t[i : i + 2] for i in range(len(t) - 1))
+
+
+def _overlap(ga: frozenset[str], gb: frozenset[str]) -> float:
+    return len(ga & gb) / min(len(ga), len(gb)) if ga and gb else 0.0
 
 
 def is_near_duplicate(a: str, b: str, threshold: float = 0.8) -> bool:
     ga, gb = _bigrams(a), _bigrams(b)
-    if not ga or not gb:
-        return a == b
-    return len(ga & gb) / min(len(ga), len(gb)) >= threshold
+    return a == b if not ga or not gb else _overlap(ga, gb) >= threshold
 
 
-def dedupe(hits: Sequence[Hit]) -> list[Hit]:
-    kept: list[Hit] = []
+def dedupe(hits: Sequence[Hit], limit: int | None = None, threshold: float = 0.8) -> list[Hit]:
+    """Drop hits whose text is mostly contained in a better hit's text (bigram overlap over
+    the smaller set, after folding, so a traditional copy of a simplified passage counts)."""
+    kept: list[tuple[Hit, frozenset[str]]] = []
     for h in hits:
-        if not any(is_near_duplicate(h.chunk.text, k.chunk.text) for k in kept):
-            kept.append(h)
-    return kept
+        grams = _bigrams(h.chunk.text)
+        if not any(_overlap(grams, g) >= threshold for _, g in kept):
+            kept.append((h, grams))
+            if limit is not None and len(kept) >= limit:
+                break
+    return [h for h, _ in kept]
 
 
 def is_cjk_query(query: str) -> bool:
@@ -206,7 +213,7 @@ def search(
         )
         for i in order[: params.k * 3]
     ]
-    hits = dedupe(hits)[: params.k]
+    hits = dedupe(hits, limit=params.k)
     best = max((h.evidence_score for h in hits[: params.evidence_hits] if h.evidence_score is not None), default=0.0)
     threshold = params.abstain_cjk if is_cjk_query(query) else params.abstain_other
     abstained = not hits or best < threshold

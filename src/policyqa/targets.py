@@ -228,7 +228,7 @@ def find_quantities(m: str) -> list[_Qty]:
                 continue  # 三个代表, 两个平台, 一支队伍, 六项基本功 …
             if unit in ("人", "名") and re.match(r"(?:工程|计划|行动)", m[e : e + 2]):
                 continue  # 百人工程, 千人计划
-            if val == 1 and unit not in _DURATION_UNITS and not _BUILD_VERB_BEFORE.search(m[max(0, s - 3) : s]):
+            if val == 1 and num2 is None and unit not in _DURATION_UNITS and not _BUILD_VERB_BEFORE.search(m[max(0, s - 3) : s]):
                 continue
             if unit in ("人", "名") and re.search(r"[一二两三四五六七八九十]$", m[max(0, s - 1) : s]):
                 continue
@@ -302,7 +302,7 @@ _AFTER_APPROX = re.compile(r"^\s*左右")
 _AFTER_VERB = re.compile(r"^[^,，;；:：。]{0,16}?(达到|达标|建成|建立|创建|通过|完成|实现|参加|接受|培训|获得|要|力争)")
 _PLAN_CUE = re.compile(
     r"计划|拟|力争|争取|确保|保证|预计|目标|年内|全年|明年|下半年|(?<!主)要(?![点素害闻])|将(?!来)|需(?!求)|"
-    r"应当|必须|努力|力求|(?<!即)使(?!用|命)"
+    r"应当|必须|努力|力求|鼓励|(?<!即)使(?!用|命)"
 )
 _REPORT_CUE = re.compile(
     r"(?<![为除])了(?![解如结])|已经|已|荣获|获得[^,，。;；]{0,8}(?:奖|称号|表彰|好评|肯定)|获[^,，。;；得]{0,6}奖|"

@@ -1,4 +1,5 @@
 """The Gradio web app: 问答 (cited answers), 检索 (filtered search), 文档 (document view),
+对比 (one row per document on a target topic, CSV export), 找先例 (precedents for a draft),
 文库 (library: list, upload, remove, reindex).
 
 ``build_app(engine)`` builds the page without starting a server; the handlers behind it are
@@ -15,8 +16,10 @@ are added. The chatbot renders neither Markdown nor LaTeX (``render_markdown=Fal
 
 from __future__ import annotations
 
+import csv
 import functools
 import html
+import tempfile
 import logging
 import os
 import re
@@ -61,6 +64,13 @@ CSS = """
 .pqa-msg{line-height:1.7;font-size:14px}
 .pqa-msg .pqa-bad{color:#b42318}
 .pqa-msg ul{margin:2px 0 6px 1.2em;padding:0}
+.pqa-table td.pqa-phrasing{min-width:280px;line-height:1.6}
+.pqa-table mark{background:#ffe066;padding:0}
+.pqa-nonum{color:#888}
+.pqa-group{border:1px solid #ddd;border-radius:8px;padding:8px 12px;margin:10px 0}
+.pqa-group-title{font-weight:700;margin-bottom:4px}
+.pqa-group .pqa-pass{border-top:1px dashed #e3e3e3;padding:6px 0}
+.pqa-group .pqa-pass:first-of-type{border-top:none}
 """
 
 # Scroll the highlighted passage into view when the view mounts (the 文档 tab is rendered on
@@ -372,6 +382,227 @@ def run_search(engine, query: str, doc_type: str = ALL, year: str = ALL, region:
 def hit_ref(h: Hit) -> dict:
     c = h.chunk
     return {"doc_id": c.doc_id, "source": c.source, "start": c.start, "end": c.end}
+
+
+# ---------------------------------------------------------------------------- 对比
+
+
+COMPARE_COLUMNS = ("#", "文档", "地区", "年份", "表述", "指标", "比较", "数值", "期限")
+CSV_COLUMNS = ("文档", "地区", "年份", "表述", "指标", "比较", "数值", "单位", "期限", "来源文件", "起", "止")
+NO_NUMBER = "（未给出数值）"
+
+
+def _fmt_number(value: Any) -> str:
+    if value in (None, ""):
+        return ""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return str(int(f)) if f.is_integer() else f"{f:g}"
+
+
+def value_text(row: dict) -> str:
+    """"90%" / "44所" / "x所" (placeholder) / "" when the row states no number."""
+    shown = row.get("value_text")
+    if not shown:
+        shown = _fmt_number(row.get("value"))
+        if shown and row.get("value_max") not in (None, ""):
+            shown += "-" + _fmt_number(row["value_max"])
+    if not shown and row.get("placeholder"):
+        shown = "x"
+    unit = str(row.get("unit") or "")
+    if shown and unit and not str(shown).endswith(unit):
+        shown = f"{shown}{unit}"
+    return str(shown or "")
+
+
+def run_compare(engine, topic: str, max_rows: int = 20, progress: Callable | None = None) -> dict:
+    """The comparison table for ``topic`` as JSON (``targets.compare(...).to_json()``)."""
+    topic = (topic or "").strip()
+    if not topic:
+        raise PolicyQAError("请输入要对比的主题，例如：学前教育毛入园率。")
+    from .targets import compare
+
+    if progress:
+        progress(0.3, desc="检索并抽取各文档的目标…")
+    return compare(engine, topic, max_rows=max_rows).to_json()
+
+
+def _phrasing_html(row: dict) -> str:
+    """The row's sentence, escaped, with its value marked when the offsets say where."""
+    phrasing = str(row.get("phrasing") or "")
+    vt = str(row.get("value_text") or "")
+    if vt and vt in phrasing:
+        i = phrasing.index(vt)
+        return esc(phrasing[:i]) + f"<mark>{esc(vt)}</mark>" + esc(phrasing[i + len(vt):])
+    return esc(phrasing)
+
+
+def compare_html(table: dict) -> str:
+    rows = table.get("rows") or []
+    if not rows:
+        return f'<div class="pqa-empty">{NO_RESULTS}：没有文档谈到“{esc(table.get("topic", ""))}”。</div>'
+    head = "".join(f"<th>{esc(c)}</th>" for c in COMPARE_COLUMNS)
+    body = []
+    for n, r in enumerate(rows, start=1):
+        value = value_text(r)
+        value_cell = esc(value) if value else f'<span class="pqa-nonum">{NO_NUMBER}</span>'
+        cells = [
+            f'<td class="pqa-num">{n}</td>', f"<td>{esc(r.get('title') or '')}</td>",
+            f"<td>{esc(r.get('region') or '')}</td>", f'<td class="pqa-num">{esc(r.get("year") or "")}</td>',
+            f'<td class="pqa-phrasing">{_phrasing_html(r)}</td>', f"<td>{esc(r.get('indicator') or '')}</td>",
+            f"<td>{esc(r.get('comparator') or '')}</td>", f'<td class="pqa-num">{value_cell}</td>',
+            f"<td>{esc(r.get('deadline') or '')}</td>",
+        ]
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    n_docs = len({r.get("doc_id") for r in rows})
+    return (f'<div class="pqa-meta">“{esc(table.get("topic", ""))}”：{len(rows)} 行，来自 {n_docs} 篇文档。'
+            "在下方选择一行可打开原文。</div>"
+            f'<table class="pqa-table" id="compare-rows"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def compare_choices(table: dict) -> list[tuple[str, str]]:
+    out = []
+    for n, r in enumerate(table.get("rows") or [], start=1):
+        facts = " · ".join(str(x) for x in (r.get("region"), r.get("year"), value_text(r)) if x)
+        out.append((_short(f"{n}. {r.get('title') or r.get('source')}" + (f"（{facts}）" if facts else ""), 70),
+                    str(n - 1)))
+    return out
+
+
+def _csv_cell(value: Any) -> Any:
+    """Keep spreadsheet programs from reading document text as a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return "" if value is None else value
+
+
+def compare_csv_rows(table: dict) -> list[list[Any]]:
+    out = []
+    for r in table.get("rows") or []:
+        out.append([_csv_cell(x) for x in (
+            r.get("title"), r.get("region"), r.get("year"), r.get("phrasing"), r.get("indicator"),
+            r.get("comparator"), _fmt_number(r.get("value")) or (NO_NUMBER if not r.get("placeholder") else "x"),
+            r.get("unit"), r.get("deadline"), r.get("source"), r.get("start"), r.get("end"))])
+    return out
+
+
+def _csv_name(topic: str) -> str:
+    stem = re.sub(r"[^\w\u3400-\u9fff]+", "_", topic).strip("_")[:40] or "compare"
+    return f"对比_{stem}.csv"
+
+
+def write_compare_csv(table: dict, folder: str | Path | None = None) -> str:
+    """Write the table as CSV (UTF-8 with BOM, so Excel reads the Chinese) to a new file in
+    a fresh temporary folder; returns its path."""
+    folder = Path(folder or tempfile.mkdtemp(prefix="pqa-compare-"))
+    path = folder / _csv_name(str(table.get("topic") or ""))
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_COLUMNS)
+        w.writerows(compare_csv_rows(table))
+    return str(path)
+
+
+def row_ref(row: dict) -> dict:
+    """The citation of a compare row (its sentence) for ``open_citation``."""
+    return {"doc_id": row.get("doc_id"), "source": row["source"], "start": int(row["start"]),
+            "end": int(row["end"])}
+
+
+# ---------------------------------------------------------------------------- 找先例
+
+
+def run_precedents(engine, text: str, k: int = 10, progress: Callable | None = None) -> dict:
+    """Precedents for a draft as JSON (``precedents.find_precedents(...)``)."""
+    text = (text or "").strip()
+    if not text:
+        raise PolicyQAError("请粘贴一段正在起草的文字。")
+    from .precedents import find_precedents
+
+    if progress:
+        progress(0.3, desc="查找相似段落…")
+    result = find_precedents(engine, text, k=int(k), exclude_self=True)
+    return result.to_json() if hasattr(result, "to_json") else result
+
+
+def _spans_of(item: dict) -> list[tuple[int, int]]:
+    """Absolute [start, end) spans of the corpus sentences matching the draft's sentences."""
+    spans = []
+    for m in item.get("matches") or item.get("marks") or item.get("sentences") or []:
+        if isinstance(m, dict):
+            a, b = m.get("start"), m.get("end")
+        else:
+            a, b = m[0], m[1]
+        if a is not None and b is not None:
+            spans.append((int(a), int(b)))
+    return spans
+
+
+def mark_spans(text: str, base: int, spans: Sequence[tuple[int, int]]) -> str:
+    """Escaped ``text`` (which starts at offset ``base``) with the absolute ``spans`` marked."""
+    marked = [False] * len(text)
+    for a, b in spans:
+        for i in range(max(a - base, 0), min(b - base, len(text))):
+            marked[i] = True
+    out, i = [], 0
+    while i < len(text):
+        j = i
+        while j < len(text) and marked[j] == marked[i]:
+            j += 1
+        out.append(f"<mark>{esc(text[i:j])}</mark>" if marked[i] else esc(text[i:j]))
+        i = j
+    return "".join(out)
+
+
+def precedent_groups(results: Sequence[dict]) -> list[tuple[dict, list[tuple[int, dict]]]]:
+    """Results grouped by document, documents in order of their best passage; each passage
+    keeps its overall rank (1-based)."""
+    groups: dict[str, list[tuple[int, dict]]] = {}
+    for n, r in enumerate(results, start=1):
+        groups.setdefault(str(r.get("doc_id") or r.get("source")), []).append((n, r))
+    return [(items[0][1], items) for items in groups.values()]
+
+
+def precedents_html(result: dict) -> str:
+    results = result.get("results") or []
+    if not results:
+        return f'<div class="pqa-results"><div class="pqa-empty">{NO_RESULTS}</div></div>'
+    out = []
+    for first, items in precedent_groups(results):
+        facts = [str(x) for x in (first.get("metadata", {}).get("region") if isinstance(first.get("metadata"), dict)
+                                  else first.get("region"), first.get("year")) if x]
+        passages = []
+        for n, r in items:
+            path = heading_label(r.get("heading_path") or [], r.get("title") or "")
+            text = str(r.get("text") or "")
+            passages.append(
+                '<div class="pqa-pass">'
+                f'<span class="pqa-score">相似度 {float(r.get("score") or 0):.3f}</span>'
+                f'<div class="pqa-path">{n}. {esc(path) if path else "（正文）"}</div>'
+                f'<div class="pqa-passage">{mark_spans(text, int(r.get("start") or 0), _spans_of(r))}</div>'
+                "</div>")
+        out.append(
+            '<div class="pqa-group">'
+            f'<div class="pqa-group-title">{esc(first.get("title") or "")}'
+            f'<span class="pqa-meta"> {esc(" · ".join(facts + [str(first.get("source") or "")]))}</span></div>'
+            f'{"".join(passages)}</div>')
+    return f'<div class="pqa-results">{"".join(out)}</div>'
+
+
+def precedent_choices(result: dict) -> list[tuple[str, str]]:
+    out = []
+    for n, r in enumerate(result.get("results") or [], start=1):
+        path = heading_label(r.get("heading_path") or [], r.get("title") or "")
+        out.append((_short(f"{n}. {r.get('title')}" + (f" › {path}" if path else ""), 70), str(n - 1)))
+    return out
+
+
+def precedent_ref(item: dict) -> dict:
+    return {"doc_id": item.get("doc_id"), "source": item["source"], "start": int(item["start"]),
+            "end": int(item["end"])}
 
 
 # ---------------------------------------------------------------------------- 文库
