@@ -138,7 +138,7 @@ def test_non_adjacent_sentences_stay_separate_and_ordered_by_score():
         make_hit("a.txt", "骨干教师交流人数不低于交流总数的20%。", 0.8),
     ]
     scorer = KeywordScorer("入园率", "骨干")
-    ans = build_answer("入园率和骨干教师交流", hits, source_text, scorer, abstained=False)
+    ans = build_answer("入园率与骨干", hits, source_text, scorer, abstained=False)
     assert [c.n for c in ans.citations] == [1, 2]
     assert ans.citations[0].start < ans.citations[1].start  # higher-ranked hit first
     assert ans.answer.index("[1]") < ans.answer.index("[2]")

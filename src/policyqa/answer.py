@@ -28,9 +28,7 @@ MAX_ANSWER_CHARS = 300
 MAX_SENTENCE_CHARS = 150  # longer sentences are cut to their best clauses (exact offsets)
 TOP_HITS = 5
 MIN_SENTENCE_CHARS = 6
-EMBED_CANDIDATES = 6  # sentences embedded per question (the slow step)
-EMBED_NO_CJK = 8
-CLOSE_TO_BEST = 0.30  # keep picks whose score is within this of the best one
+CLOSE_TO_BEST = 0.03  # keep picks whose score is within this of the best one
 NEAR_DUPLICATE = 0.6  # bigram Jaccard above which two sentences count as the same
 
 _SENT_END = re.compile(r"[。！？；!?;]+[”’\"'）)」』]*|\n+")
@@ -117,6 +115,7 @@ class _Sentence:
     hit_rank: int
     hit: Hit
     heading: bool = False
+    whole: str = ""  # the whole sentence before cutting (what similarity is scored on)
 
 
 def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -175,6 +174,7 @@ def _candidates(
         for s, e in split_sentences(text, c.start, c.end):
             if sum(ch.isalnum() for ch in text[s:e]) < MIN_SENTENCE_CHARS:
                 continue
+            whole = text[s:e]
             s, e = _best_window(text, s, e, qgrams, MAX_SENTENCE_CHARS)
             heading = _looks_like_heading(text[s:e])
             m = _NUMBERING.match(text, s, e)
@@ -183,7 +183,7 @@ def _candidates(
             if any(src == c.source and s < oe and os_ < e for src, os_, oe in seen):
                 continue  # same text reached through an overlapping chunk
             seen.append((c.source, s, e))
-            out.append(_Sentence(c.source, s, e, text[s:e], rank, hit, heading))
+            out.append(_Sentence(c.source, s, e, text[s:e], rank, hit, heading, whole))
     return out
 
 
@@ -200,11 +200,21 @@ def _looks_like_heading(text: str) -> bool:
 
 
 def _rank_bonus(rank: int) -> float:
-    return (0.25, 0.12, 0.06, 0.03)[rank] if rank < 4 else 0.0
+    return (1.0, 0.5, 0.25, 0.12)[rank] if rank < 4 else 0.0
 
 
 def _has_cjk(text: str) -> bool:
     return any("\u3400" <= ch <= "\u9fff" for ch in text)
+
+
+# Weights on top of the question↔sentence cosine similarity. Cosines of one question with
+# the sentences of its top passages spread over a few hundredths, so the other signals are
+# scaled to that range: bigram overlap with the question, the rank of the passage the
+# sentence comes from, a quantity when the question asks for one, and a bare heading.
+W_OVERLAP = 0.03
+W_RANK = 0.012
+W_NUMBER = 0.01
+W_HEADING = 0.02
 
 
 def _cheap_scores(question: str, cands: list[_Sentence], qgrams: set[str]) -> list[float]:
@@ -212,34 +222,20 @@ def _cheap_scores(question: str, cands: list[_Sentence], qgrams: set[str]) -> li
     wants_number = bool(_NUMBER_QUESTION.search(question))
     scores = []
     for cand in cands:
-        score = 0.35 * _overlap(qgrams, cand.text) + _rank_bonus(cand.hit_rank)
+        score = W_OVERLAP * _overlap(qgrams, cand.text) + W_RANK * _rank_bonus(cand.hit_rank)
         if wants_number and _HAS_QUANTITY.search(cand.text):
-            score += 0.12
+            score += W_NUMBER
         if cand.heading:
-            score -= 0.2
+            score -= W_HEADING
         scores.append(score)
     return scores
-
-
-def _shortlist(question: str, cands: list[_Sentence], cheap: list[float]) -> list[int]:
-    """The few candidates worth embedding (embedding is the slow part): the best by the cheap
-    score; for a question with no Chinese (nothing to overlap) the sentences of the top hits."""
-    if not _has_cjk(question):
-        order = sorted(range(len(cands)), key=lambda i: (cands[i].hit_rank, cands[i].start))
-        return sorted(order[:EMBED_NO_CJK])
-    order = sorted(range(len(cands)), key=lambda i: (-cheap[i], cands[i].hit_rank, cands[i].start))
-    return sorted(order[:EMBED_CANDIDATES])
 
 
 def _score_all(question: str, cands: list[_Sentence], scorer: SentenceScorer,
                qgrams: set[str]) -> tuple[list[_Sentence], list[float]]:
     cheap = _cheap_scores(question, cands, qgrams)
-    keep = _shortlist(question, cands, cheap)
-    cands, cheap = [cands[i] for i in keep], [cheap[i] for i in keep]
-    sims = np.asarray(scorer.score(question, [c.text for c in cands]), dtype=np.float64)
-    lo, hi = float(sims.min()), float(sims.max())
-    sims_n = (sims - lo) / (hi - lo) if hi - lo > 1e-9 else np.ones_like(sims) * 0.5
-    return cands, [0.45 * float(sim) + c for sim, c in zip(sims_n, cheap)]
+    sims = np.asarray(scorer.score(question, [c.whole or c.text for c in cands]), dtype=np.float64)
+    return cands, [float(sim) + c for sim, c in zip(sims, cheap)]
 
 
 def _jaccard(a: str, b: str) -> float:

@@ -422,6 +422,7 @@ class IndexedScorer:
     sentence vectors and embedding only sentences the index does not hold."""
 
     engine: Engine
+    max_embed: int = 8  # sentences not in the index embedded per question (the slow step)
 
     def score(self, question: str, sentences: Sequence[str]) -> list[float]:
         if not sentences:
@@ -430,7 +431,11 @@ class IndexedScorer:
         rows = self.engine.sentence_rows()
         table = self.engine.data.sentences.vectors
         keys = [embed_key(normalise(s)) for s in sentences]
-        missing = [s for s, k in zip(sentences, keys) if k not in rows]
-        fresh = iter(self.engine.embed_passages(missing) if missing else [])
-        vecs = [table[rows[k]].astype(np.float32) if k in rows else next(fresh) for k in keys]
-        return [float(np.dot(v, q)) for v in vecs]
+        sims = [float(table[rows[k]].astype(np.float32) @ q) if k in rows else None for k in keys]
+        missing = [i for i, v in enumerate(sims) if v is None][: self.max_embed]
+        if missing:
+            vecs = self.engine.embed_passages([sentences[i] for i in missing])
+            for i, v in zip(missing, vecs):
+                sims[i] = float(v @ q)
+        floor = min((v for v in sims if v is not None), default=0.0)
+        return [floor if v is None else v for v in sims]
