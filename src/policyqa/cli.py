@@ -62,6 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
 
+    p = sub.add_parser("compare", help="compare how documents state their targets on a topic (one row per document)")
+    _common(p)
+    p.add_argument("topic", help="e.g. 学前教育毛入园率, 教师培训经费, preschool enrollment target")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--csv", type=Path, metavar="FILE", help="also write the table as CSV (UTF-8 with BOM, for Excel)")
+    p.add_argument("--max-rows", type=int, default=20, help="at most this many rows (default 20)")
+
+    p = sub.add_parser("precedents", help="find passages of other plans like a draft paragraph or section")
+    _common(p)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", help="the draft text")
+    src.add_argument("--file", type=Path, metavar="DRAFT", help="a UTF-8 text file with the draft")
+    p.add_argument("--k", type=int, default=10, help="number of passages (default 10)")
+    p.add_argument("--include-self", action="store_true", help="keep passages that are the draft's own text")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     p = sub.add_parser("serve", help="start the web app (builds the index if missing or stale)")
     _common(p)
     p.add_argument("--host")
@@ -231,6 +247,71 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def format_compare(table) -> str:
+    if not table.rows:
+        return f"没有文档谈到“{table.topic}” (no document states anything on this topic)."
+    lines = [f"{len(table.rows)} documents on “{table.topic}”:"]
+    for n, r in enumerate(table.rows, 1):
+        where = " · ".join(str(x) for x in (r.region, r.year) if x)
+        lines.append(f"\n[{n}] {r.title}{f'  ({where})' if where else ''}  {r.source} [{r.start}:{r.end}]")
+        if r.value_text is not None:
+            lines.append(f"    {r.indicator} | {r.comparator or '—'} | {r.value_text} ({'placeholder' if r.placeholder else r.value} {r.unit})"
+                         + (f" | {r.deadline}" if r.deadline else ""))
+        else:
+            lines.append("    (no number stated)")
+        text = r.phrasing.replace("\n", " ")
+        lines.append(f"    {text[:200]}{'…' if len(text) > 200 else ''}")
+    return "\n".join(lines)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .targets import compare
+
+    engine = open_engine(settings_from(args))
+    table = compare(engine, args.topic, max_rows=args.max_rows)
+    if args.csv:
+        try:
+            args.csv.write_text(table.to_csv(), encoding="utf-8-sig", newline="")
+        except OSError as e:
+            raise PolicyQAError(f"cannot write {args.csv}: {e.strerror or e}") from None
+        log(f"wrote {len(table.rows)} rows to {args.csv}")
+    print(json.dumps(table.to_json(), ensure_ascii=False) if args.json else format_compare(table))
+    return 0
+
+
+def format_precedents(groups) -> str:
+    if not groups:
+        return "没有找到相似的段落 (no similar passage found)."
+    lines = []
+    for n, g in enumerate(groups, 1):
+        lines.append(f"\n【{n}】{g.title}  ({g.source})")
+        for h in g.hits:
+            c = h.chunk
+            lines.append(f"  · {' › '.join(c.heading_path) or '—'}  [{c.start}:{c.end}] score {h.score:.3f}"
+                         + ("  (same document as the draft)" if h.from_source else ""))
+            text = c.text.replace("\n", " ")
+            lines.append(f"    {text[:200]}{'…' if len(text) > 200 else ''}")
+            for m in h.matches:
+                lines.append(f"    ↔ “{m.draft_sentence[:40]}” ~ “{m.text[:60]}” ({m.similarity:.3f})")
+    return "\n".join(lines).lstrip("\n")
+
+
+def cmd_precedents(args: argparse.Namespace) -> int:
+    from .precedents import find_precedents, precedents_json
+
+    if args.file is not None:
+        try:
+            text = args.file.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as e:
+            raise PolicyQAError(f"cannot read the draft {args.file}: {e}; save it as UTF-8 text") from None
+    else:
+        text = args.text
+    engine = open_engine(settings_from(args))
+    groups = find_precedents(engine, text, k=args.k, exclude_self=not args.include_self)
+    print(json.dumps(precedents_json(groups), ensure_ascii=False) if args.json else format_precedents(groups))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .web import serve
 
@@ -238,7 +319,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "eval": cmd_eval, "serve": cmd_serve}
+COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "eval": cmd_eval, "serve": cmd_serve,
+            "compare": cmd_compare, "precedents": cmd_precedents}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -320,6 +320,7 @@ _TRIM_TAIL = re.compile(
     r"(?:[\s、,，()（）和及与或的在为均都要将共约总计]|分别|以上|以内|以下|左右|力争|争取|确保|" + _REGION_WORD + r")+$"
 )
 _GENERIC_NOUN = re.compile(r"^(?:目标|任务|标准|水平|比例|左右|以上|以下|以内|规定|要求|工作|计划|名额|同时|基础|时间)$")
+_NOUN_HEAD = re.compile(r"(?:经费|资金|费用|专项资金|比例|人数|面积|规模|计划|任务|项目|基地|率|覆盖率|数)")
 _VERB_START = re.compile(r"^(?:获得|就业|达到|实现|参加|接受|进行|要|到|入驻|按)")
 _QUALIFIER = re.compile(r"^(?:城区|农村|城镇|乡村|县城|城市|市区|县区|镇区|山区|城乡)$")
 # "按…经费的10%(的比例)…提取/安排…教师培训经费": a share of a budget earmarked for something.
@@ -399,16 +400,17 @@ def _trim_prefix(s: str) -> tuple[int, int]:
         if end <= a:
             break
         a = end
-    # a task verb inside: the indicator is what it governs ("…,新建公办幼儿园" → 公办幼儿园)
-    tasks = [mt for mt in _TASK_RE.finditer(s, a, b)]
-    if tasks and b - tasks[-1].end() >= 2:
-        a = tasks[-1].end()
     # a comparator inside: the indicator is what precedes it ("经费不低于公用经费的" → 经费)
     bound = _BOUND_RE.search(s, a, b)
     if bound and bound.start() - a >= 2:
         b = bound.start()
     elif bound and bound.start() <= a + 1:
         a = max(a, bound.end())
+    # a task verb inside: the indicator is what it governs ("…,新建公办幼儿园" → 公办幼儿园),
+    # unless the verb is part of a noun ("教师培训经费", "招生比例")
+    tasks = [mt for mt in _TASK_RE.finditer(s, a, b)]
+    if tasks and b - tasks[-1].end() >= 2 and not _NOUN_HEAD.fullmatch(s[tasks[-1].end() : b].rstrip("的")):
+        a = tasks[-1].end()
     t = _TRIM_TAIL.search(s, a, b)
     while t and t.start() < b and t.end() == b:
         b = t.start()
@@ -563,3 +565,253 @@ def targets_to_json(targets: Sequence[Target]) -> list[dict[str, Any]]:
 
 def targets_from_json(rows: Iterable[dict[str, Any]]) -> list[Target]:
     return [Target.from_json(r) for r in rows]
+
+
+# ------------------------------------------------------------------ compare
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def _bigrams(text: str) -> list[str]:
+    """Character bigrams of the CJK runs of the folded text."""
+    out: list[str] = []
+    for run in re.findall(r"[\u3400-\u9fff]+", matching_copy(text)):
+        out.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return out
+
+
+@dataclass
+class TargetIndex:
+    """Targets of an engine's documents, tied to the index's sentence table, with a vector
+    of each target's indicator (for matching topics semantically, English included).
+
+    Build once per loaded index (``TargetIndex.build(engine)``) and hold it; pass
+    ``targets=`` (and ``indicator_vectors=``) to reuse what was stored at index time."""
+
+    targets: list[Target]
+    target_rows: np.ndarray  # sentence-table row holding each target's value (-1 if none)
+    indicator_vectors: np.ndarray  # (n_targets, dim) float32
+    row_doc: list[str]  # doc_id of every sentence-table row
+    row_text: list[str]
+    idf: dict[str, float]
+    default_idf: float
+
+    @classmethod
+    def build(cls, engine: "Engine", targets: Sequence[Target] | None = None,
+              indicator_vectors: np.ndarray | None = None) -> "TargetIndex":
+        data = engine.data
+        if targets is None:
+            targets = extract_all(data.documents, data.texts)
+        targets = list(targets)
+        if indicator_vectors is None:
+            indicator_vectors = embed_indicators(engine, targets)
+        st = data.sentences
+        chunk_of_row = np.repeat(np.arange(len(data.chunks)), np.diff(st.ptr)) if len(st.spans) else np.zeros(0, int)
+        row_doc = [data.chunks[c].doc_id for c in chunk_of_row]
+        row_src = [data.chunks[c].source for c in chunk_of_row]
+        row_text = [data.texts[s][int(a) : int(b)] for s, (a, b) in zip(row_src, st.spans)]
+        rows = _rows_of(targets, row_src, st.spans)
+        df: dict[str, int] = {}
+        for text in row_text:
+            for g in set(_bigrams(text)):
+                df[g] = df.get(g, 0) + 1
+        n = max(len(row_text), 1)
+        idf = {g: math.log((n + 1) / (c + 0.5)) for g, c in df.items()}
+        return cls(targets, rows, np.asarray(indicator_vectors, dtype=np.float32).reshape(len(targets), -1),
+                   row_doc, row_text, idf, math.log((n + 1) / 0.5))
+
+    def lexical(self, topic: str, texts: Sequence[str]) -> np.ndarray:
+        """IDF-weighted share of the topic's bigrams present in each text (0 without CJK)."""
+        grams = set(_bigrams(topic))
+        if not grams:
+            return np.zeros(len(texts), dtype=np.float32)
+        w = {g: self.idf.get(g, self.default_idf) for g in grams}
+        total = sum(w.values())
+        out = np.zeros(len(texts), dtype=np.float32)
+        for i, t in enumerate(texts):
+            mt = matching_copy(t)
+            out[i] = sum(v for g, v in w.items() if g in mt) / total
+        return out
+
+
+def embed_indicators(engine: "Engine", targets: Sequence[Target], batch: int = 256) -> np.ndarray:
+    """One vector per target: its indicator (or value text when it has none)."""
+    texts = [t.indicator or t.value_text for t in targets]
+    dim = engine.embedder.dim
+    out = [np.asarray(engine.embed_queries(texts[i : i + batch]), dtype=np.float32) for i in range(0, len(texts), batch)]
+    return np.vstack(out) if out else np.zeros((0, dim), dtype=np.float32)
+
+
+def _rows_of(targets: Sequence[Target], row_src: Sequence[str], spans: np.ndarray) -> np.ndarray:
+    """For each target, the sentence-table row whose span holds its value (-1 if none)."""
+    by_source: dict[str, list[int]] = {}
+    for r, s in enumerate(row_src):
+        by_source.setdefault(s, []).append(r)
+    sorted_rows = {s: sorted(rs, key=lambda r: int(spans[r][0])) for s, rs in by_source.items()}
+    starts = {s: np.asarray([int(spans[r][0]) for r in rs]) for s, rs in sorted_rows.items()}
+    out = np.full(len(targets), -1, dtype=np.int64)
+    for k, t in enumerate(targets):
+        rs = sorted_rows.get(t.source)
+        if not rs:
+            continue
+        i = int(np.searchsorted(starts[t.source], t.value_start, side="right")) - 1
+        if i >= 0 and int(spans[rs[i]][0]) <= t.value_start and t.value_end <= int(spans[rs[i]][1]):
+            out[k] = rs[i]
+    return out
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    doc_id: str
+    title: str
+    source: str
+    region: str | None
+    year: int | None
+    phrasing: str
+    indicator: str | None
+    comparator: str | None
+    value: float | None
+    value_text: str | None
+    unit: str | None
+    deadline: str | None
+    placeholder: bool
+    start: int
+    end: int
+    score: float
+    value_max: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id, "title": self.title, "source": self.source, "region": self.region,
+            "year": self.year, "phrasing": self.phrasing, "indicator": self.indicator,
+            "comparator": self.comparator, "value": self.value, "value_max": self.value_max,
+            "value_text": self.value_text, "unit": self.unit, "deadline": self.deadline, "placeholder": self.placeholder,
+            "start": self.start, "end": self.end, "score": round(float(self.score), 4),
+        }
+
+
+CSV_COLUMNS = ("title", "region", "year", "indicator", "comparator", "value", "value_text", "unit", "deadline",
+               "phrasing", "source", "start", "end", "doc_id")
+
+
+@dataclass(frozen=True)
+class CompareTable:
+    topic: str
+    rows: tuple[CompareRow, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"topic": self.topic, "rows": [r.to_json() for r in self.rows]}
+
+    def to_csv(self) -> str:
+        """CSV text with a header row; write it with encoding ``utf-8-sig`` so Excel reads it."""
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(CSV_COLUMNS)
+        for r in self.rows:
+            d = r.to_json()
+            w.writerow(["" if d[c] is None else d[c] for c in CSV_COLUMNS])
+        return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class CompareParams:
+    """Scores are normalised per topic: (score - median sentence score) / (best - median), so
+    one rule serves Chinese topics and the compressed cross-lingual similarities of English
+    ones. Calibrated on invented topics (学前教育毛入园率, 教师培训经费, 辍学率控制,
+    preschool enrollment target, teacher training funding …), not on the dev set."""
+
+    lexical_weight: float = 0.06  # bonus: IDF-weighted share of the topic's bigrams present
+    target_floor_cjk: float = 0.5  # a target row needs this normalised score (Chinese topic)
+    target_floor_other: float = 0.78  # … (English / other topic: cross-lingual, flatter)
+    target_min_lexical: float = 0.25  # Chinese topic: a target's indicator/sentence must share this much …
+    target_lexical_escape: float = 0.8  # … unless its normalised score reaches this
+    text_floor_cjk: float = 0.7  # a number-less row (the document states no number on it)
+    text_floor_other: float = 0.95
+    text_min_lexical: float = 0.3  # Chinese topic: a number-less row must share this much
+
+
+def compare(engine: "Engine", topic: str, max_rows: int = 20, index: TargetIndex | None = None,
+            params: CompareParams | None = None) -> CompareTable:
+    """One row per document that says something on ``topic``: its best on-topic target (the
+    sentence, indicator, comparator, value, unit, deadline and sentence span) or, when it
+    states no number on the topic, its on-topic sentence with value/comparator None.
+
+    A target scores the mean of its indicator's and its sentence's similarity to the topic
+    (+ a lexical bonus for Chinese topics); a sentence its similarity (+ bonus)."""
+    from .errors import PolicyQAError
+
+    topic = (topic or "").strip()
+    if not topic:
+        raise PolicyQAError("the topic is empty: type what to compare, e.g. 学前教育毛入园率")
+    p = params or CompareParams()
+    index = index or TargetIndex.build(engine)
+    st = engine.data.sentences
+    if not len(st.spans):
+        return CompareTable(topic, ())
+    qv = np.asarray(engine.embed_queries([topic])[0], dtype=np.float32)
+    cjk = bool(_CJK.search(topic))
+    dense = _matvec(st.vectors, qv)
+    lex = index.lexical(topic, index.row_text) if cjk else np.zeros_like(dense)
+    row_score = dense + p.lexical_weight * lex
+    t_score = np.full(len(index.targets), -np.inf, dtype=np.float32)
+    if len(index.targets):
+        ind = index.indicator_vectors @ qv
+        ilex = index.lexical(topic, [t.indicator for t in index.targets]) if cjk else np.zeros_like(ind)
+        ok = index.target_rows >= 0
+        r = index.target_rows[ok]
+        t_score[ok] = (ind[ok] + dense[r]) / 2 + p.lexical_weight * np.maximum(ilex[ok], lex[r])
+    base = float(np.median(row_score))
+    top = max(float(row_score.max()), float(t_score.max()) if len(t_score) else -np.inf)
+    scale = max(top - base, 1e-6)
+    t_norm = (t_score - base) / scale
+    r_norm = (row_score - base) / scale
+    t_floor = p.target_floor_cjk if cjk else p.target_floor_other
+    x_floor = p.text_floor_cjk if cjk else p.text_floor_other
+    best: dict[str, tuple[float, int, bool]] = {}  # doc -> (normalised score, target or row index, is target)
+    t_lex = np.zeros(len(index.targets), dtype=np.float32)
+    if cjk and len(index.targets):
+        ok = index.target_rows >= 0
+        t_lex[ok] = np.maximum(ilex[ok], lex[index.target_rows[ok]])
+    for k in np.flatnonzero(t_norm >= t_floor):
+        if cjk and t_lex[k] < p.target_min_lexical and t_norm[k] < p.target_lexical_escape:
+            continue
+        doc = index.targets[k].doc_id
+        if doc not in best or t_norm[k] > best[doc][0]:
+            best[doc] = (float(t_norm[k]), int(k), True)
+    for rr in np.flatnonzero(r_norm >= x_floor):
+        doc = index.row_doc[rr]
+        if doc in best or (cjk and lex[rr] < p.text_min_lexical):
+            continue
+        if doc not in best or r_norm[rr] > best[doc][0]:
+            best[doc] = (float(r_norm[rr]), int(rr), False)
+    order = sorted(best.items(), key=lambda kv: -kv[1][0])[:max_rows]
+    rows = [_row(engine, index, topic, qv, t_norm, doc, s, k, is_t) for doc, (s, k, is_t) in order]
+    return CompareTable(topic, tuple(rows))
+
+
+def _matvec(vectors: np.ndarray, q: np.ndarray, block: int = 65536) -> np.ndarray:
+    out = np.empty(len(vectors), dtype=np.float32)
+    for i in range(0, len(vectors), block):
+        out[i : i + block] = vectors[i : i + block].astype(np.float32) @ q
+    return out
+
+
+def _row(engine: "Engine", index: TargetIndex, topic: str, qv: np.ndarray, t_norm: np.ndarray, doc_id: str,
+         score: float, k: int, is_target: bool) -> CompareRow:
+    doc = engine.document(doc_id)
+    text = engine.source_text(doc.source)
+    meta = doc.metadata
+    if is_target:
+        t = index.targets[k]
+        return CompareRow(
+            doc_id=doc_id, title=doc.title, source=doc.source, region=meta.region, year=meta.year,
+            phrasing=text[t.sentence_start : t.sentence_end], indicator=t.indicator, comparator=t.comparator,
+            value=t.value, value_text=t.value_text, unit=t.unit, deadline=t.deadline, placeholder=t.placeholder,
+            start=t.sentence_start, end=t.sentence_end, score=score, value_max=t.value_max,
+        )
+    a, b = (int(x) for x in engine.data.sentences.spans[k])
+    return CompareRow(
+        doc_id=doc_id, title=doc.title, source=doc.source, region=meta.region, year=meta.year,
+        phrasing=text[a:b], indicator=None, comparator=None, value=None, value_text=None, unit=None,
+        deadline=None, placeholder=False, start=a, end=b, score=score,
+    )

@@ -417,7 +417,20 @@ def value_text(row: dict) -> str:
     return str(shown or "")
 
 
-def run_compare(engine, topic: str, max_rows: int = 20, progress: Callable | None = None) -> dict:
+def target_index(engine, cache: dict) -> Any:
+    """The engine's ``targets.TargetIndex``, built once per loaded index: ``cache`` remembers
+    which index data it was built from, so a reindex (new ``engine.data``) rebuilds it."""
+    from .targets import TargetIndex
+
+    data = getattr(engine, "data", None)
+    if cache.get("data") is not data or "index" not in cache:
+        cache["index"] = TargetIndex.build(engine)
+        cache["data"] = data
+    return cache["index"]
+
+
+def run_compare(engine, topic: str, max_rows: int = 20, progress: Callable | None = None,
+                cache: dict | None = None) -> dict:
     """The comparison table for ``topic`` as JSON (``targets.compare(...).to_json()``)."""
     topic = (topic or "").strip()
     if not topic:
@@ -426,7 +439,8 @@ def run_compare(engine, topic: str, max_rows: int = 20, progress: Callable | Non
 
     if progress:
         progress(0.3, desc="检索并抽取各文档的目标…")
-    return compare(engine, topic, max_rows=max_rows).to_json()
+    index = target_index(engine, cache if cache is not None else {})
+    return compare(engine, topic, max_rows=max_rows, index=index).to_json()
 
 
 def _phrasing_html(row: dict) -> str:
@@ -528,31 +542,40 @@ def run_precedents(engine, text: str, k: int = 10, progress: Callable | None = N
     return result.to_json() if hasattr(result, "to_json") else result
 
 
-def _spans_of(item: dict) -> list[tuple[int, int]]:
-    """Absolute [start, end) spans of the corpus sentences matching the draft's sentences."""
+def _spans_of(item: dict) -> list[tuple[int, int, str]]:
+    """Absolute [start, end) spans of the corpus sentences matching the draft's sentences,
+    with the draft sentence each corresponds to ("" when not given)."""
     spans = []
-    for m in item.get("matches") or item.get("marks") or item.get("sentences") or []:
+    for m in item.get("matches") or []:
         if isinstance(m, dict):
-            a, b = m.get("start"), m.get("end")
+            a, b, label = m.get("start"), m.get("end"), str(m.get("draft_sentence") or "")
         else:
-            a, b = m[0], m[1]
+            a, b, label = m[0], m[1], ""
         if a is not None and b is not None:
-            spans.append((int(a), int(b)))
+            spans.append((int(a), int(b), label))
     return spans
 
 
-def mark_spans(text: str, base: int, spans: Sequence[tuple[int, int]]) -> str:
-    """Escaped ``text`` (which starts at offset ``base``) with the absolute ``spans`` marked."""
-    marked = [False] * len(text)
-    for a, b in spans:
+def mark_spans(text: str, base: int, spans: Sequence[tuple]) -> str:
+    """Escaped ``text`` (which starts at offset ``base``) with the absolute ``spans`` marked;
+    a span's optional third item (the draft sentence it answers) becomes the mark's tooltip."""
+    owner = [-1] * len(text)
+    for n, span in enumerate(spans):
+        a, b = span[0], span[1]
         for i in range(max(a - base, 0), min(b - base, len(text))):
-            marked[i] = True
+            if owner[i] < 0:
+                owner[i] = n
     out, i = [], 0
     while i < len(text):
         j = i
-        while j < len(text) and marked[j] == marked[i]:
+        while j < len(text) and owner[j] == owner[i]:
             j += 1
-        out.append(f"<mark>{esc(text[i:j])}</mark>" if marked[i] else esc(text[i:j]))
+        piece = esc(text[i:j])
+        if owner[i] >= 0:
+            label = spans[owner[i]][2] if len(spans[owner[i]]) > 2 else ""
+            tip = f' title="对应草稿：{esc(label)}"' if label else ""
+            piece = f"<mark{tip}>{piece}</mark>"
+        out.append(piece)
         i = j
     return "".join(out)
 
@@ -572,8 +595,10 @@ def precedents_html(result: dict) -> str:
         return f'<div class="pqa-results"><div class="pqa-empty">{NO_RESULTS}</div></div>'
     out = []
     for first, items in precedent_groups(results):
-        facts = [str(x) for x in (first.get("metadata", {}).get("region") if isinstance(first.get("metadata"), dict)
-                                  else first.get("region"), first.get("year")) if x]
+        meta = first.get("metadata") if isinstance(first.get("metadata"), dict) else first
+        facts = [str(x) for x in (meta.get("region"), meta.get("year")) if x]
+        if any(r.get("from_source") for _, r in items):
+            facts.append("疑似草稿出处")
         passages = []
         for n, r in items:
             path = heading_label(r.get("heading_path") or [], r.get("title") or "")
@@ -828,6 +853,8 @@ def build_app(engine) -> gr.Blocks:
         history = gr.State([])
         cites = gr.State([])
         hits_state = gr.State([])
+        compare_rows = gr.State([])
+        prec_rows = gr.State([])
         with gr.Tabs(elem_id="tabs", selected="ask") as tabs:
             with gr.Tab("问答", id="ask", elem_id="tab-ask"):
                 chatbot = gr.Chatbot(
@@ -859,6 +886,25 @@ def build_app(engine) -> gr.Blocks:
                 search_btn = gr.Button("检索", elem_id="search-btn", variant="primary")
                 results = gr.HTML("", elem_id="search-results", css_template=CSS, js_on_load=None)
                 open_hit = gr.Dropdown([], label="在文档中打开结果", elem_id="search-open", interactive=True)
+            with gr.Tab("对比", id="compare", elem_id="tab-compare"):
+                with gr.Row():
+                    compare_topic = gr.Textbox(elem_id="compare-input", label="对比主题", scale=5,
+                                               placeholder="例如：学前教育毛入园率、教师培训经费、标准化学校建设")
+                    compare_btn = gr.Button("对比", elem_id="compare-btn", variant="primary", scale=1)
+                compare_table = gr.HTML('<div class="pqa-empty">输入主题，查看各文档如何表述该目标。</div>',
+                                        elem_id="compare-table", css_template=CSS, js_on_load=None)
+                with gr.Row():
+                    compare_pick = gr.Dropdown([], label="选择一行", elem_id="compare-pick", interactive=True,
+                                               scale=4)
+                    compare_open = gr.Button("在文档中打开", elem_id="compare-open-btn", scale=1)
+                compare_csv = gr.File(label="下载 CSV（UTF-8）", elem_id="compare-csv", interactive=False,
+                                      visible=False)
+            with gr.Tab("找先例", id="precedents", elem_id="tab-precedents"):
+                prec_text = gr.Textbox(elem_id="prec-input", label="起草中的段落或章节", lines=8, max_lines=30,
+                                       placeholder="粘贴正在起草的一段文字，查找其他文件中相似的表述。")
+                prec_btn = gr.Button("找先例", elem_id="prec-btn", variant="primary")
+                prec_results = gr.HTML("", elem_id="prec-results", css_template=CSS, js_on_load=None)
+                prec_open = gr.Dropdown([], label="在文档中打开结果", elem_id="prec-open", interactive=True)
             with gr.Tab("文档", id="doc", elem_id="tab-doc"):
                 doc_select = gr.Dropdown(choices["doc"][1:], value=None, label="选择文档", elem_id="doc-select")
                 with gr.Row():
@@ -932,6 +978,49 @@ def build_app(engine) -> gr.Blocks:
             return gr.Tabs(selected="doc"), gr.update(value=doc_id), out_html, body
 
         open_hit.input(on_open_hit, [open_hit, hits_state], [tabs, doc_select, outline, doc_view], **private)
+
+        # -- 对比
+        open_outputs = [tabs, doc_select, outline, doc_view]
+        targets_cache: dict = {}
+
+        @guard
+        def on_compare(topic, progress=gr.Progress()):
+            table = run_compare(engine, topic, progress=progress, cache=targets_cache)
+            rows = table.get("rows") or []
+            csv_file = gr.update(value=write_compare_csv(table), visible=True) if rows else \
+                gr.update(value=None, visible=False)
+            return compare_html(table), rows, gr.update(choices=compare_choices(table), value=None), csv_file
+
+        compare_outputs = [compare_table, compare_rows, compare_pick, compare_csv]
+        compare_topic.submit(on_compare, [compare_topic], compare_outputs, **private)
+        compare_btn.click(on_compare, [compare_topic], compare_outputs, **private)
+
+        @guard
+        def on_compare_open(choice, rows):
+            if choice in (None, "") or not rows:
+                raise PolicyQAError("请先在上方选择一行。")
+            doc_id, out_html, body = open_citation(engine, row_ref(rows[int(choice)]))
+            return gr.Tabs(selected="doc"), gr.update(value=doc_id), out_html, body
+
+        compare_open.click(on_compare_open, [compare_pick, compare_rows], open_outputs, **private)
+
+        # -- 找先例
+        @guard
+        def on_precedents(text, progress=gr.Progress()):
+            result = run_precedents(engine, text, progress=progress)
+            return (precedents_html(result), list(result.get("results") or []),
+                    gr.update(choices=precedent_choices(result), value=None))
+
+        prec_btn.click(on_precedents, [prec_text], [prec_results, prec_rows, prec_open], **private)
+
+        @guard
+        def on_prec_open(choice, rows):
+            if choice in (None, "") or not rows:
+                return gr.update(), gr.update(), gr.update(), gr.update()
+            doc_id, out_html, body = open_citation(engine, precedent_ref(rows[int(choice)]))
+            return gr.Tabs(selected="doc"), gr.update(value=doc_id), out_html, body
+
+        prec_open.input(on_prec_open, [prec_open, prec_rows], open_outputs, **private)
 
         # -- 文档
         @guard

@@ -1,0 +1,205 @@
+"""Drive the 文库 / 对比 / 找先例 tabs of the real page in headless Chromium, over the REAL
+engine on a small temporary corpus indexed with the deterministic ``HashEmbedder``.
+
+Set ``PQA_SCREENSHOTS=/some/dir`` to save a screenshot of each tab.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PLAN_A, PLAN_B, write
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                       reason="Debian chromium not installed at /usr/bin/chromium (apt-get install -y chromium)"),
+]
+
+PLAN_C = "某区教育局2024年工作计划\n\n一、学前教育\n到2025年，学前三年毛入园率达到95%。\n二、队伍\n开展教师培训。\n"
+NEW_TEXT = "北区教育局2025年工作计划\n\n一、冰雪运动\n推进冰雪运动进校园，建设冰雪特色学校8所。\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def real_site(tmp_path_factory):
+    """(url, engine, base folder): the real Engine over plan_a/plan_b, served."""
+    from policyqa.api import Engine
+    from policyqa.config import load_settings
+    from policyqa.embed import HashEmbedder
+    from policyqa.web import build_app, launch
+
+    base = tmp_path_factory.mktemp("site")
+    corpus = base / "data" / "corpus"
+    write(corpus / "plan_a.txt", PLAN_A)
+    write(corpus / "sub" / "plan_b_gbk.txt", PLAN_B, encoding="gbk")
+    write(corpus / "plan_c.txt", PLAN_C)
+    settings = load_settings(env={}, corpus=corpus, index_dir=base / "data" / "index", model="hash:128",
+                             host="127.0.0.1", port=_free_port())
+    engine = Engine.open(settings, build_if_needed=True, embedder=HashEmbedder(128))
+    app = build_app(engine)
+    launch(app, settings, prevent_thread_lock=True, quiet=True, ssr_mode=False)
+    yield f"http://127.0.0.1:{settings.port}/", engine, base
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, real_site):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    pg = ctx.new_page()
+    pg.set_default_timeout(15_000)
+    dialogs: list[str] = []
+    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    pg.dialogs = dialogs
+    pg.goto(real_site[0])
+    pg.get_by_text("教育政策文件问答与检索").wait_for()
+    yield pg
+    ctx.close()
+
+
+def _shot(page, name: str) -> None:
+    folder = os.environ.get("PQA_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def _tab(page, name: str):
+    page.get_by_role("tab", name=name).click()
+
+
+def _search(page, text: str) -> str:
+    _tab(page, "检索")
+    page.locator("#search-input textarea").fill(text)
+    results = page.locator("#search-results")
+    before = results.inner_text()
+    page.locator("#search-btn").click()
+    page.wait_for_function(
+        "(before) => { const t = document.querySelector('#search-results').innerText;"
+        " return t !== before && !/processing|\\d+\\.\\d+s/.test(t)"
+        " && !!document.querySelector('#search-results .pqa-card, #search-results .pqa-empty'); }",
+        arg=before)
+    return results.inner_text()
+
+
+def test_library_upload_search_remove(page, real_site):
+    _, engine, base = real_site
+    corpus = engine.settings.corpus
+    _tab(page, "文库")
+    table = page.locator("#lib-table")
+    table.get_by_text("plan_a.txt").first.wait_for()
+    assert "sub/plan_b_gbk.txt" in table.inner_text()
+    before = {p for p in base.rglob("*") if p.is_file() and corpus not in p.parents}
+
+    # upload a file with a hostile name
+    upload = page.locator("#lib-upload")
+    upload.get_by_text("点击上传").wait_for()
+    for attempt in range(3):  # the file input can be swapped while the tab first renders
+        upload.locator("input[type=file]").set_input_files(
+            files=[{"name": "../../evil.txt", "mimeType": "text/plain", "buffer": NEW_TEXT.encode("utf-8")}])
+        try:
+            upload.get_by_text("evil.txt").first.wait_for(timeout=5_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+    page.locator("#lib-upload-btn").click()
+    msg = page.locator("#lib-msg")
+    msg.get_by_text("新增").wait_for()
+    assert "evil.txt" in msg.inner_text()
+    table.get_by_text("evil.txt").first.wait_for()
+    assert "北区教育局2025年工作计划" in table.inner_text()
+    assert (corpus / "evil.txt").is_file()
+    after = {p for p in base.rglob("*") if p.is_file() and corpus not in p.parents}
+    assert {p for p in after - before if "evil" in p.name} == set()  # nothing outside the corpus
+    _shot(page, "5-library")
+
+    # the new document is searchable at once and offered in the filters
+    assert "冰雪特色学校8所" in _search(page, "冰雪运动进校园")
+    page.locator("#filter-doc input").click()
+    page.get_by_role("option", name="北区教育局2025年工作计划").wait_for()
+    page.keyboard.press("Escape")
+
+    # remove it: the first click without confirmation is refused
+    _tab(page, "文库")
+    page.locator("#lib-remove input").click()
+    page.get_by_role("option", name="evil.txt — 北区教育局2025年工作计划").click()
+    page.locator("#lib-remove-btn").click()
+    page.get_by_text("请先勾选“确认删除”").first.wait_for()
+    assert (corpus / "evil.txt").is_file()
+    page.locator("#lib-confirm input").check()
+    page.locator("#lib-remove-btn").click()
+    msg.get_by_text("已从文库删除").wait_for()
+    page.wait_for_function("() => !document.querySelector('#lib-table').innerText.includes('evil.txt')")
+    assert not (corpus / "evil.txt").exists()
+    assert "冰雪特色学校" not in _search(page, "冰雪运动进校园")
+    assert page.dialogs == []
+
+
+def test_compare_table_csv_and_open_row(page):
+    _tab(page, "对比")
+    box = page.locator("#compare-input textarea")
+    box.fill("学前教育毛入园率")
+    box.press("Enter")
+    table = page.locator("#compare-table")
+    table.locator("mark", has_text="95%").wait_for()
+    text = table.inner_text()
+    assert "全县学前三年毛入园率达到92%以上" in text and "某区教育局2024年工作计划" in text
+    assert "到2025年" in text
+    page.wait_for_timeout(400)  # let the pending-state fade finish before the screenshot
+    _shot(page, "6-compare")
+    # CSV download: UTF-8 with BOM
+    link = page.locator("#compare-csv a").first
+    link.wait_for()
+    with page.expect_download() as info:
+        link.click()
+    raw = Path(info.value.path()).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and "学前三年毛入园率达到95%" in raw.decode("utf-8-sig")
+    # open a row in the document view with its sentence highlighted
+    page.locator("#compare-pick input").click()
+    page.get_by_role("option").filter(has_text="某区教育局2024年工作计划").click()
+    page.locator("#compare-open-btn").click()
+    page.locator("#doc-view mark.pqa-hit", has_text="学前三年毛入园率达到95%").wait_for(state="visible")
+    assert page.dialogs == []
+
+
+def test_precedents_grouped_marked_and_openable(page):
+    _tab(page, "找先例")
+    page.locator("#prec-input textarea").fill(
+        "到2026年，全区学前三年毛入园率要达到96%以上。开展幼儿园保教质量评估，防止小学化。")
+    page.locator("#prec-btn").click()
+    results = page.locator("#prec-results")
+    results.locator(".pqa-group mark").first.wait_for()
+    text = results.inner_text()
+    assert "某区教育局2024年工作计划" in text and "某县教育局2023年工作计划" in text
+    assert "相似度" in text
+    page.wait_for_timeout(400)
+    _shot(page, "7-precedents")
+    page.locator("#prec-open input").click()
+    page.get_by_role("option").filter(has_text="某区教育局2024年工作计划").first.click()
+    page.locator("#doc-view mark.pqa-hit").first.wait_for(state="visible")
+    marked = "".join(page.locator("#doc-view mark.pqa-hit").all_inner_texts())
+    assert "学前三年毛入园率达到95%" in marked
+    assert page.dialogs == []
