@@ -6,7 +6,8 @@ Scoring a corpus chunk (passage) against a draft:
   * ``chunk_similarity`` — the whole draft's vector against the chunk's vector;
   * ``coverage`` — for every draft sentence, its best similarity among the chunk's sentences
     (the index's precomputed sentence vectors), averaged over the draft's sentences;
-  * ``score = chunk_weight * chunk_similarity + (1 - chunk_weight) * coverage``.
+  * ``score = chunk_weight * chunk_similarity + (1 - chunk_weight) * coverage`` (0.3 / 0.7:
+    a chunk holding the draft's sentences beats one whose overall gist is close).
 Candidates are the chunks nearest to the whole draft plus the chunks holding the sentences
 nearest to each draft sentence. Draft and corpus are both embedded as passages (the corpus
 vectors are passage vectors), so the similarity is passage-to-passage.
@@ -42,7 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class PrecedentParams:
-    chunk_weight: float = 0.5
+    chunk_weight: float = 0.3
     candidates: int = 100  # nearest chunks to the whole draft
     per_sentence: int = 20  # nearest corpus sentences per draft sentence (their chunks join the pool)
     per_doc: int = 3
@@ -155,14 +156,14 @@ def find_precedents(engine: "Engine", text: str, k: int = 10, exclude_self: bool
     sents = [draft[a:b] for a, b in spans]
     vecs = np.asarray(engine.embed_passages([draft] + sents), dtype=np.float32)
     dvec, svecs = vecs[0], vecs[1:]
-    pool = _candidates(engine, dvec, svecs, p)
+    pool, searched = _candidates(engine, dvec, svecs, p)
     st = data.sentences
     dgrams = _bigrams(draft)
     scored = []
     for cid in pool:
         rows = st.of_chunk(cid)
         chunk = data.chunks[cid]
-        csim = float(_chunk_vector_sim(data, cid, dvec))
+        csim = searched[cid] if cid in searched else _chunk_vector_sim(data, cid, dvec)
         if len(rows):
             sims = svecs @ st.vectors[rows.start : rows.stop].astype(np.float32).T  # (n_draft, n_rows)
             best = sims.max(axis=1)
@@ -186,14 +187,25 @@ def find_precedents(engine: "Engine", text: str, k: int = 10, exclude_self: bool
 
 
 def _chunk_vector_sim(data, cid: int, dvec: np.ndarray) -> float:
-    return float(np.dot(data.vectors.reconstruct(int(cid)), dvec))
+    """The chunk's stored vector against the draft; for a vector index that cannot
+    reconstruct (IVF without a direct map), the best of the chunk's sentence vectors."""
+    try:
+        return float(np.dot(data.vectors.reconstruct(int(cid)), dvec))
+    except RuntimeError:
+        rows = data.sentences.of_chunk(cid)
+        if not len(rows):
+            return 0.0
+        return float((data.sentences.vectors[rows.start : rows.stop].astype(np.float32) @ dvec).max())
 
 
-def _candidates(engine: "Engine", dvec: np.ndarray, svecs: np.ndarray, p: PrecedentParams) -> list[int]:
+def _candidates(engine: "Engine", dvec: np.ndarray, svecs: np.ndarray,
+                p: PrecedentParams) -> tuple[list[int], dict[int, float]]:
+    """Candidate chunk ids, and the chunk similarities the vector search already gave."""
     data = engine.data
     n = min(data.vectors.ntotal, p.candidates)
-    _, ids = data.vectors.search(np.ascontiguousarray(dvec.reshape(1, -1)), n)
-    pool = [int(i) for i in ids[0] if i >= 0]
+    scores, ids = data.vectors.search(np.ascontiguousarray(dvec.reshape(1, -1), dtype=np.float32), n)
+    searched = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+    pool = list(searched)
     st = data.sentences
     if len(st.spans):
         chunk_of_row = np.repeat(np.arange(len(data.chunks)), np.diff(st.ptr))
@@ -202,7 +214,7 @@ def _candidates(engine: "Engine", dvec: np.ndarray, svecs: np.ndarray, p: Preced
             m = min(p.per_sentence, block.shape[1])
             top = np.argpartition(-block, m - 1, axis=1)[:, :m]
             pool.extend(int(chunk_of_row[i + r]) for r in top.ravel())
-    return list(dict.fromkeys(pool))
+    return list(dict.fromkeys(pool)), searched
 
 
 def _matches(engine: "Engine", chunk: Chunk, sims: np.ndarray, rows: range, spans, sents, p: PrecedentParams):
