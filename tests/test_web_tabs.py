@@ -268,8 +268,7 @@ def real(tmp_path_factory):
 
 
 def test_run_compare_real_engine_rows_cite_their_values(real, tmp_path):
-    cache: dict = {}
-    table = web.run_compare(real, "学前教育毛入园率", progress=Progress(), cache=cache)
+    table = web.run_compare(real, "学前教育毛入园率", progress=Progress())
     rows = table["rows"]
     assert {r["source"] for r in rows} >= {"plan_a.txt", "plan_c.txt"}
     assert len({r["doc_id"] for r in rows}) == len(rows)  # one row per document
@@ -285,18 +284,17 @@ def test_run_compare_real_engine_rows_cite_their_values(real, tmp_path):
     assert "".join(re.findall(r'<mark class="pqa-hit"[^>]*>(.*?)</mark>', body)) == web.esc(rows[0]["phrasing"])
     csv_text = Path(web.write_compare_csv(table, tmp_path)).read_text(encoding="utf-8-sig")
     assert "全县学前三年毛入园率达到92%以上。" in csv_text
-    index = cache["index"]
-    web.run_compare(real, "标准化学校", cache=cache)
-    assert cache["index"] is index  # built once per loaded index
+    index = real.target_index()
+    web.run_compare(real, "标准化学校")
+    assert real.target_index() is index  # built once per loaded index
 
 
 def test_compare_sees_library_changes(tmp_path):
     engine = _real_engine(tmp_path)
-    cache: dict = {}
-    assert not any(r["source"] == "new.txt" for r in web.run_compare(engine, "毛入园率", cache=cache)["rows"])
+    assert not any(r["source"] == "new.txt" for r in web.run_compare(engine, "毛入园率")["rows"])
     path = _upload(tmp_path, "new.txt", "某镇教育办2026年工作计划\n\n一、学前\n学前三年毛入园率达到98%。\n".encode())
     web.upload_files(engine, [path])
-    rows = web.run_compare(engine, "毛入园率", cache=cache)["rows"]
+    rows = web.run_compare(engine, "毛入园率")["rows"]
     assert any(r["source"] == "new.txt" and r["value"] == 98.0 for r in rows)
 
 

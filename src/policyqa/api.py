@@ -39,6 +39,7 @@ from .ingest import ParsedCorpus, parse_corpus
 from .lexical import LexicalIndex, normalise
 from .loaders import iter_corpus_files, load_file
 from .search import SearchParams, calibrated, lexical_text, passage_text, query_text, search
+from .targets import extract_all, indicator_text
 from .types import Answer, Chunk, Document, Filters, SearchResult
 
 Progress = Callable[[str, float], None]
@@ -128,6 +129,24 @@ def _vectors_for(
     for i, k in enumerate(keys):
         out[i] = lookup[k]
     return out, len(todo)
+
+
+def _query_key(text: str) -> str:
+    """Cache key of a text embedded on the query side (indicators of targets)."""
+    return embed_key("query\0" + text)
+
+
+def _query_vectors_for(texts: Sequence[str], cache: dict[str, np.ndarray], embedder: Embedder, batch: int) -> np.ndarray:
+    keys = [_query_key(t) for t in texts]
+    todo = sorted({t for t, k in zip(texts, keys) if k not in cache}, key=len)
+    fresh = {}
+    for i in range(0, len(todo), batch):
+        part = todo[i : i + batch]
+        fresh.update({_query_key(t): v for t, v in zip(part, embedder.embed_queries([query_text(x) for x in part]))})
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    for i, k in enumerate(keys):
+        out[i] = fresh[k] if k in fresh else cache[k]
+    return out
 
 
 def _reuse_from(previous: IndexData | None, settings: Settings):
@@ -229,6 +248,10 @@ def build_index(
         all_vecs, embedded = _vectors_for(texts + sent_texts, cached_vectors(previous), embedder,
                                           settings.batch_size, progress)
         embed_seconds = time.perf_counter() - t_embed
+        progress("extracting targets", 1.0)
+        targets = extract_all(parsed.documents, {f.source: f.text for f in parsed.files})
+        target_texts = [indicator_text(t) for t in targets]
+        target_vectors = _query_vectors_for(target_texts, cached_vectors(previous), embedder, settings.batch_size)
         progress("building lexical index", 1.0)
         data = IndexData(
             manifest=_manifest(settings, embedder.dim, parsed, skipped, t0),
@@ -238,6 +261,8 @@ def build_index(
             embed_keys=[embed_key(t) for t in texts],
             lexical=LexicalIndex.build([lexical_text(c) for c in parsed.chunks]),
             sentences=_sentence_table(parsed, all_vecs[len(texts):], sent_texts, sent_spans, sent_ptr),
+            targets=targets, target_vectors=target_vectors,
+            target_keys=[_query_key(t) for t in target_texts],
         )
         write_index(settings.index_dir, data)
     return BuildSummary(**summary, embedded=embedded, reused=len(texts) + len(sent_texts) - embedded,
@@ -279,6 +304,8 @@ class Engine:
     _doc_by_id: dict[str, Document] = field(default_factory=dict, repr=False)
     _query_cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _sentence_rows: dict[str, int] | None = field(default=None, repr=False)
+    _target_index: object = field(default=None, repr=False)
+    _target_index_data: object = field(default=None, repr=False)
 
     def sentence_rows(self) -> dict[str, int]:
         """Content key of each indexed sentence → its row in the sentence table."""
@@ -381,6 +408,29 @@ class Engine:
 
         result = self.search(question, filters=filters)
         return build_answer(question, result.hits, self.source_text, IndexedScorer(self), result.abstained)
+
+    # --- targets and precedents --------------------------------------------------
+    def target_index(self):
+        """The targets of the loaded index, tied to its sentences (built once per index)."""
+        from .targets import TargetIndex
+
+        if self._target_index_data is not self.data:
+            self._target_index = TargetIndex.build(self, targets=self.data.targets,
+                                                   indicator_vectors=self.data.target_vectors)
+            self._target_index_data = self.data
+        return self._target_index
+
+    def compare(self, topic: str, max_rows: int = 20):
+        """One row per document on ``topic``: how it phrases its target (targets.compare)."""
+        from .targets import compare
+
+        return compare(self, topic, max_rows, index=self.target_index())
+
+    def precedents(self, text: str, k: int = 10, exclude_self: bool = True):
+        """Passages of other plans most like a draft, grouped by document."""
+        from .precedents import find_precedents
+
+        return find_precedents(self, text, k, exclude_self)
 
     # --- documents -------------------------------------------------------------
     def source_text(self, source: str) -> str:

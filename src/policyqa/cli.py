@@ -265,10 +265,8 @@ def format_compare(table) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .targets import compare
-
     engine = open_engine(settings_from(args))
-    table = compare(engine, args.topic, max_rows=args.max_rows)
+    table = engine.compare(args.topic, max_rows=args.max_rows)
     if args.csv:
         try:
             args.csv.write_text(table.to_csv(), encoding="utf-8-sig", newline="")
@@ -297,8 +295,6 @@ def format_precedents(groups) -> str:
 
 
 def cmd_precedents(args: argparse.Namespace) -> int:
-    from .precedents import find_precedents, precedents_json
-
     if args.file is not None:
         try:
             text = args.file.read_text(encoding="utf-8-sig")
@@ -307,8 +303,8 @@ def cmd_precedents(args: argparse.Namespace) -> int:
     else:
         text = args.text
     engine = open_engine(settings_from(args))
-    groups = find_precedents(engine, text, k=args.k, exclude_self=not args.include_self)
-    print(json.dumps(precedents_json(groups), ensure_ascii=False) if args.json else format_precedents(groups))
+    groups = engine.precedents(text, k=args.k, exclude_self=not args.include_self)
+    print(json.dumps(groups.to_json(), ensure_ascii=False) if args.json else format_precedents(groups))
     return 0
 
 

@@ -9,6 +9,9 @@ Layout of ``index_dir``::
     gen-<stamp>/embed_keys.json    content hash of each chunk's embedded text (cache key)
     gen-<stamp>/sentences.npz      sentence spans, chunk→sentence pointers, float16 vectors
     gen-<stamp>/sentence_keys.json content hash of each sentence's embedded text
+    gen-<stamp>/targets.json       quantitative targets (targets.py) with exact spans
+    gen-<stamp>/target_vectors.npy vector of each target's indicator (query-side embedding)
+    gen-<stamp>/target_keys.json   content hash of each indicator text
     gen-<stamp>/chunks.jsonl
     gen-<stamp>/documents.json
     gen-<stamp>/texts.json         decoded text of every source (citations open from here)
@@ -28,7 +31,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -36,9 +39,10 @@ import numpy as np
 
 from .errors import IndexBusyError, IndexMismatchError, IndexMissingError
 from .lexical import LexicalIndex
+from .targets import Target, targets_from_json, targets_to_json
 from .types import Block, Chunk, DocMeta, Document
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "current"
 
 
@@ -71,6 +75,9 @@ class IndexData:
     embed_keys: list[str]
     lexical: LexicalIndex
     sentences: "SentenceTable"
+    targets: list[Target] = field(default_factory=list)
+    target_vectors: np.ndarray | None = None
+    target_keys: list[str] = field(default_factory=list)
     path: Path | None = None
 
 
@@ -201,6 +208,11 @@ def write_index(index_dir: Path, data: IndexData) -> Path:
         with open(tmp / "sentences.npz", "wb") as f:
             np.savez(f, spans=st.spans, ptr=st.ptr, vectors=st.vectors)
         _write_json(tmp / "sentence_keys.json", st.keys)
+        _write_json(tmp / "targets.json", targets_to_json(data.targets))
+        tv = data.target_vectors if data.target_vectors is not None else np.zeros((0, data.vectors.d), np.float32)
+        with open(tmp / "target_vectors.npy", "wb") as f:
+            np.save(f, tv.astype(np.float32))
+        _write_json(tmp / "target_keys.json", data.target_keys)
         _write_json(tmp / "manifest.json", data.manifest.to_json())  # last: marks completeness
         final = index_dir / stamp
         os.rename(tmp, final)
@@ -265,7 +277,11 @@ def load_index(index_dir: Path) -> IndexData:
                                   json.loads((gen / "sentence_keys.json").read_text(encoding="utf-8")))
     if vectors.ntotal != len(chunks) or lexical.n_docs != len(chunks) or len(sentences.ptr) != len(chunks) + 1:
         raise IndexMismatchError(f"index in {index_dir} is inconsistent: rebuild it with 'policyqa index --rebuild'")
-    return IndexData(manifest, chunks, documents, texts, vectors, keys, lexical, sentences, gen)
+    targets = targets_from_json(json.loads((gen / "targets.json").read_text(encoding="utf-8")))
+    target_vectors = np.load(gen / "target_vectors.npy")
+    target_keys = json.loads((gen / "target_keys.json").read_text(encoding="utf-8"))
+    return IndexData(manifest, chunks, documents, texts, vectors, keys, lexical, sentences,
+                     targets, target_vectors, target_keys, gen)
 
 
 def cached_vectors(data: IndexData | None) -> dict[str, np.ndarray]:
@@ -276,6 +292,8 @@ def cached_vectors(data: IndexData | None) -> dict[str, np.ndarray]:
     cache = {k: mat[i] for i, k in enumerate(data.embed_keys)}
     sv = data.sentences.vectors.astype(np.float32)
     cache.update({k: sv[i] for i, k in enumerate(data.sentences.keys)})
+    if data.target_vectors is not None:
+        cache.update({k: data.target_vectors[i] for i, k in enumerate(data.target_keys)})
     return cache
 
 

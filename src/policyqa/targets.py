@@ -634,9 +634,14 @@ class TargetIndex:
         return out
 
 
+def indicator_text(t: Target) -> str:
+    """What a target's vector embeds: its indicator (or value text when it has none)."""
+    return t.indicator or t.value_text
+
+
 def embed_indicators(engine: "Engine", targets: Sequence[Target], batch: int = 256) -> np.ndarray:
     """One vector per target: its indicator (or value text when it has none)."""
-    texts = [t.indicator or t.value_text for t in targets]
+    texts = [indicator_text(t) for t in targets]
     dim = engine.embedder.dim
     out = [np.asarray(engine.embed_queries(texts[i : i + batch]), dtype=np.float32) for i in range(0, len(texts), batch)]
     return np.vstack(out) if out else np.zeros((0, dim), dtype=np.float32)

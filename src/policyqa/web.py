@@ -417,30 +417,14 @@ def value_text(row: dict) -> str:
     return str(shown or "")
 
 
-def target_index(engine, cache: dict) -> Any:
-    """The engine's ``targets.TargetIndex``, built once per loaded index: ``cache`` remembers
-    which index data it was built from, so a reindex (new ``engine.data``) rebuilds it."""
-    from .targets import TargetIndex
-
-    data = getattr(engine, "data", None)
-    if cache.get("data") is not data or "index" not in cache:
-        cache["index"] = TargetIndex.build(engine)
-        cache["data"] = data
-    return cache["index"]
-
-
-def run_compare(engine, topic: str, max_rows: int = 20, progress: Callable | None = None,
-                cache: dict | None = None) -> dict:
-    """The comparison table for ``topic`` as JSON (``targets.compare(...).to_json()``)."""
+def run_compare(engine, topic: str, max_rows: int = 20, progress: Callable | None = None) -> dict:
+    """The comparison table for ``topic`` as JSON (``engine.compare(...).to_json()``)."""
     topic = (topic or "").strip()
     if not topic:
         raise PolicyQAError("请输入要对比的主题，例如：学前教育毛入园率。")
-    from .targets import compare
-
     if progress:
         progress(0.3, desc="检索并抽取各文档的目标…")
-    index = target_index(engine, cache if cache is not None else {})
-    return compare(engine, topic, max_rows=max_rows, index=index).to_json()
+    return engine.compare(topic, max_rows=max_rows).to_json()
 
 
 def _phrasing_html(row: dict) -> str:
@@ -530,16 +514,13 @@ def row_ref(row: dict) -> dict:
 
 
 def run_precedents(engine, text: str, k: int = 10, progress: Callable | None = None) -> dict:
-    """Precedents for a draft as JSON (``precedents.find_precedents(...)``)."""
+    """Precedents for a draft as JSON (``engine.precedents(...).to_json()``)."""
     text = (text or "").strip()
     if not text:
         raise PolicyQAError("请粘贴一段正在起草的文字。")
-    from .precedents import find_precedents
-
     if progress:
         progress(0.3, desc="查找相似段落…")
-    result = find_precedents(engine, text, k=int(k), exclude_self=True)
-    return result.to_json() if hasattr(result, "to_json") else result
+    return engine.precedents(text, k=int(k), exclude_self=True).to_json()
 
 
 def _spans_of(item: dict) -> list[tuple[int, int, str]]:
@@ -981,11 +962,10 @@ def build_app(engine) -> gr.Blocks:
 
         # -- 对比
         open_outputs = [tabs, doc_select, outline, doc_view]
-        targets_cache: dict = {}
 
         @guard
         def on_compare(topic, progress=gr.Progress()):
-            table = run_compare(engine, topic, progress=progress, cache=targets_cache)
+            table = run_compare(engine, topic, progress=progress)
             rows = table.get("rows") or []
             csv_file = gr.update(value=write_compare_csv(table), visible=True) if rows else \
                 gr.update(value=None, visible=False)
