@@ -6,32 +6,17 @@ Set ``PQA_SCREENSHOTS=/some/dir`` to save a screenshot of each tab.
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import pytest
 
+from tests.browser_support import MARKS, free_port, launch_browser, open_page, shot, tab
 from tests.conftest import PLAN_A, PLAN_B, write
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason="Debian chromium not installed at /usr/bin/chromium (apt-get install -y chromium)"),
-]
+pytestmark = MARKS
 
 PLAN_C = "某区教育局2024年工作计划\n\n一、学前教育\n到2025年，学前三年毛入园率达到95%。\n二、队伍\n开展教师培训。\n"
 NEW_TEXT = "北区教育局2025年工作计划\n\n一、冰雪运动\n推进冰雪运动进校园，建设冰雪特色学校8所。\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +33,7 @@ def real_site(tmp_path_factory):
     write(corpus / "sub" / "plan_b_gbk.txt", PLAN_B, encoding="gbk")
     write(corpus / "plan_c.txt", PLAN_C)
     settings = load_settings(env={}, corpus=corpus, index_dir=base / "data" / "index", model="hash:128",
-                             host="127.0.0.1", port=_free_port())
+                             host="127.0.0.1", port=free_port())
     engine = Engine.open(settings, build_if_needed=True, embedder=HashEmbedder(128))
     app = build_app(engine)
     launch(app, settings, prevent_thread_lock=True, quiet=True, ssr_mode=False)
@@ -58,40 +43,16 @@ def real_site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    yield from launch_browser()
 
 
 @pytest.fixture
 def page(browser, real_site):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
-    pg = ctx.new_page()
-    pg.set_default_timeout(15_000)
-    dialogs: list[str] = []
-    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    pg.dialogs = dialogs
-    pg.goto(real_site[0])
-    pg.get_by_text("教育政策文件问答与检索").wait_for()
-    yield pg
-    ctx.close()
-
-
-def _shot(page, name: str) -> None:
-    folder = os.environ.get("PQA_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
-
-
-def _tab(page, name: str):
-    page.get_by_role("tab", name=name).click()
+    yield from open_page(browser, real_site[0], height=800)
 
 
 def _search(page, text: str) -> str:
-    _tab(page, "检索")
+    tab(page, "检索")
     page.locator("#search-input textarea").fill(text)
     results = page.locator("#search-results")
     before = results.inner_text()
@@ -107,7 +68,7 @@ def _search(page, text: str) -> str:
 def test_library_upload_search_remove(page, real_site):
     _, engine, base = real_site
     corpus = engine.settings.corpus
-    _tab(page, "文库")
+    tab(page, "文库")
     table = page.locator("#lib-table")
     table.get_by_text("plan_a.txt").first.wait_for()
     assert "sub/plan_b_gbk.txt" in table.inner_text()
@@ -134,7 +95,7 @@ def test_library_upload_search_remove(page, real_site):
     assert (corpus / "evil.txt").is_file()
     after = {p for p in base.rglob("*") if p.is_file() and corpus not in p.parents}
     assert {p for p in after - before if "evil" in p.name} == set()  # nothing outside the corpus
-    _shot(page, "5-library")
+    shot(page, "5-library")
 
     # the new document is searchable at once and offered in the filters
     assert "冰雪特色学校8所" in _search(page, "冰雪运动进校园")
@@ -143,7 +104,7 @@ def test_library_upload_search_remove(page, real_site):
     page.keyboard.press("Escape")
 
     # remove it: the first click without confirmation is refused
-    _tab(page, "文库")
+    tab(page, "文库")
     page.locator("#lib-remove input").click()
     page.get_by_role("option", name="evil.txt — 北区教育局2025年工作计划").click()
     page.locator("#lib-remove-btn").click()
@@ -159,7 +120,7 @@ def test_library_upload_search_remove(page, real_site):
 
 
 def test_compare_table_csv_and_open_row(page):
-    _tab(page, "对比")
+    tab(page, "对比")
     box = page.locator("#compare-input textarea")
     box.fill("学前教育毛入园率")
     box.press("Enter")
@@ -169,7 +130,7 @@ def test_compare_table_csv_and_open_row(page):
     assert "全县学前三年毛入园率达到92%以上" in text and "某区教育局2024年工作计划" in text
     assert "到2025年" in text
     page.wait_for_timeout(400)  # let the pending-state fade finish before the screenshot
-    _shot(page, "6-compare")
+    shot(page, "6-compare")
     # CSV download: UTF-8 with BOM
     link = page.locator("#compare-csv a").first
     link.wait_for()
@@ -186,7 +147,7 @@ def test_compare_table_csv_and_open_row(page):
 
 
 def test_precedents_grouped_marked_and_openable(page):
-    _tab(page, "找先例")
+    tab(page, "找先例")
     page.locator("#prec-input textarea").fill(
         "到2026年，全区学前三年毛入园率要达到96%以上。开展幼儿园保教质量评估，防止小学化。")
     page.locator("#prec-btn").click()
@@ -196,7 +157,7 @@ def test_precedents_grouped_marked_and_openable(page):
     assert "某区教育局2024年工作计划" in text and "某县教育局2023年工作计划" in text
     assert "相似度" in text
     page.wait_for_timeout(400)
-    _shot(page, "7-precedents")
+    shot(page, "7-precedents")
     page.locator("#prec-open input").click()
     page.get_by_role("option").filter(has_text="某区教育局2024年工作计划").first.click()
     page.locator("#doc-view mark.pqa-hit").first.wait_for(state="visible")
