@@ -403,6 +403,10 @@ class Engine:
                 self._query_cache.pop(next(iter(self._query_cache)))
         return vec
 
+    def forget_queries(self) -> None:
+        """Drop cached query vectors (benchmarks measure with query embedding included)."""
+        self._query_cache.clear()
+
     def ask(self, question: str, filters: Filters | None = None) -> Answer:
         from .answer import build_answer
 
