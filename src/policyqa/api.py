@@ -28,6 +28,7 @@ from .index import (
     build_lock,
     build_vector_index,
     cached_vectors,
+    describe_vector_index,
     check_model,
     corpus_fingerprint,
     embed_key,
@@ -180,7 +181,8 @@ def _sentence_table(parsed: ParsedCorpus, vectors: np.ndarray, texts: list[str],
     )
 
 
-def _manifest(settings: Settings, dim: int, parsed: ParsedCorpus, skipped: list[dict[str, str]], t0: float) -> Manifest:
+def _manifest(settings: Settings, dim: int, parsed: ParsedCorpus, skipped: list[dict[str, str]], t0: float,
+              index_type: str) -> Manifest:
     return Manifest(
         format_version=FORMAT_VERSION,
         model=settings.model,
@@ -199,7 +201,7 @@ def _manifest(settings: Settings, dim: int, parsed: ParsedCorpus, skipped: list[
         skipped=skipped,
         n_documents=len(parsed.documents),
         n_chunks=len(parsed.chunks),
-        index_type="flat-ip",
+        index_type=index_type,
         created=time.time(),
         build_seconds=round(time.perf_counter() - t0, 3),
     )
@@ -252,12 +254,14 @@ def build_index(
         targets = extract_all(parsed.documents, {f.source: f.text for f in parsed.files})
         target_texts = [indicator_text(t) for t in targets]
         target_vectors = _query_vectors_for(target_texts, cached_vectors(previous), embedder, settings.batch_size)
+        progress("building vector index", 1.0)
+        vectors = build_vector_index(all_vecs[: len(texts)], embedder.dim)
         progress("building lexical index", 1.0)
         data = IndexData(
-            manifest=_manifest(settings, embedder.dim, parsed, skipped, t0),
+            manifest=_manifest(settings, embedder.dim, parsed, skipped, t0, describe_vector_index(vectors)),
             chunks=parsed.chunks, documents=parsed.documents,
             texts={f.source: f.text for f in parsed.files},
-            vectors=build_vector_index(all_vecs[: len(texts)], embedder.dim),
+            vectors=vectors,
             embed_keys=[embed_key(t) for t in texts],
             lexical=LexicalIndex.build([lexical_text(c) for c in parsed.chunks]),
             sentences=_sentence_table(parsed, all_vecs[len(texts):], sent_texts, sent_spans, sent_ptr),

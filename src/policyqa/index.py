@@ -41,6 +41,7 @@ from .errors import IndexBusyError, IndexMismatchError, IndexMissingError
 from .lexical import LexicalIndex
 from .targets import Target, targets_from_json, targets_to_json
 from .types import Block, Chunk, DocMeta, Document
+from .vector_index import build_vector_index, describe as describe_vector_index  # noqa: F401 (re-exported)
 
 FORMAT_VERSION = 2
 CURRENT = "current"
@@ -150,16 +151,6 @@ def document_from_json(d: dict[str, Any]) -> Document:
 
 
 # --- writing ------------------------------------------------------------------------
-
-
-def build_vector_index(vectors: np.ndarray, dim: int):
-    """Exact inner-product search (vectors are L2-normalised, so this is cosine)."""
-    import faiss
-
-    index = faiss.IndexFlatIP(dim)
-    if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
 
 
 @contextlib.contextmanager

@@ -68,7 +68,7 @@ class LexicalIndex:
         corpus_tokens = [tokenize(t) or ["<empty>"] for t in texts]
         model = bm25s.BM25(k1=1.2, b=0.75)
         model.index(corpus_tokens, show_progress=False)
-        return cls(model, dict(model.vocab_dict), len(texts))
+        return cls(model, model.vocab_dict, len(texts))
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -81,7 +81,7 @@ class LexicalIndex:
 
         model = bm25s.BM25.load(str(directory))
         meta = json.loads((directory / "policyqa_lexical.json").read_text(encoding="utf-8"))
-        return cls(model, dict(model.vocab_dict), int(meta["n_docs"]))
+        return cls(model, model.vocab_dict, int(meta["n_docs"]))
 
     def known(self, tokens: Sequence[str]) -> list[str]:
         return [t for t in tokens if t in self.vocab]

@@ -24,6 +24,7 @@ import numpy as np
 from .index import IndexData
 from .lexical import normalise, tokenize
 from .types import Chunk, Filters, Hit, SearchResult, Span
+from .vector_index import search as vector_search
 
 
 @dataclass(frozen=True)
@@ -92,20 +93,12 @@ def filter_mask(chunks: Sequence[Chunk], filters: Filters | None) -> np.ndarray 
 
 
 def dense_ranking(data: IndexData, qvec: np.ndarray, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
-    import faiss
-
-    total = data.vectors.ntotal
-    if total == 0:
+    if data.vectors.ntotal == 0:
         return []
-    q = np.ascontiguousarray(qvec.reshape(1, -1), dtype=np.float32)
-    if mask is None:
-        scores, ids = data.vectors.search(q, min(n, total))
-    else:
-        allowed = np.flatnonzero(mask).astype("int64")
-        if not len(allowed):
-            return []
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-        scores, ids = data.vectors.search(q, min(n, len(allowed)), params=params)
+    allowed = None if mask is None else np.flatnonzero(mask).astype("int64")
+    if allowed is not None and not len(allowed):
+        return []
+    scores, ids = vector_search(data.vectors, qvec, n, allowed)
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
 
