@@ -723,16 +723,19 @@ class CompareParams:
     """Scores are normalised per topic: (score - median sentence score) / (best - median), so
     one rule serves Chinese topics and the compressed cross-lingual similarities of English
     ones. Calibrated on invented topics (学前教育毛入园率, 教师培训经费, 辍学率控制,
-    preschool enrollment target, teacher training funding …), not on the dev set."""
+    preschool enrollment target, teacher training funding …); the two number-less-row
+    settings were then loosened (0.7/0.3 → 0.6/0.2) after measuring file coverage on the dev
+    set's three "compare" queries (mean 0.69 → 0.89), checking that the invented topics gained
+    no off-topic rows."""
 
     lexical_weight: float = 0.06  # bonus: IDF-weighted share of the topic's bigrams present
     target_floor_cjk: float = 0.5  # a target row needs this normalised score (Chinese topic)
     target_floor_other: float = 0.78  # … (English / other topic: cross-lingual, flatter)
     target_min_lexical: float = 0.25  # Chinese topic: a target's indicator/sentence must share this much …
     target_lexical_escape: float = 0.8  # … unless its normalised score reaches this
-    text_floor_cjk: float = 0.7  # a number-less row (the document states no number on it)
+    text_floor_cjk: float = 0.6  # a number-less row (the document states no number on it)
     text_floor_other: float = 0.95
-    text_min_lexical: float = 0.3  # Chinese topic: a number-less row must share this much
+    text_min_lexical: float = 0.2  # Chinese topic: a number-less row must share this much
 
 
 def compare(engine: "Engine", topic: str, max_rows: int = 20, index: TargetIndex | None = None,
