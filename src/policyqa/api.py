@@ -246,14 +246,15 @@ def build_index(
         sent_spans, sent_ptr = chunk_sentences(parsed.chunks)
         sent_texts = [normalise(parsed.chunks[c].text[a - parsed.chunks[c].start : b - parsed.chunks[c].start])
                       for c, a, b in sent_spans]
+        cache = cached_vectors(previous)
         t_embed = time.perf_counter()
-        all_vecs, embedded = _vectors_for(texts + sent_texts, cached_vectors(previous), embedder,
+        all_vecs, embedded = _vectors_for(texts + sent_texts, cache, embedder,
                                           settings.batch_size, progress)
         embed_seconds = time.perf_counter() - t_embed
         progress("extracting targets", 1.0)
         targets = extract_all(parsed.documents, {f.source: f.text for f in parsed.files})
         target_texts = [indicator_text(t) for t in targets]
-        target_vectors = _query_vectors_for(target_texts, cached_vectors(previous), embedder, settings.batch_size)
+        target_vectors = _query_vectors_for(target_texts, cache, embedder, settings.batch_size)
         progress("building vector index", 1.0)
         vectors = build_vector_index(all_vecs[: len(texts)], embedder.dim)
         progress("building lexical index", 1.0)
