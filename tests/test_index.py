@@ -35,6 +35,9 @@ def test_search_filters_and_citations(fake_settings, fake_embedder):
     only_a = engine.search("校园足球", k=5, filters=Filters(source="plan_a.txt"))
     assert only_a.hits and all(h.chunk.source == "plan_a.txt" for h in only_a.hits)
     assert res.to_json()["results"][0]["text"] == engine.source_text(top.source)[top.start:top.end]
+    by_year = engine.search("教育", k=10, filters=Filters(year=2022))
+    assert by_year.hits and {h.chunk.source for h in by_year.hits} == {"sub/plan_b_gbk.txt"}
+    assert not engine.search("教育", k=10, filters=Filters(year=1999)).hits
 
 
 def test_changed_corpus_is_detected_and_unchanged_passages_reuse_vectors(fake_settings, fake_embedder):

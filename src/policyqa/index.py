@@ -80,6 +80,9 @@ class IndexData:
     target_vectors: np.ndarray | None = None
     target_keys: list[str] = field(default_factory=list)
     path: Path | None = None
+    # Derived on first use by search.document_codes (chunk → document number).
+    doc_codes: np.ndarray | None = field(default=None, repr=False)
+    doc_first_chunk: list[int] = field(default_factory=list, repr=False)
 
 
 @dataclass

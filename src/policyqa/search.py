@@ -74,22 +74,42 @@ def query_text(query: str) -> str:
     return normalise(query.strip())
 
 
-def filter_mask(chunks: Sequence[Chunk], filters: Filters | None) -> np.ndarray | None:
+def _keep(c: Chunk, filters: Filters, region: str | None) -> bool:
+    m = c.metadata
+    return (
+        (not filters.doc_type or m.doc_type == filters.doc_type)
+        and (not filters.year or m.year == filters.year)
+        and (not region or (m.region is not None and region in normalise(m.region)))
+        and (not filters.doc_id or c.doc_id == filters.doc_id)
+        and (not filters.source or c.source == filters.source)
+    )
+
+
+def document_codes(data: IndexData) -> tuple[np.ndarray, list[int]]:
+    """For every chunk the number of its document, and one chunk of each document.
+    Computed once per loaded index (filters are document-level, so a filter is decided
+    per document and spread to the chunks with one numpy take)."""
+    if data.doc_codes is None:
+        codes: dict[str, int] = {}
+        first: list[int] = []
+        arr = np.empty(len(data.chunks), dtype=np.int32)
+        for i, c in enumerate(data.chunks):
+            code = codes.get(c.doc_id)
+            if code is None:
+                code = codes[c.doc_id] = len(first)
+                first.append(i)
+            arr[i] = code
+        data.doc_codes, data.doc_first_chunk = arr, first
+    return data.doc_codes, data.doc_first_chunk
+
+
+def filter_mask(data: IndexData, filters: Filters | None) -> np.ndarray | None:
     if filters is None or filters.is_empty():
         return None
     region = normalise(filters.region) if filters.region else None
-
-    def keep(c: Chunk) -> bool:
-        m = c.metadata
-        return (
-            (not filters.doc_type or m.doc_type == filters.doc_type)
-            and (not filters.year or m.year == filters.year)
-            and (not region or (m.region is not None and region in normalise(m.region)))
-            and (not filters.doc_id or c.doc_id == filters.doc_id)
-            and (not filters.source or c.source == filters.source)
-        )
-
-    return np.fromiter((keep(c) for c in chunks), dtype=bool, count=len(chunks))
+    codes, first = document_codes(data)
+    keep_doc = np.fromiter((_keep(data.chunks[i], filters, region) for i in first), dtype=bool, count=len(first))
+    return keep_doc[codes] if len(codes) else np.zeros(0, dtype=bool)
 
 
 def dense_ranking(data: IndexData, qvec: np.ndarray, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
@@ -176,7 +196,7 @@ def search(
 ) -> SearchResult:
     """Hybrid search over a loaded index; ``query_vector`` comes from the index's embedder."""
     qvec = np.asarray(query_vector, dtype=np.float32).reshape(-1)
-    mask = filter_mask(data.chunks, filters)
+    mask = filter_mask(data, filters)
     dense = dense_ranking(data, qvec, params.candidates, mask)
     tokens = tokenize(query)
     lex_weight = params.lexical_weight * data.lexical.coverage(tokens)
