@@ -96,7 +96,7 @@ def _embed_all(embedder: Embedder, texts: Sequence[str], batch: int, progress: P
     for i in range(0, len(texts), batch):
         out.append(embedder.embed_passages(texts[i : i + batch]))
         done = min(i + batch, len(texts))
-        progress(f"embedding {done}/{len(texts)} passages", done / max(len(texts), 1))
+        progress(f"embedding {done}/{len(texts)} passages and sentences", done / max(len(texts), 1))
     return np.vstack(out) if out else np.zeros((0, embedder.dim), dtype=np.float32)
 
 

@@ -117,7 +117,7 @@ def tqdm_progress() -> tuple[Callable[[str, float], None], Callable[[], None]]:
         if msg.startswith("embedding"):
             done, total = (int(x) for x in msg.split()[1].split("/"))
             if state["bar"] is None:
-                state["bar"] = tqdm(total=total, desc="embedding", unit="passage", file=sys.stderr)
+                state["bar"] = tqdm(total=total, desc="embedding passages+sentences", unit="text", file=sys.stderr)
             state["bar"].n = done
             state["bar"].refresh()
         elif msg.startswith("parsed "):
