@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 
 import gradio as gr
 
-from .clean import fold
+from .clean import matching_copy
 from .config import Settings
 from .errors import PolicyQAError
 from .types import Answer, Citation, Document, Filters, Hit, SearchResult
@@ -300,16 +300,9 @@ def open_citation(engine, citation: Citation | dict) -> tuple[str, str, str]:
 _QUERY_NOISE = re.compile(r"什么|哪些|怎么|怎样|如何|多少|是否|有没有|请问|[的了吗呢吧？?，,。、\s]")
 
 
-def _fold_same_length(text: str) -> str:
-    folded = fold(text)
-    if len(folded) != len(text):
-        folded = "".join(fold(ch)[:1] or ch for ch in text)
-    return folded.lower()
-
-
 def query_terms(query: str) -> list[str]:
     """Folded, lower-cased terms to mark: CJK bigrams and Latin words."""
-    folded = _QUERY_NOISE.sub(" ", fold(query).lower())
+    folded = _QUERY_NOISE.sub(" ", matching_copy(query).lower())
     terms: set[str] = set()
     for word in re.findall(r"[a-z0-9]{2,}", folded):
         terms.add(word)
@@ -321,26 +314,20 @@ def query_terms(query: str) -> list[str]:
 
 
 def mark_terms(text: str, query: str) -> str:
-    """Escaped ``text`` with the query's terms wrapped in ``<mark>`` (matching on folded
-    text, showing the original characters)."""
+    """Escaped ``text`` with the query's terms wrapped in ``<mark>`` (matching on a
+    same-length folded copy, showing the original characters)."""
     terms = query_terms(query)
     if not terms or not text:
         return esc(text)
-    folded = _fold_same_length(text)
-    marked = [False] * len(text)
-    for t in terms:
-        for m in re.finditer(re.escape(t), folded):
-            for i in range(m.start(), m.end()):
-                marked[i] = True
-    out, i = [], 0
-    while i < len(text):
-        j = i
-        while j < len(text) and marked[j] == marked[i]:
-            j += 1
-        piece = esc(text[i:j])
-        out.append(f"<mark>{piece}</mark>" if marked[i] else piece)
-        i = j
-    return "".join(out)
+    folded = matching_copy(text).lower()
+    hits = sorted((m.start(), m.end()) for t in terms for m in re.finditer(re.escape(t), folded))
+    merged: list[tuple[int, int]] = []
+    for a, b in hits:  # overlapping or touching matches become one mark
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return mark_spans(text, 0, merged)
 
 
 def results_html(result: SearchResult) -> str:
