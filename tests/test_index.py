@@ -42,6 +42,10 @@ def test_search_filters_and_citations(fake_settings, fake_embedder):
 
 def test_changed_corpus_is_detected_and_unchanged_passages_reuse_vectors(fake_settings, fake_embedder):
     first = build_index(fake_settings, fake_embedder)
+    assert index_is_current(fake_settings)  # the skipped empty file, unchanged, is no change
+    (fake_settings.corpus / "broken.txt").write_text("修好了：一、加强体育。", encoding="utf-8")
+    assert not index_is_current(fake_settings)
+    (fake_settings.corpus / "broken.txt").write_text("", encoding="utf-8")
     assert index_is_current(fake_settings)
     (fake_settings.corpus / "plan_c.txt").write_text("新增计划\n一、加强体育\n每天锻炼一小时。\n", encoding="utf-8")
     assert not index_is_current(fake_settings)

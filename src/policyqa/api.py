@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ from .index import (
 )
 from .ingest import ParsedCorpus, parse_corpus
 from .lexical import LexicalIndex, normalise
-from .loaders import iter_corpus_files, load_file
+from .loaders import iter_corpus_files, source_name
 from .search import SearchParams, calibrated, lexical_text, passage_text, query_text, search
 from .targets import extract_all, indicator_text
 from .types import Answer, Chunk, Document, Filters, SearchResult
@@ -234,7 +235,7 @@ def build_index(
                               on_file=lambda src: progress(f"parsed {src}", 0.0),
                               reuse=_reuse_from(previous, settings))
         added, updated, removed = _changes(previous, parsed)
-        skipped = [{"source": e.source, "reason": e.reason} for e in parsed.skipped]
+        skipped = [_skipped_entry(settings.corpus, e) for e in parsed.skipped]
         summary = dict(documents=len(parsed.documents), chunks=len(parsed.chunks), files=len(parsed.files),
                        skipped=skipped, added=added, updated=updated, removed=removed,
                        unchanged=len(parsed.files) - len(added) - len(updated), index_dir=str(settings.index_dir))
@@ -274,16 +275,39 @@ def build_index(
                         seconds=round(time.perf_counter() - t0, 3), embed_seconds=round(embed_seconds, 3))
 
 
-def corpus_state(settings: Settings) -> tuple[str, list[str]]:
-    """Fingerprint of the readable corpus files (same rule as the build)."""
-    hashes: dict[str, str] = {}
+def _raw_state(path: Path) -> dict[str, object]:
+    """Size and sha256 of a file's raw bytes (what a change check compares)."""
+    return {"size": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def _skipped_entry(corpus: Path, error) -> dict:
+    """A skipped file for the manifest: name, reason, and its raw state when readable, so an
+    unchanged bad file does not make the index look stale."""
+    entry: dict = {"source": error.source, "reason": error.reason}
+    try:
+        entry.update(_raw_state(corpus / error.source))
+    except OSError:
+        pass
+    return entry
+
+
+def _unchanged_files(settings: Settings, files: dict[str, dict]) -> bool:
+    """True when the corpus folder holds exactly the indexed files, byte for byte. Only
+    sizes and hashes of the raw bytes are compared: nothing is decoded or parsed. ``files``
+    holds both indexed and skipped files (skipped ones record their raw state too)."""
+    seen: set[str] = set()
     for path in iter_corpus_files(settings.corpus):
+        source = source_name(path, settings.corpus)
+        known = files.get(source)
         try:
-            sf = load_file(path, settings.corpus, settings.max_file_bytes)
-        except PolicyQAError:
-            continue
-        hashes[sf.source] = sf.sha256
-    return corpus_fingerprint(hashes), sorted(hashes)
+            if known is None or path.stat().st_size != known.get("size"):
+                return False  # size first: most changes are seen without reading the file
+            if _raw_state(path)["sha256"] != known.get("sha256"):
+                return False
+        except OSError:
+            return False
+        seen.add(source)
+    return seen == set(files)
 
 
 def index_is_current(settings: Settings) -> bool:
@@ -295,7 +319,7 @@ def index_is_current(settings: Settings) -> bool:
         m.model == settings.model
         and m.chunking == _chunking_json(settings)
         and settings.corpus.is_dir()
-        and m.corpus_fingerprint == corpus_state(settings)[0]
+        and _unchanged_files(settings, {**{k["source"]: k for k in m.skipped}, **m.files})
     )
 
 
