@@ -8,6 +8,7 @@ import re
 from policyqa.answer import (
     NOT_FOUND,
     EmbeddingScorer,
+    KeyTerms,
     build_answer,
     check_citations,
     short_title,
@@ -44,13 +45,13 @@ def source_text(source: str) -> str:
 
 
 def make_hit(source: str, needle: str, score: float, title: str | None = None, doc_id: str | None = None,
-             path: tuple[str, ...] = ("一、",)) -> Hit:
+             path: tuple[str, ...] = ("一、",), dense: float | None = None) -> Hit:
     text = TEXTS[source]
     start = text.index(needle)
     end = start + len(needle)
     title = title or text.split("\n", 1)[0]
     chunk = Chunk(0, doc_id or source, source, start, end, text[start:end], title, path, DocMeta())
-    return Hit(chunk, score)
+    return Hit(chunk, score, dense_score=dense)
 
 
 EMB = HashEmbedder(256)
@@ -232,3 +233,73 @@ def test_list_numbers_and_bare_headings_are_not_quoted_as_answers():
         assert "党建质量提升年" not in ans.answer
     finally:
         del TEXTS["num.txt"]
+
+
+class FlatScorer:
+    """The same similarity for every sentence: only the other signals decide."""
+
+    def score(self, question, sentences):
+        return [0.9] * len(sentences)
+
+
+class FixedTerms:
+    """Key-term weights given by the test (as the engine's IDF weights would be)."""
+
+    def __init__(self, weights: dict[str, float]):
+        self._weights = weights
+
+    def weights(self, question):
+        return dict(self._weights)
+
+
+def test_sentence_with_the_rare_key_term_comes_first():
+    TEXTS["plan.txt"] = "标题\n全年计划创建合格学校27所。创建10所以上社区学校。\n"
+    try:
+        hits = [make_hit("plan.txt", "全年计划创建合格学校27所。创建10所以上社区学校。", 0.9)]
+        question = "计划创建多少所社区学校?"
+        idf = FixedTerms({"计划": 1.5, "创建": 2.3, "社区": 3.6, "学校": 0.5})
+        ans = build_answer(question, hits, source_text, FlatScorer(), abstained=False, max_sentences=1,
+                           term_weights=idf)
+        assert ans.citations[0].text == "创建10所以上社区学校。"
+        assert check_citations(ans, source_text) == []
+        # all terms equal (no corpus statistics): the two sentences tie and the earlier one wins
+        flat = FixedTerms({"计划": 1.0, "创建": 1.0, "社区": 1.0, "学校": 1.0})
+        ans = build_answer(question, hits, source_text, FlatScorer(), abstained=False, max_sentences=1,
+                           term_weights=flat)
+        assert ans.citations[0].text == "全年计划创建合格学校27所。"
+    finally:
+        del TEXTS["plan.txt"]
+
+
+def test_key_terms_count_a_segmented_word_once_and_match_folded_text():
+    terms = KeyTerms.from_weights({"中小学校": 3.2, "中小学": 1.4, "学校": 0.5, "党建": 3.7, "没有": 0.0})
+    assert abs(terms.total - 6.9) < 1e-9  # 中小学校 (its heaviest piece) + 党建
+    assert abs(terms.coverage("学校党建工作") - (0.5 + 3.7) / 6.9) < 1e-9
+    assert abs(terms.coverage("全市中小学") - 1.4 / 6.9) < 1e-9
+    assert terms.coverage("中小學校黨建") == 1.0  # traditional text, simplified terms
+    assert terms.coverage("中小 学校，党 建") == terms.coverage("中小学校党建")  # spaces and punctuation
+    assert KeyTerms.from_weights({}).coverage("任何文字") == 0.0
+
+
+def test_passage_similarity_decides_between_equal_sentences():
+    hits = [
+        make_hit("a.txt", "做好食堂管理工作，保障师生饮食安全。", 0.9, dense=0.80),
+        make_hit("b.txt", "推進教師交流輪崗，全年交流教師120名。", 0.8, dense=0.90),
+    ]
+    ans = build_answer("问题", hits, source_text, FlatScorer(), abstained=False)
+    assert ans.citations[0].source == "b.txt"  # the closer passage, though ranked second
+    # without passage similarities the rank of the hit decides
+    plain = [dataclasses.replace(h, dense_score=None) for h in hits]
+    ans = build_answer("问题", plain, source_text, FlatScorer(), abstained=False)
+    assert ans.citations[0].source == "a.txt"
+
+
+def test_indexed_term_weights_prefer_rare_words_and_drop_question_words():
+    from policyqa.api import IndexedTermWeights
+    from policyqa.lexical import LexicalIndex
+
+    lexical = LexicalIndex.build(["计划创建合格学校27所。", "创建社区学校。", "学校工作计划。", "学校安全工作。"])
+    weights = IndexedTermWeights(lexical).weights("计划创建多少所社区学校?")
+    assert set(weights) == {"计划", "创建", "社区", "学校"}  # 多少 is a question word
+    assert weights["社区"] > weights["创建"] > weights["学校"]
+    assert "火星" not in IndexedTermWeights(lexical).weights("火星上的学校")  # in no passage

@@ -1,5 +1,8 @@
 import math
 
+import pytest
+
+from policyqa.errors import PolicyQAError
 from policyqa.evaluate import Returned, evaluate, score_query
 
 EV = [{"file": "a.txt", "start": 100, "end": 120, "grade": 2},
@@ -29,3 +32,15 @@ def test_negatives_and_kinds():
     assert rep["summary"]["r@1"] == 1.0 and rep["summary"]["n"] == 1
     assert rep["negatives"] == {"n": 1, "abstained": 1, "top_scores": [0.1]}
     assert rep["by_kind"]["keyword"]["n"] == 1
+
+
+def test_load_queries_skips_a_meta_line(tmp_path):
+    from policyqa.evaluate import load_queries
+
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"_meta": "written by hand"}\n{"id": "x1", "query": "校园足球", "evidence": []}\n',
+                    encoding="utf-8")
+    assert [q["id"] for q in load_queries(path)] == ["x1"]
+    path.write_text('{"_meta": "note", "query": "no id"}\n', encoding="utf-8")
+    with pytest.raises(PolicyQAError):
+        load_queries(path)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ from .index import (
     write_index,
 )
 from .ingest import ParsedCorpus, parse_corpus
-from .lexical import LexicalIndex, normalise
+from .lexical import LexicalIndex, normalise, tokenize
 from .loaders import iter_corpus_files, source_name
 from .search import SearchParams, calibrated, lexical_text, passage_text, query_text, search
 from .targets import extract_all, indicator_text
@@ -440,7 +441,8 @@ class Engine:
         from .answer import build_answer
 
         result = self.search(question, filters=filters)
-        return build_answer(question, result.hits, self.source_text, IndexedScorer(self), result.abstained)
+        return build_answer(question, result.hits, self.source_text, IndexedScorer(self), result.abstained,
+                            term_weights=IndexedTermWeights(self.data.lexical))
 
     # --- targets and precedents --------------------------------------------------
     def target_index(self):
@@ -522,3 +524,37 @@ class IndexedScorer:
                 sims[i] = float(v @ q)
         floor = min((v for v in sims if v is not None), default=0.0)
         return [floor if v is None else v for v in sims]
+
+
+WORD_TOKEN = "w:"  # the lexical index's prefix for jieba words (see lexical.tokenize)
+
+
+def bm25_idf(df: int, n_docs: int) -> float:
+    """BM25 (Lucene) inverse document frequency; 0 for a term no passage contains."""
+    return math.log(1 + (n_docs - df + 0.5) / (df + 0.5)) if df > 0 else 0.0
+
+
+def document_frequency(lexical: LexicalIndex, token: str) -> int:
+    """How many indexed passages contain ``token`` (a passage's BM25 score for a single
+    token is positive exactly when it contains it)."""
+    return int(np.count_nonzero(lexical.scores([token])))
+
+
+@dataclass
+class IndexedTermWeights:
+    """The answer engine's key terms of a question: its jieba words (question words
+    dropped first), each weighted by its BM25 IDF over the indexed passages, so that a
+    rare word (校车, 章程) counts for more than a common one (学校, 工作). Words no passage
+    contains weigh nothing: they cannot tell sentences apart. Only words, not the lexical
+    index's character bigrams: a bigram across two words (划创 in 计划创建) is rare and
+    would weigh as much as a real rare word."""
+
+    lexical: LexicalIndex
+
+    def weights(self, question: str) -> dict[str, float]:
+        from .answer import strip_question_words
+
+        words = [t[len(WORD_TOKEN):] for t in tokenize(strip_question_words(question)) if t.startswith(WORD_TOKEN)]
+        idf = {w: bm25_idf(document_frequency(self.lexical, WORD_TOKEN + w), self.lexical.n_docs)
+               for w in dict.fromkeys(words)}
+        return {w: v for w, v in idf.items() if v > 0}

@@ -29,6 +29,8 @@ class Returned:
 
 
 def load_queries(path: Path) -> list[dict[str, Any]]:
+    """The query rows of a JSONL file; a line that is only ``{"_meta": ...}`` (a note on
+    where the set came from) is skipped."""
     rows = []
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
@@ -41,6 +43,8 @@ def load_queries(path: Path) -> list[dict[str, Any]]:
             row = json.loads(line)
         except json.JSONDecodeError as e:
             raise PolicyQAError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        if isinstance(row, dict) and set(row) == {"_meta"}:
+            continue
         if "id" not in row or "query" not in row:
             raise PolicyQAError(f"{path}:{n}: each line needs at least \"id\" and \"query\"")
         rows.append(row)
