@@ -9,7 +9,7 @@ from policyqa.api import Engine, build_index, search_params
 from policyqa.errors import IndexFormatError
 from policyqa.index import FORMAT_VERSION, current_generation, load_index
 from policyqa.search import filter_mask, lexical_side, search
-from policyqa.store import LazyJson, RecordStore, TextStore, write_records, write_texts
+from policyqa.store import LazyJson, RecordStore, RowFile, TextStore, write_records, write_texts
 from policyqa.types import Filters
 
 
@@ -49,6 +49,25 @@ def test_text_store_is_a_mapping_with_exact_texts(tmp_path):
         store["zz"]
 
 
+def test_row_file_reads_rows_slices_and_whole(tmp_path):
+    arr = (np.arange(60, dtype=np.float16) / 7).reshape(20, 3)
+    np.save(tmp_path / "v.npy", arr)
+    f = RowFile(tmp_path / "v.npy")
+    assert f.shape == (20, 3) and len(f) == 20 and f.dtype == np.float16
+    assert np.array_equal(f[4], arr[4]) and np.array_equal(f[-1], arr[-1])
+    assert np.array_equal(f[3:7], arr[3:7]) and f[5:5].shape == (0, 3)
+    assert np.array_equal(np.asarray(f), arr) and np.array_equal(f.astype(np.float32), arr.astype(np.float32))
+    assert np.array_equal(f[::5], arr[::5])
+    with pytest.raises(IndexError):
+        f[20]
+    np.save(tmp_path / "e.npy", np.zeros((0, 3), np.float16))
+    assert len(RowFile(tmp_path / "e.npy")) == 0 and np.asarray(RowFile(tmp_path / "e.npy")).shape == (0, 3)
+    with open(tmp_path / "v.npy", "r+b") as fh:
+        fh.truncate(200)  # header (128 bytes) intact, rows cut
+    with pytest.raises(ValueError, match="truncated"):
+        RowFile(tmp_path / "v.npy")
+
+
 def test_lazy_json_loads_on_first_use(tmp_path):
     p = tmp_path / "k.json"
     p.write_text(json.dumps(["a", "b"]), encoding="utf-8")
@@ -60,7 +79,7 @@ def test_lazy_json_loads_on_first_use(tmp_path):
 def test_loaded_index_keeps_bulky_parts_on_disk(fake_settings, fake_embedder):
     build_index(fake_settings, fake_embedder)
     data = load_index(fake_settings.index_dir)
-    assert isinstance(data.sentences.vectors, np.memmap) and isinstance(data.sentences.spans, np.memmap)
+    assert isinstance(data.sentences.vectors, RowFile) and isinstance(data.sentences.spans, RowFile)
     assert isinstance(data.chunks, RecordStore) and isinstance(data.documents, RecordStore)
     assert isinstance(data.texts, TextStore)
     for c in data.chunks:  # records read back exactly

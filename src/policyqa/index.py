@@ -12,12 +12,12 @@ Layout of ``index_dir``::
     gen-<stamp>/doc_table.json          per-document columns for filters (kept in memory)
     gen-<stamp>/chunk_doc.npy           document number of every chunk (kept in memory)
     gen-<stamp>/texts.jsonl             decoded text of every source, read on demand
-    gen-<stamp>/sentence_spans.npy      sentence spans         } memory-mapped: a query reads
-    gen-<stamp>/sentence_ptr.npy        chunk → sentence rows  } only the rows of its
-    gen-<stamp>/sentence_vectors.npy    float16 vectors        } candidates
+    gen-<stamp>/sentence_spans.npy      sentence spans         } read by row (store.RowFile):
+    gen-<stamp>/sentence_vectors.npy    float16 vectors        } a query reads its candidates'
+    gen-<stamp>/sentence_ptr.npy        chunk → sentence rows (kept in memory)
     gen-<stamp>/sentence_keys.json      content hash of each sentence's embedded text (build cache)
     gen-<stamp>/targets.json            quantitative targets (targets.py) with exact spans
-    gen-<stamp>/target_vectors.npy      vector of each target's indicator (memory-mapped)
+    gen-<stamp>/target_vectors.npy      vector of each target's indicator (read when compare needs them)
     gen-<stamp>/target_keys.json        content hash of each indicator text (build cache)
     gen-<stamp>/lexical/                bm25s files (score matrix memory-mapped)
     .lock                               held (flock) by the one process building
@@ -48,7 +48,7 @@ import numpy as np
 
 from .errors import IndexBusyError, IndexFormatError, IndexMismatchError, IndexMissingError
 from .lexical import LexicalIndex, normalise
-from .store import LazyJson, RecordStore, TextStore, write_records, write_texts
+from .store import LazyJson, RecordStore, RowFile, TextStore, write_records, write_texts
 from .targets import Target, targets_from_json, targets_to_json
 from .types import Block, Chunk, DocMeta, Document
 from .vector_index import build_vector_index, describe as describe_vector_index  # noqa: F401 (re-exported)
@@ -155,7 +155,7 @@ class SentenceTable:
 
     spans: np.ndarray  # (n, 2) int64
     ptr: np.ndarray  # (n_chunks + 1,) int64
-    vectors: np.ndarray  # (n, dim) float16 (a read-only memory map once loaded)
+    vectors: np.ndarray  # (n, dim) float16 (a store.RowFile once loaded: rows read on demand)
     keys: Sequence[str]
 
     def of_chunk(self, chunk_id: int) -> range:
@@ -338,11 +338,9 @@ def load_index(index_dir: Path, lexical_mmap: bool = True) -> IndexData:
                          chunk_doc=np.load(gen / "chunk_doc.npy"))
         vectors = faiss.read_index(str(gen / "vectors.faiss"))
         lexical = LexicalIndex.load(gen / "lexical", mmap=lexical_mmap)
-        sentences = SentenceTable(np.load(gen / "sentence_spans.npy", mmap_mode="r"),
-                                  np.load(gen / "sentence_ptr.npy", mmap_mode="r"),
-                                  np.load(gen / "sentence_vectors.npy", mmap_mode="r"),
-                                  LazyJson(gen / "sentence_keys.json"))
-        target_vectors = np.load(gen / "target_vectors.npy", mmap_mode="r")
+        sentences = SentenceTable(RowFile(gen / "sentence_spans.npy"), np.load(gen / "sentence_ptr.npy"),
+                                  RowFile(gen / "sentence_vectors.npy"), LazyJson(gen / "sentence_keys.json"))
+        target_vectors = RowFile(gen / "target_vectors.npy")
     except (OSError, ValueError, KeyError) as e:
         raise IndexFormatError(f"index in {index_dir} is incomplete or damaged ({e}): "
                                  "rebuild it with 'policyqa index --rebuild'") from None

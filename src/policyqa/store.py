@@ -6,6 +6,10 @@ in memory (docs/performance.md, "Memory per chunk").
   mapped, so reading records does not grow the process's resident memory.
 * ``TextStore``: the decoded text of every source file, one JSON line each, looked up by
   source name, with a few recently used texts kept (answers read the same file repeatedly).
+* ``RowFile``: rows of a ``.npy`` matrix read with ``os.pread`` (sentence vectors: a query
+  reads the few rows of its candidates). Not ``np.load(mmap_mode="r")``: the kernel maps
+  file pages around each fault (whole large folios on recent kernels), so a memory map of
+  randomly read rows soon counts the whole file in the process's resident memory.
 * ``LazyJson``: a JSON list loaded on first use (build-time caches such as content keys).
 
 Plain lists work wherever a store is accepted (a freshly built index holds lists); the
@@ -145,6 +149,76 @@ class TextStore(Mapping):
 
     def __contains__(self, source: object) -> bool:
         return source in self._row
+
+
+class RowFile:
+    """Read-only rows of a C-ordered ``.npy`` array: ``f[i]``, ``f[a:b]`` read just those
+    rows; ``np.asarray(f)`` (and iteration) reads the whole array."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._file = open(self.path, "rb")
+        version = np.lib.format.read_magic(self._file)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran, dtype = read_header(self._file)
+        if fortran:
+            raise ValueError(f"{self.path}: Fortran-ordered arrays are not supported")
+        self.shape: tuple[int, ...] = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self._offset = self._file.tell()
+        self._row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        expected = self._offset + self._row_bytes * (self.shape[0] if self.shape else 0)
+        if os.fstat(self._file.fileno()).st_size != expected:
+            self._file.close()
+            raise ValueError(f"{self.path} is truncated or damaged")
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def _rows(self, a: int, b: int) -> np.ndarray:
+        b = max(a, b)
+        raw = os.pread(self._file.fileno(), (b - a) * self._row_bytes, self._offset + a * self._row_bytes)
+        return np.frombuffer(raw, dtype=self.dtype).reshape((b - a,) + self.shape[1:])
+
+    def __getitem__(self, i):
+        n = len(self)
+        if isinstance(i, slice):
+            a, b, step = i.indices(n)
+            rows = self._rows(a, b) if step == 1 else self._rows(0, n)[a:b:step]
+            return rows
+        i = int(i)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"row {i} out of range (0..{n - 1})")
+        return self._rows(i, i + 1)[0]
+
+    def __array__(self, dtype=None, copy=None):
+        whole = self._rows(0, len(self))
+        return whole if dtype is None else whole.astype(dtype)
+
+    def __iter__(self):
+        return iter(self._rows(0, len(self)))
+
+    def astype(self, dtype) -> np.ndarray:
+        return np.asarray(self, dtype=dtype)
+
+    @property
+    def nbytes(self) -> int:
+        return self._row_bytes * len(self)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __del__(self) -> None:  # pragma: no cover - depends on the garbage collector
+        f = getattr(self, "_file", None)
+        if f is not None:
+            f.close()
 
 
 class LazyJson(Sequence):

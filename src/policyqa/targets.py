@@ -606,6 +606,7 @@ class TargetIndex:
         if indicator_vectors is None:
             indicator_vectors = embed_indicators(engine, targets)
         st = data.sentences
+        spans = np.asarray(st.spans).reshape(-1, 2)  # read once (a RowFile reads per row)
         chunk_of_row = np.repeat(np.arange(len(data.chunks)), np.diff(st.ptr)) if len(st.spans) else np.zeros(0, int)
         from .index import doc_table  # (index imports this module)
 
@@ -613,8 +614,8 @@ class TargetIndex:
         row_docno = table.chunk_doc[chunk_of_row] if len(chunk_of_row) else np.zeros(0, np.int32)
         row_doc = [table.doc_ids[d] for d in row_docno]
         row_src = [table.sources[d] for d in row_docno]
-        row_text = [data.texts[s][int(a) : int(b)] for s, (a, b) in zip(row_src, st.spans)]
-        rows = _rows_of(targets, row_src, st.spans)
+        row_text = [data.texts[s][int(a) : int(b)] for s, (a, b) in zip(row_src, spans)]
+        rows = _rows_of(targets, row_src, spans)
         df: dict[str, int] = {}
         for text in row_text:
             for g in set(_bigrams(text)):
