@@ -69,9 +69,11 @@ def load_queries(path: Path) -> list[str]:
 # --- lexical ---------------------------------------------------------------------------
 
 
-def build_lexical_numpy(gen: ChunkTextGenerator, n: int, out: Path, k1: float = 1.2, b: float = 0.75) -> float:
+def build_lexical_numpy(gen: ChunkTextGenerator, n: int, out: Path, k1: float = 1.2, b: float = 0.75,
+                        chunk_ids: list[list[int]] | None = None) -> float:
     """The BM25 matrix LexicalIndex.build would make (bm25s 'lucene' scoring), assembled
-    with numpy from tokens of each sample sentence; saved in bm25s' format. Returns seconds."""
+    with numpy from tokens of each sample sentence; saved in bm25s' format. Returns seconds.
+    ``chunk_ids``: the chunks' sentence ids (default: drawn from ``gen``)."""
     import bm25s
 
     t0 = time.perf_counter()
@@ -85,7 +87,7 @@ def build_lexical_numpy(gen: ChunkTextGenerator, n: int, out: Path, k1: float = 
         m = min(block, n - start)
         toks, docs = [], []
         for j in range(m):
-            t = np.concatenate([sent_tok[i] for i in gen.chunk()])
+            t = np.concatenate([sent_tok[i] for i in (chunk_ids[start + j] if chunk_ids else gen.chunk())])
             dls[start + j] = len(t)
             toks.append(t)
             docs.append(np.full(len(t), start + j, np.int64))

@@ -28,3 +28,13 @@ def test_near_duplicates_across_scripts_are_dropped():
     assert is_near_duplicate(a, b)
     kept = dedupe([_hit(0, a), _hit(1, b), _hit(2, "完全不同的一段关于校园足球的文字。")])
     assert [h.chunk.chunk_id for h in kept] == [0, 2]
+
+
+def test_document_frequency_is_the_number_of_passages_containing_a_token():
+    from policyqa.lexical import LexicalIndex, tokenize
+
+    texts = ["加强校园足球建设", "校园安全与足球", "教师队伍建设", "足球"]
+    lex = LexicalIndex.build(texts)
+    for token in {t for text in texts for t in tokenize(text)} | {"w:不存在的词"}:
+        expected = sum(token in tokenize(text) for text in texts)
+        assert lex.document_frequency(token) == expected == int((lex.scores([token]) > 0).sum()), token

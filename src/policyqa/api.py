@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -20,7 +21,7 @@ import numpy as np
 from .chunk import ChunkSettings
 from .config import Settings
 from .embed import Embedder, make_embedder
-from .errors import IndexMissingError, PolicyQAError
+from .errors import IndexFormatError, IndexMissingError, PolicyQAError
 from .chunk import sentence_spans
 from .index import (
     FORMAT_VERSION,
@@ -30,6 +31,7 @@ from .index import (
     build_lock,
     build_vector_index,
     cached_vectors,
+    doc_table,
     describe_vector_index,
     check_model,
     corpus_fingerprint,
@@ -41,9 +43,9 @@ from .index import (
 from .ingest import ParsedCorpus, parse_corpus
 from .lexical import LexicalIndex, normalise, tokenize
 from .loaders import iter_corpus_files, source_name
-from .search import SearchParams, calibrated, lexical_text, passage_text, query_text, search
+from .search import SearchParams, calibrated, lexical_side, lexical_text, passage_text, query_text, search
 from .targets import extract_all, indicator_text
-from .types import Answer, Chunk, Document, Filters, SearchResult
+from .types import Answer, Chunk, Document, Filters, Hit, SearchResult
 
 Progress = Callable[[str, float], None]
 
@@ -331,17 +333,11 @@ class Engine:
     settings: Settings
     data: IndexData
     embedder: Embedder
-    _doc_by_id: dict[str, Document] = field(default_factory=dict, repr=False)
     _query_cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-    _sentence_rows: dict[str, int] | None = field(default=None, repr=False)
     _target_index: object = field(default=None, repr=False)
     _target_index_data: object = field(default=None, repr=False)
-
-    def sentence_rows(self) -> dict[str, int]:
-        """Content key of each indexed sentence → its row in the sentence table."""
-        if self._sentence_rows is None:
-            self._sentence_rows = {k: i for i, k in enumerate(self.data.sentences.keys)}
-        return self._sentence_rows
+    # Runs the lexical side of a search while the query is embedded (one per engine).
+    _lexical_worker: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -355,9 +351,10 @@ class Engine:
         previous: IndexData | None = None
         try:
             previous = load_index(settings.index_dir)
-        except IndexMissingError:
+        except (IndexMissingError, IndexFormatError):
             if not build_if_needed:
                 raise
+            progress("the index is missing or from another version: building it from the corpus", 0.0)
         if previous is not None and previous.manifest.model != settings.model:
             if not build_if_needed:
                 check_model(previous.manifest, settings.model, settings.index_dir)
@@ -367,14 +364,10 @@ class Engine:
             progress("building the index", 0.0)
             build_index(settings, embedder, progress, previous)
             previous = load_index(settings.index_dir)
-        engine = cls(settings, previous, embedder)
-        engine._doc_by_id = {d.doc_id: d for d in previous.documents}
-        return engine
+        return cls(settings, previous, embedder)
 
     def reload(self) -> None:
         self.data = load_index(self.settings.index_dir)
-        self._doc_by_id = {d.doc_id: d for d in self.data.documents}
-        self._sentence_rows = None
 
     # --- library ---------------------------------------------------------------
     def reindex(self, progress: Progress | None = None) -> BuildSummary:
@@ -400,13 +393,11 @@ class Engine:
     def library(self) -> list[dict]:
         """One row per indexed document with its metadata and file information."""
         files = self.data.manifest.files
-        counts: dict[str, int] = {}
-        for c in self.data.chunks:
-            counts[c.doc_id] = counts.get(c.doc_id, 0) + 1
+        counts = doc_table(self.data).chunks_per_document()
         return [
             {"doc_id": d.doc_id, "title": d.title, "source": d.source, **d.metadata.as_dict(),
-             "chunks": counts.get(d.doc_id, 0), "indexed_at": files.get(d.source, {}).get("indexed_at")}
-            for d in self.data.documents
+             "chunks": int(counts[i]), "indexed_at": files.get(d.source, {}).get("indexed_at")}
+            for i, d in enumerate(self.data.documents)
         ]
 
     # --- retrieval -------------------------------------------------------------
@@ -420,7 +411,13 @@ class Engine:
         query = (query or "").strip()
         if not query:
             raise PolicyQAError("the query is empty: type a question or some keywords")
-        return search(self.data, self.query_vector(query), query, search_params(self.settings, k), filters)
+        data = self.data
+        if self._lexical_worker is None:
+            self._lexical_worker = ThreadPoolExecutor(max_workers=2, thread_name_prefix="policyqa-lexical")
+        # BM25 does not need the query vector: score it while the query is embedded.
+        lexical = self._lexical_worker.submit(lexical_side, data, query)
+        qvec = self.query_vector(query)
+        return search(data, qvec, query, search_params(self.settings, k), filters, lexical.result())
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's vector, cached (ask and search of one question embed it once)."""
@@ -441,8 +438,8 @@ class Engine:
         from .answer import build_answer
 
         result = self.search(question, filters=filters)
-        return build_answer(question, result.hits, self.source_text, IndexedScorer(self), result.abstained,
-                            term_weights=IndexedTermWeights(self.data.lexical))
+        return build_answer(question, result.hits, self.source_text, IndexedScorer(self, result.hits),
+                            result.abstained, term_weights=IndexedTermWeights(self.data.lexical))
 
     # --- targets and precedents --------------------------------------------------
     def target_index(self):
@@ -478,18 +475,18 @@ class Engine:
         return list(self.data.documents)
 
     def document(self, doc_id: str) -> Document:
-        try:
-            return self._doc_by_id[doc_id]
-        except KeyError:
-            raise PolicyQAError(f"no document {doc_id!r} in the index") from None
+        number = doc_table(self.data).number.get(doc_id)
+        if number is None:
+            raise PolicyQAError(f"no document {doc_id!r} in the index")
+        return self.data.documents[number]
 
     def facets(self) -> dict[str, list]:
-        docs = self.data.documents
+        t = doc_table(self.data)
         return {
-            "doc_type": sorted({d.metadata.doc_type for d in docs if d.metadata.doc_type}),
-            "year": sorted({d.metadata.year for d in docs if d.metadata.year}),
-            "region": sorted({d.metadata.region for d in docs if d.metadata.region}),
-            "doc": [(d.title, d.doc_id) for d in docs],
+            "doc_type": sorted({v for v in t.doc_types if v}),
+            "year": sorted({v for v in t.years if v}),
+            "region": sorted({v for v in t.regions if v}),
+            "doc": [(d.title, d.doc_id) for d in self.data.documents],
         }
 
     @property
@@ -503,20 +500,34 @@ class Engine:
 
 @dataclass
 class IndexedScorer:
-    """Question↔sentence similarity for the answer engine, using the index's precomputed
-    sentence vectors and embedding only sentences the index does not hold."""
+    """Question↔sentence similarity for the answer engine, using the precomputed vectors of
+    the hits' sentences (read from the memory-mapped sentence table) and embedding only
+    sentences the index does not hold."""
 
     engine: Engine
+    hits: Sequence[Hit] = ()
     max_embed: int = 8  # sentences not in the index embedded per question (the slow step)
+
+    def _rows(self) -> dict[str, int]:
+        """Content key → sentence-table row, for the sentences of the hits' chunks."""
+        data = self.engine.data
+        st = data.sentences
+        rows: dict[str, int] = {}
+        for h in self.hits:
+            c = h.chunk
+            for r in st.of_chunk(c.chunk_id):
+                a, b = (int(x) for x in st.spans[r])
+                rows.setdefault(embed_key(normalise(c.text[a - c.start : b - c.start])), r)
+        return rows
 
     def score(self, question: str, sentences: Sequence[str]) -> list[float]:
         if not sentences:
             return []
         q = self.engine.query_vector(question)
-        rows = self.engine.sentence_rows()
+        rows = self._rows()
         table = self.engine.data.sentences.vectors
         keys = [embed_key(normalise(s)) for s in sentences]
-        sims = [float(table[rows[k]].astype(np.float32) @ q) if k in rows else None for k in keys]
+        sims = [float(np.asarray(table[rows[k]], dtype=np.float32) @ q) if k in rows else None for k in keys]
         missing = [i for i, v in enumerate(sims) if v is None][: self.max_embed]
         if missing:
             vecs = self.engine.embed_passages([sentences[i] for i in missing])
@@ -534,12 +545,6 @@ def bm25_idf(df: int, n_docs: int) -> float:
     return math.log(1 + (n_docs - df + 0.5) / (df + 0.5)) if df > 0 else 0.0
 
 
-def document_frequency(lexical: LexicalIndex, token: str) -> int:
-    """How many indexed passages contain ``token`` (a passage's BM25 score for a single
-    token is positive exactly when it contains it)."""
-    return int(np.count_nonzero(lexical.scores([token])))
-
-
 @dataclass
 class IndexedTermWeights:
     """The answer engine's key terms of a question: its jieba words (question words
@@ -555,6 +560,6 @@ class IndexedTermWeights:
         from .answer import strip_question_words
 
         words = [t[len(WORD_TOKEN):] for t in tokenize(strip_question_words(question)) if t.startswith(WORD_TOKEN)]
-        idf = {w: bm25_idf(document_frequency(self.lexical, WORD_TOKEN + w), self.lexical.n_docs)
+        idf = {w: bm25_idf(self.lexical.document_frequency(WORD_TOKEN + w), self.lexical.n_docs)
                for w in dict.fromkeys(words)}
         return {w: v for w, v in idf.items() if v > 0}

@@ -27,6 +27,10 @@ class IndexMismatchError(PolicyQAError):
     """The index was built with another model or settings than the ones asked for."""
 
 
+class IndexFormatError(IndexMismatchError):
+    """The index on disk is from another policyqa version, incomplete or damaged: rebuild it."""
+
+
 class IndexBusyError(PolicyQAError):
     """Another process is building the index."""
 

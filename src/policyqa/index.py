@@ -3,20 +3,29 @@ texts and a manifest.
 
 Layout of ``index_dir``::
 
-    current -> gen-<stamp>/        symlink, swapped atomically (os.replace)
-    gen-<stamp>/manifest.json      written last; a generation without it is never loaded
-    gen-<stamp>/vectors.faiss
-    gen-<stamp>/embed_keys.json    content hash of each chunk's embedded text (cache key)
-    gen-<stamp>/sentences.npz      sentence spans, chunk→sentence pointers, float16 vectors
-    gen-<stamp>/sentence_keys.json content hash of each sentence's embedded text
-    gen-<stamp>/targets.json       quantitative targets (targets.py) with exact spans
-    gen-<stamp>/target_vectors.npy vector of each target's indicator (query-side embedding)
-    gen-<stamp>/target_keys.json   content hash of each indicator text
-    gen-<stamp>/chunks.jsonl
-    gen-<stamp>/documents.json
-    gen-<stamp>/texts.json         decoded text of every source (citations open from here)
-    gen-<stamp>/lexical/           bm25s files
-    .lock                          held (flock) by the one process building
+    current -> gen-<stamp>/             symlink, swapped atomically (os.replace)
+    gen-<stamp>/manifest.json           written last; a generation without it is never loaded
+    gen-<stamp>/vectors.faiss           passage vectors (kept in memory)
+    gen-<stamp>/embed_keys.json         content hash of each chunk's embedded text (build cache)
+    gen-<stamp>/chunks.jsonl            one chunk per line, read on demand (store.RecordStore)
+    gen-<stamp>/documents.jsonl         one document (with its blocks) per line, read on demand
+    gen-<stamp>/doc_table.json          per-document columns for filters (kept in memory)
+    gen-<stamp>/chunk_doc.npy           document number of every chunk (kept in memory)
+    gen-<stamp>/texts.jsonl             decoded text of every source, read on demand
+    gen-<stamp>/sentence_spans.npy      sentence spans         } read by row (store.RowFile):
+    gen-<stamp>/sentence_vectors.npy    float16 vectors        } a query reads its candidates'
+    gen-<stamp>/sentence_ptr.npy        chunk → sentence rows (kept in memory)
+    gen-<stamp>/sentence_keys.json      content hash of each sentence's embedded text (build cache)
+    gen-<stamp>/targets.json            quantitative targets (targets.py) with exact spans
+    gen-<stamp>/target_vectors.npy      vector of each target's indicator (read when compare needs them)
+    gen-<stamp>/target_keys.json        content hash of each indicator text (build cache)
+    gen-<stamp>/lexical/                bm25s files (score matrix memory-mapped)
+    .lock                               held (flock) by the one process building
+
+(``*.jsonl`` files have an ``.offsets.npy`` beside them.) What every query touches — the
+vector index, the filter columns, the BM25 postings of its tokens — stays in memory or is
+paged in; everything else is read when a hit, a citation or a build needs it, so a loaded
+million-chunk index needs well under 2 KB of memory per chunk (docs/performance.md).
 
 A build writes a whole new generation beside the serving one and swaps the symlink only
 when every file is on disk, so an interrupted build leaves the previous index serving.
@@ -33,17 +42,18 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .errors import IndexBusyError, IndexMismatchError, IndexMissingError
-from .lexical import LexicalIndex
+from .errors import IndexBusyError, IndexFormatError, IndexMismatchError, IndexMissingError
+from .lexical import LexicalIndex, normalise
+from .store import LazyJson, RecordStore, RowFile, TextStore, write_records, write_texts
 from .targets import Target, targets_from_json, targets_to_json
 from .types import Block, Chunk, DocMeta, Document
 from .vector_index import build_vector_index, describe as describe_vector_index  # noqa: F401 (re-exported)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CURRENT = "current"
 
 
@@ -67,22 +77,73 @@ class Manifest:
 
 
 @dataclass
+class DocTable:
+    """Per-document columns that filters need, and the document number of every chunk.
+    Small (a few bytes per chunk), so it stays in memory; filters are decided per document
+    and spread to chunks with one numpy take (search.filter_mask)."""
+
+    doc_ids: list[str]
+    sources: list[str]
+    doc_types: list[str | None]
+    years: list[int | None]
+    regions: list[str | None]
+    chunk_doc: np.ndarray  # (n_chunks,) int32: position in the lists above
+
+    def __post_init__(self) -> None:
+        self.number = {d: i for i, d in enumerate(self.doc_ids)}
+        self.year = np.asarray([y or 0 for y in self.years], dtype=np.int32)
+        self.type_names, self.type_code = _codes(self.doc_types)
+        self.source_names, self.source_code = _codes(self.sources)
+        self.region_names, self.region_code = _codes(self.regions)
+        self.region_folded = [normalise(r) if r else "" for r in self.region_names]
+
+    @classmethod
+    def build(cls, documents: Iterable[Document], chunks: Iterable[Chunk]) -> "DocTable":
+        docs = list(documents)
+        number = {d.doc_id: i for i, d in enumerate(docs)}
+        chunk_doc = np.fromiter((number[c.doc_id] for c in chunks), dtype=np.int32)
+        return cls([d.doc_id for d in docs], [d.source for d in docs], [d.metadata.doc_type for d in docs],
+                   [d.metadata.year for d in docs], [d.metadata.region for d in docs], chunk_doc)
+
+    def to_json(self) -> dict[str, list]:
+        return {"doc_ids": self.doc_ids, "sources": self.sources, "doc_types": self.doc_types,
+                "years": self.years, "regions": self.regions}
+
+    def chunks_per_document(self) -> np.ndarray:
+        return np.bincount(self.chunk_doc, minlength=len(self.doc_ids))
+
+
+def _codes(values: Sequence[str | None]) -> tuple[list[str | None], np.ndarray]:
+    """Distinct values (in first-seen order) and each value's position among them."""
+    names: dict[str | None, int] = {}
+    code = np.fromiter((names.setdefault(v, len(names)) for v in values), dtype=np.int32, count=len(values))
+    return list(names), code
+
+
+@dataclass
 class IndexData:
+    """A loaded (or freshly built) index. ``chunks``, ``documents`` and ``texts`` are lists
+    and a dict after a build, on-disk stores after ``load_index``; both index the same way."""
+
     manifest: Manifest
-    chunks: list[Chunk]
-    documents: list[Document]
-    texts: dict[str, str]
+    chunks: Sequence[Chunk]
+    documents: Sequence[Document]
+    texts: Mapping[str, str]
     vectors: Any  # faiss.Index
-    embed_keys: list[str]
+    embed_keys: Sequence[str]
     lexical: LexicalIndex
     sentences: "SentenceTable"
-    targets: list[Target] = field(default_factory=list)
+    targets: Sequence[Target] = field(default_factory=list)
     target_vectors: np.ndarray | None = None
-    target_keys: list[str] = field(default_factory=list)
+    target_keys: Sequence[str] = field(default_factory=list)
     path: Path | None = None
-    # Derived on first use by search.document_codes (chunk → document number).
-    doc_codes: np.ndarray | None = field(default=None, repr=False)
-    doc_first_chunk: list[int] = field(default_factory=list, repr=False)
+    doc_table: DocTable | None = field(default=None, repr=False)  # built on first use if absent
+
+
+def doc_table(data: IndexData) -> DocTable:
+    if data.doc_table is None:
+        data.doc_table = DocTable.build(data.documents, data.chunks)
+    return data.doc_table
 
 
 @dataclass
@@ -94,8 +155,8 @@ class SentenceTable:
 
     spans: np.ndarray  # (n, 2) int64
     ptr: np.ndarray  # (n_chunks + 1,) int64
-    vectors: np.ndarray  # (n, dim) float16
-    keys: list[str]
+    vectors: np.ndarray  # (n, dim) float16 (a store.RowFile once loaded: rows read on demand)
+    keys: Sequence[str]
 
     def of_chunk(self, chunk_id: int) -> range:
         return range(int(self.ptr[chunk_id]), int(self.ptr[chunk_id + 1]))
@@ -181,6 +242,13 @@ def _write_json(path: Path, obj: Any) -> None:
         os.fsync(f.fileno())
 
 
+def _write_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        np.save(f, array)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def write_index(index_dir: Path, data: IndexData) -> Path:
     """Write a new generation and make it current atomically. Returns its path."""
     import faiss
@@ -191,22 +259,23 @@ def write_index(index_dir: Path, data: IndexData) -> Path:
     tmp.mkdir()
     try:
         faiss.write_index(data.vectors, str(tmp / "vectors.faiss"))
-        _write_json(tmp / "embed_keys.json", data.embed_keys)
-        with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
-            for c in data.chunks:
-                f.write(json.dumps(chunk_to_json(c), ensure_ascii=False) + "\n")
-        _write_json(tmp / "documents.json", [document_to_json(d) for d in data.documents])
-        _write_json(tmp / "texts.json", data.texts)
+        _write_json(tmp / "embed_keys.json", list(data.embed_keys))
+        write_records(tmp / "chunks.jsonl", data.chunks, chunk_to_json)
+        write_records(tmp / "documents.jsonl", data.documents, document_to_json)
+        table = doc_table(data)
+        _write_json(tmp / "doc_table.json", table.to_json())
+        _write_npy(tmp / "chunk_doc.npy", table.chunk_doc.astype(np.int32))
+        write_texts(tmp / "texts.jsonl", data.texts)
         data.lexical.save(tmp / "lexical")
         st = data.sentences
-        with open(tmp / "sentences.npz", "wb") as f:
-            np.savez(f, spans=st.spans, ptr=st.ptr, vectors=st.vectors)
-        _write_json(tmp / "sentence_keys.json", st.keys)
+        _write_npy(tmp / "sentence_spans.npy", np.asarray(st.spans, dtype=np.int64).reshape(-1, 2))
+        _write_npy(tmp / "sentence_ptr.npy", np.asarray(st.ptr, dtype=np.int64))
+        _write_npy(tmp / "sentence_vectors.npy", np.asarray(st.vectors, dtype=np.float16))
+        _write_json(tmp / "sentence_keys.json", list(st.keys))
         _write_json(tmp / "targets.json", targets_to_json(data.targets))
         tv = data.target_vectors if data.target_vectors is not None else np.zeros((0, data.vectors.d), np.float32)
-        with open(tmp / "target_vectors.npy", "wb") as f:
-            np.save(f, tv.astype(np.float32))
-        _write_json(tmp / "target_keys.json", data.target_keys)
+        _write_npy(tmp / "target_vectors.npy", np.asarray(tv, dtype=np.float32))
+        _write_json(tmp / "target_keys.json", list(data.target_keys))
         _write_json(tmp / "manifest.json", data.manifest.to_json())  # last: marks completeness
         final = index_dir / stamp
         os.rename(tmp, final)
@@ -247,35 +316,50 @@ def read_manifest(index_dir: Path) -> Manifest:
     gen = current_generation(index_dir)
     d = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
     if d.get("format_version") != FORMAT_VERSION:
-        raise IndexMismatchError(
+        raise IndexFormatError(
             f"index in {index_dir} has format {d.get('format_version')}, this policyqa reads "
             f"{FORMAT_VERSION}: rebuild it with 'policyqa index --rebuild'"
         )
     return Manifest(**d)
 
 
-def load_index(index_dir: Path) -> IndexData:
+def load_index(index_dir: Path, lexical_mmap: bool = True) -> IndexData:
+    """Open the current generation. Only the vector index, the filter columns and the
+    BM25 vocabulary are read into memory; the rest is memory-mapped or read on demand."""
     import faiss
 
     manifest = read_manifest(index_dir)
     gen = current_generation(index_dir)
-    with open(gen / "chunks.jsonl", encoding="utf-8") as f:
-        chunks = [chunk_from_json(json.loads(line)) for line in f if line.strip()]
-    documents = [document_from_json(d) for d in json.loads((gen / "documents.json").read_text(encoding="utf-8"))]
-    texts = json.loads((gen / "texts.json").read_text(encoding="utf-8"))
-    vectors = faiss.read_index(str(gen / "vectors.faiss"))
-    keys = json.loads((gen / "embed_keys.json").read_text(encoding="utf-8"))
-    lexical = LexicalIndex.load(gen / "lexical")
-    with np.load(gen / "sentences.npz") as z:
-        sentences = SentenceTable(z["spans"], z["ptr"], z["vectors"],
-                                  json.loads((gen / "sentence_keys.json").read_text(encoding="utf-8")))
-    if vectors.ntotal != len(chunks) or lexical.n_docs != len(chunks) or len(sentences.ptr) != len(chunks) + 1:
-        raise IndexMismatchError(f"index in {index_dir} is inconsistent: rebuild it with 'policyqa index --rebuild'")
-    targets = targets_from_json(json.loads((gen / "targets.json").read_text(encoding="utf-8")))
-    target_vectors = np.load(gen / "target_vectors.npy")
-    target_keys = json.loads((gen / "target_keys.json").read_text(encoding="utf-8"))
-    return IndexData(manifest, chunks, documents, texts, vectors, keys, lexical, sentences,
-                     targets, target_vectors, target_keys, gen)
+    try:
+        chunks = RecordStore(gen / "chunks.jsonl", chunk_from_json)
+        documents = RecordStore(gen / "documents.jsonl", document_from_json)
+        texts = TextStore(gen / "texts.jsonl")
+        table = DocTable(**json.loads((gen / "doc_table.json").read_text(encoding="utf-8")),
+                         chunk_doc=np.load(gen / "chunk_doc.npy"))
+        vectors = faiss.read_index(str(gen / "vectors.faiss"))
+        lexical = LexicalIndex.load(gen / "lexical", mmap=lexical_mmap)
+        sentences = SentenceTable(RowFile(gen / "sentence_spans.npy"), np.load(gen / "sentence_ptr.npy"),
+                                  RowFile(gen / "sentence_vectors.npy"), LazyJson(gen / "sentence_keys.json"))
+        target_vectors = RowFile(gen / "target_vectors.npy")
+    except (OSError, ValueError, KeyError) as e:
+        raise IndexFormatError(f"index in {index_dir} is incomplete or damaged ({e}): "
+                                 "rebuild it with 'policyqa index --rebuild'") from None
+    n = len(chunks)
+    if (vectors.ntotal != n or lexical.n_docs != n or len(sentences.ptr) != n + 1
+            or len(table.chunk_doc) != n or len(documents) != len(table.doc_ids)):
+        raise IndexFormatError(f"index in {index_dir} is inconsistent: rebuild it with 'policyqa index --rebuild'")
+    return IndexData(manifest, chunks, documents, texts, vectors, LazyJson(gen / "embed_keys.json"), lexical,
+                     sentences, LazyTargets(gen / "targets.json"), target_vectors,
+                     LazyJson(gen / "target_keys.json"), gen, doc_table=table)
+
+
+class LazyTargets(LazyJson):
+    """The index's targets, decoded the first time they are used (compare)."""
+
+    def _load(self) -> list:
+        if self._items is None:
+            self._items = targets_from_json(json.loads(self.path.read_text(encoding="utf-8")))
+        return self._items
 
 
 def cached_vectors(data: IndexData | None) -> dict[str, np.ndarray]:
@@ -284,10 +368,11 @@ def cached_vectors(data: IndexData | None) -> dict[str, np.ndarray]:
         return {}
     mat = data.vectors.reconstruct_n(0, data.vectors.ntotal)
     cache = {k: mat[i] for i, k in enumerate(data.embed_keys)}
-    sv = data.sentences.vectors.astype(np.float32)
+    sv = np.asarray(data.sentences.vectors, dtype=np.float32)
     cache.update({k: sv[i] for i, k in enumerate(data.sentences.keys)})
     if data.target_vectors is not None:
-        cache.update({k: data.target_vectors[i] for i, k in enumerate(data.target_keys)})
+        tv = np.asarray(data.target_vectors, dtype=np.float32)
+        cache.update({k: tv[i] for i, k in enumerate(data.target_keys)})
     return cache
 
 

@@ -76,10 +76,12 @@ class LexicalIndex:
         (directory / "policyqa_lexical.json").write_text(json.dumps({"n_docs": self.n_docs}), encoding="utf-8")
 
     @classmethod
-    def load(cls, directory: Path) -> "LexicalIndex":
+    def load(cls, directory: Path, mmap: bool = False) -> "LexicalIndex":
+        """Load a saved index; ``mmap`` maps the score matrix instead of reading it, so only
+        the postings of tokens that queries use become resident (same query speed)."""
         import bm25s
 
-        model = bm25s.BM25.load(str(directory))
+        model = bm25s.BM25.load(str(directory), mmap=mmap)
         meta = json.loads((directory / "policyqa_lexical.json").read_text(encoding="utf-8"))
         return cls(model, model.vocab_dict, int(meta["n_docs"]))
 
@@ -90,6 +92,15 @@ class LexicalIndex:
         """Share of the query's tokens the corpus vocabulary has (0 for e.g. English
         queries over a Chinese corpus: the lexical side then cannot see anything)."""
         return len(self.known(tokens)) / len(tokens) if tokens else 0.0
+
+    def document_frequency(self, token: str) -> int:
+        """How many indexed passages contain ``token`` (the length of its posting list in
+        the BM25 score matrix; no scoring pass)."""
+        t = self.vocab.get(token)
+        if t is None:
+            return 0
+        indptr = self.bm25.scores["indptr"]
+        return int(indptr[t + 1] - indptr[t])
 
     def scores(self, tokens: Sequence[str]) -> np.ndarray:
         known = self.known(tokens)

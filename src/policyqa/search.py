@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .index import IndexData
+from .index import IndexData, doc_table
 from .lexical import normalise, tokenize
 from .types import Chunk, Filters, Hit, SearchResult, Span
 from .vector_index import search as vector_search
@@ -74,42 +74,30 @@ def query_text(query: str) -> str:
     return normalise(query.strip())
 
 
-def _keep(c: Chunk, filters: Filters, region: str | None) -> bool:
-    m = c.metadata
-    return (
-        (not filters.doc_type or m.doc_type == filters.doc_type)
-        and (not filters.year or m.year == filters.year)
-        and (not region or (m.region is not None and region in normalise(m.region)))
-        and (not filters.doc_id or c.doc_id == filters.doc_id)
-        and (not filters.source or c.source == filters.source)
-    )
-
-
-def document_codes(data: IndexData) -> tuple[np.ndarray, list[int]]:
-    """For every chunk the number of its document, and one chunk of each document.
-    Computed once per loaded index (filters are document-level, so a filter is decided
-    per document and spread to the chunks with one numpy take)."""
-    if data.doc_codes is None:
-        codes: dict[str, int] = {}
-        first: list[int] = []
-        arr = np.empty(len(data.chunks), dtype=np.int32)
-        for i, c in enumerate(data.chunks):
-            code = codes.get(c.doc_id)
-            if code is None:
-                code = codes[c.doc_id] = len(first)
-                first.append(i)
-            arr[i] = code
-        data.doc_codes, data.doc_first_chunk = arr, first
-    return data.doc_codes, data.doc_first_chunk
-
-
 def filter_mask(data: IndexData, filters: Filters | None) -> np.ndarray | None:
+    """Which chunks a filter keeps (None: all). Decided per document on the in-memory
+    columns of the document table, then spread to the chunks: no loop over chunks."""
     if filters is None or filters.is_empty():
         return None
-    region = normalise(filters.region) if filters.region else None
-    codes, first = document_codes(data)
-    keep_doc = np.fromiter((_keep(data.chunks[i], filters, region) for i in first), dtype=bool, count=len(first))
-    return keep_doc[codes] if len(codes) else np.zeros(0, dtype=bool)
+    t = doc_table(data)
+    keep = np.ones(len(t.doc_ids), dtype=bool)
+    if filters.doc_type:
+        keep &= _code_is(t.type_code, t.type_names, filters.doc_type)
+    if filters.year:
+        keep &= t.year == int(filters.year)
+    if filters.region:
+        region = normalise(filters.region)
+        hits = [i for i, name in enumerate(t.region_folded) if name and region in name]
+        keep &= np.isin(t.region_code, hits)
+    if filters.doc_id:
+        keep &= np.arange(len(keep)) == t.number.get(filters.doc_id, -1)
+    if filters.source:
+        keep &= _code_is(t.source_code, t.source_names, filters.source)
+    return keep[t.chunk_doc] if len(t.chunk_doc) else np.zeros(0, dtype=bool)
+
+
+def _code_is(codes: np.ndarray, names: list, value: object) -> np.ndarray:
+    return codes == (names.index(value) if value in names else -1)
 
 
 def dense_ranking(data: IndexData, qvec: np.ndarray, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
@@ -187,20 +175,37 @@ def best_sentence(data: IndexData, chunk_id: int, qvec: np.ndarray) -> tuple[flo
     return float(sims[best]), (int(a), int(b))
 
 
+@dataclass(frozen=True)
+class LexicalSide:
+    """BM25 scores of every chunk for a query, and the share of the query's tokens the
+    corpus vocabulary knows. Needs no query vector, so a caller can compute it while the
+    query is being embedded (api.Engine.search does, in a worker thread)."""
+
+    scores: np.ndarray
+    coverage: float
+
+
+def lexical_side(data: IndexData, query: str) -> LexicalSide:
+    tokens = tokenize(query)
+    return LexicalSide(data.lexical.scores(tokens), data.lexical.coverage(tokens))
+
+
 def search(
     data: IndexData,
     query_vector: np.ndarray,
     query: str,
     params: SearchParams,
     filters: Filters | None = None,
+    lexical_scores: LexicalSide | None = None,
 ) -> SearchResult:
-    """Hybrid search over a loaded index; ``query_vector`` comes from the index's embedder."""
+    """Hybrid search over a loaded index; ``query_vector`` comes from the index's embedder.
+    ``lexical_scores`` is ``lexical_side(data, query)`` when the caller computed it already."""
     qvec = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     mask = filter_mask(data, filters)
     dense = dense_ranking(data, qvec, params.candidates, mask)
-    tokens = tokenize(query)
-    lex_weight = params.lexical_weight * data.lexical.coverage(tokens)
-    lex_scores = data.lexical.scores(tokens)
+    side = lexical_scores if lexical_scores is not None else lexical_side(data, query)
+    lex_weight = params.lexical_weight * side.coverage
+    lex_scores = side.scores
     lexical = lexical_ranking(lex_scores, params.candidates, mask)
     rankings = [[i for i, _ in dense], [i for i, _ in lexical]]
     weights = [params.dense_weight, lex_weight]

@@ -606,11 +606,16 @@ class TargetIndex:
         if indicator_vectors is None:
             indicator_vectors = embed_indicators(engine, targets)
         st = data.sentences
+        spans = np.asarray(st.spans).reshape(-1, 2)  # read once (a RowFile reads per row)
         chunk_of_row = np.repeat(np.arange(len(data.chunks)), np.diff(st.ptr)) if len(st.spans) else np.zeros(0, int)
-        row_doc = [data.chunks[c].doc_id for c in chunk_of_row]
-        row_src = [data.chunks[c].source for c in chunk_of_row]
-        row_text = [data.texts[s][int(a) : int(b)] for s, (a, b) in zip(row_src, st.spans)]
-        rows = _rows_of(targets, row_src, st.spans)
+        from .index import doc_table  # (index imports this module)
+
+        table = doc_table(data)  # document of each row from in-memory columns, not chunk records
+        row_docno = table.chunk_doc[chunk_of_row] if len(chunk_of_row) else np.zeros(0, np.int32)
+        row_doc = [table.doc_ids[d] for d in row_docno]
+        row_src = [table.sources[d] for d in row_docno]
+        row_text = [data.texts[s][int(a) : int(b)] for s, (a, b) in zip(row_src, spans)]
+        rows = _rows_of(targets, row_src, spans)
         df: dict[str, int] = {}
         for text in row_text:
             for g in set(_bigrams(text)):
