@@ -124,7 +124,7 @@ def write_full_index(n: int, out: Path, args) -> dict:
     t1 = time.perf_counter()
     lex_dir = out / "lexical_tmp"
     build_lexical_numpy(gen, n, lex_dir, chunk_ids=ids)
-    lexical = LexicalIndex.load(lex_dir)
+    lexical = LexicalIndex.load(lex_dir, in_memory=True)
     t_lex = time.perf_counter() - t1
 
     src = VectorSource(384, "fitted", args.index_dir)

@@ -72,10 +72,8 @@ def load_queries(path: Path) -> list[str]:
 def build_lexical_numpy(gen: ChunkTextGenerator, n: int, out: Path, k1: float = 1.2, b: float = 0.75,
                         chunk_ids: list[list[int]] | None = None) -> float:
     """The BM25 matrix LexicalIndex.build would make (bm25s 'lucene' scoring), assembled
-    with numpy from tokens of each sample sentence; saved in bm25s' format. Returns seconds.
+    with numpy from tokens of each sample sentence; saved by LexicalIndex.save. Returns seconds.
     ``chunk_ids``: the chunks' sentence ids (default: drawn from ``gen``)."""
-    import bm25s
-
     t0 = time.perf_counter()
     vocab: dict[str, int] = {}
     sent_tok = [np.array([vocab.setdefault(t, len(vocab)) for t in tokenize(s)], dtype=np.int32)
@@ -101,15 +99,11 @@ def build_lexical_numpy(gen: ChunkTextGenerator, n: int, out: Path, k1: float = 
     norm = (k1 * ((1 - b) + b * dls / dls.mean())).astype(np.float32)
     score = idf[tok] * tf / (tf + norm[doc]); del tf
     order = np.argsort(tok, kind="stable")
-    model = bm25s.BM25(k1=k1, b=b)
-    model.index([["x"], ["y"]], show_progress=False)
-    model.scores = {"data": score[order], "indices": doc[order],
-                    "indptr": np.concatenate([[0], np.cumsum(df)]).astype(np.int64), "num_docs": n}
     vocab[""] = V - 1
-    model.vocab_dict = vocab
+    index = LexicalIndex.from_matrix(n, vocab, np.concatenate([[0], np.cumsum(df)]).astype(np.int64),
+                                     score[order], doc[order])
     seconds = time.perf_counter() - t0
-    model.save(str(out))
-    (out / "policyqa_lexical.json").write_text(json.dumps({"n_docs": n}), encoding="utf-8")
+    index.save(out)
     return seconds
 
 

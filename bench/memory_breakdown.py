@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Per-chunk memory of each part of a loaded policyqa index (IndexData), by deep object
-size, to see which parts must shrink for a 1M-chunk corpus.
+"""Per-chunk size of each part of a loaded policyqa index (IndexData): what stays in
+memory after ``load_index``, and what stays on disk and is read when a query, a citation
+or a build needs it.
 
     python bench/memory_breakdown.py [--index-dir index]
 
 Writes bench/out/memory_breakdown.json. Deep sizes use sys.getsizeof over containers and
-numpy nbytes; shared objects are counted once.
+numpy nbytes; shared objects are counted once. (The measured RSS of a loaded index at 1M
+chunks comes from bench/bench_engine_scale.py.)
 """
 
 from __future__ import annotations
@@ -42,36 +44,51 @@ def main() -> int:
     ap.add_argument("--index-dir", type=Path, default=Path("index"))
     ap.add_argument("--out", type=Path, default=Path("bench/out/memory_breakdown.json"))
     args = ap.parse_args()
-    from policyqa.index import load_index
+    import faiss
+
+    from policyqa.index import current_generation, load_index
 
     data = load_index(args.index_dir)
+    gen = current_generation(args.index_dir)
     n = len(data.chunks)
     st = data.sentences
-    lex = data.lexical.bm25
-    parts = {
-        "vector index (faiss, as built: %s)" % data.manifest.index_type: data.vectors.ntotal * data.vectors.d * 4,
-        "sentence vectors (float16)": st.vectors.nbytes,
-        "sentence spans + pointers (int64)": st.spans.nbytes + st.ptr.nbytes,
-        "sentence keys (sha1 hex strings)": deep_size(st.keys),
-        "chunk embed keys (sha1 hex strings)": deep_size(data.embed_keys),
-        "chunks (Chunk objects with text, metadata)": deep_size(data.chunks),
-        "documents (with blocks)": deep_size(data.documents),
-        "source texts": deep_size(data.texts),
-        "BM25 matrix (bm25s arrays)": sum(v.nbytes for v in lex.scores.values() if isinstance(v, np.ndarray)),
-        "BM25 vocabulary dicts (bm25s + LexicalIndex copy)": deep_size(lex.vocab_dict) + deep_size(data.lexical.vocab),
+    lex = data.lexical
+    resident = {
+        f"vector index ({data.manifest.index_type})": faiss.serialize_index(data.vectors).nbytes,
+        "document table (filter columns, chunk→document)": deep_size(data.doc_table),
+        "record offsets (chunks, documents, texts)": sum(s._offsets.nbytes for s in (data.chunks, data.documents))
+        + data.texts._records._offsets.nbytes,
+        "sentence pointers (chunk → rows)": st.ptr.nbytes,
+        "BM25 vocabulary (token hashes + ids) and posting pointers": lex.vocab.hashes.nbytes
+        + lex.vocab.ids.nbytes + lex.indptr.nbytes,
+        "manifest": deep_size(data.manifest),
     }
-    rows = {k: round(v / n, 1) for k, v in parts.items()}
+    size = lambda *names: sum((gen / x).stat().st_size for x in names)  # noqa: E731
+    on_disk = {
+        "BM25 posting lists (read per query token)": lex.data.nbytes + lex.indices.nbytes,
+        "sentence vectors (float16, rows read per candidate)": st.vectors.nbytes,
+        "sentence spans": st.spans.nbytes,
+        "chunks.jsonl (hits read by record)": size("chunks.jsonl"),
+        "documents.jsonl (read when a document is opened)": size("documents.jsonl"),
+        "texts.jsonl (read for citations and answers)": size("texts.jsonl"),
+        "content keys (read by builds only)": size("embed_keys.json", "sentence_keys.json", "target_keys.json"),
+        "targets + indicator vectors (read by compare)": size("targets.json", "target_vectors.npy"),
+    }
+    rows = {"in memory: " + k: round(v / n, 1) for k, v in resident.items()}
+    rows.update({"on disk: " + k: round(v / n, 1) for k, v in on_disk.items()})
     result = {"index_dir": str(args.index_dir), "chunks": n, "sentences": int(len(st.spans)),
               "sentences_per_chunk": round(len(st.spans) / n, 2),
               "mean_chunk_chars": round(float(np.mean([len(c.text) for c in data.chunks])), 1),
-              "bytes_per_chunk": rows, "total_bytes_per_chunk": round(sum(parts.values()) / n, 1)}
+              "bytes_per_chunk": rows, "in_memory_bytes_per_chunk": round(sum(resident.values()) / n, 1),
+              "on_disk_bytes_per_chunk": round(sum(on_disk.values()) / n, 1)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
     width = max(map(len, rows))
     for k, v in rows.items():
         print(f"{k:<{width}}  {v:>9.1f} B/chunk")
-    print(f"{'total':<{width}}  {result['total_bytes_per_chunk']:>9.1f} B/chunk  "
+    print(f"{'in memory, total':<{width}}  {result['in_memory_bytes_per_chunk']:>9.1f} B/chunk  "
           f"({n} chunks, {result['sentences_per_chunk']} sentences/chunk)")
+    print(f"{'on disk, read on demand, total':<{width}}  {result['on_disk_bytes_per_chunk']:>9.1f} B/chunk")
     return 0
 
 

@@ -86,15 +86,9 @@ def main() -> int:
         del res["vector_ms"]
     if args.lexical:
         b2 = rss_mb()
-        lex = LexicalIndex.load_mmap(args.lexical) if args.mmap and hasattr(LexicalIndex, "load_mmap") else None
-        if lex is None:
-            if args.mmap:
-                import bm25s as _b
-                model = _b.BM25.load(str(args.lexical), mmap=True)
-                meta = json.loads((args.lexical / "policyqa_lexical.json").read_text(encoding="utf-8"))
-                lex = LexicalIndex(model, dict(model.vocab_dict), int(meta["n_docs"]))
-            else:
-                lex = LexicalIndex.load(args.lexical)
+        # --mmap: posting lists read per query from the files (what policyqa serves with);
+        # otherwise read into memory.
+        lex = LexicalIndex.load(args.lexical, in_memory=not args.mmap)
         res["lexical_rss_mb"] = round(rss_mb() - b2, 1)
 
         def lexical(text):

@@ -38,3 +38,26 @@ def test_document_frequency_is_the_number_of_passages_containing_a_token():
     for token in {t for text in texts for t in tokenize(text)} | {"w:不存在的词"}:
         expected = sum(token in tokenize(text) for text in texts)
         assert lex.document_frequency(token) == expected == int((lex.scores([token]) > 0).sum()), token
+
+
+def test_lexical_scores_equal_bm25s_and_survive_save_and_load(tmp_path):
+    import bm25s
+
+    from policyqa.lexical import LexicalIndex, tokenize
+    from policyqa.store import RowFile
+
+    texts = ["加强校园足球建设，足球进校园", "校园安全与足球", "教师队伍建设", "足球", "English words and 2025"]
+    lex = LexicalIndex.build(texts)
+    ref = bm25s.BM25(k1=1.2, b=0.75)
+    ref.index([tokenize(t) for t in texts], show_progress=False)
+    lex.save(tmp_path / "lex")
+    loaded = LexicalIndex.load(tmp_path / "lex")
+    assert isinstance(loaded.data, RowFile) and loaded.n_docs == len(texts)
+    for query in ["校园足球", "足球 足球 建设", "english 2025", "完全无关"]:
+        toks = tokenize(query)
+        known = [t for t in toks if t in ref.vocab_dict]
+        expected = np.asarray(ref.get_scores(known), dtype=np.float32) if known else np.zeros(len(texts))
+        assert np.allclose(lex.scores(toks), expected, atol=1e-6), query
+        assert np.array_equal(loaded.scores(toks), lex.scores(toks)), query
+        assert loaded.coverage(toks) == lex.coverage(toks) == (len(known) / len(toks) if toks else 0.0)
+    assert "w:足球" in loaded.vocab and "w:篮球" not in loaded.vocab and 3 not in loaded.vocab

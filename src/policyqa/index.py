@@ -19,12 +19,12 @@ Layout of ``index_dir``::
     gen-<stamp>/targets.json            quantitative targets (targets.py) with exact spans
     gen-<stamp>/target_vectors.npy      vector of each target's indicator (read when compare needs them)
     gen-<stamp>/target_keys.json        content hash of each indicator text (build cache)
-    gen-<stamp>/lexical/                bm25s files (score matrix memory-mapped)
+    gen-<stamp>/lexical/                BM25 posting lists (read per query token) and vocabulary
     .lock                               held (flock) by the one process building
 
 (``*.jsonl`` files have an ``.offsets.npy`` beside them.) What every query touches — the
-vector index, the filter columns, the BM25 postings of its tokens — stays in memory or is
-paged in; everything else is read when a hit, a citation or a build needs it, so a loaded
+vector index, the filter columns, the BM25 vocabulary — stays in memory; the posting lists of
+the query's tokens and everything else is read when a hit, a citation or a build needs it, so a loaded
 million-chunk index needs well under 2 KB of memory per chunk (docs/performance.md).
 
 A build writes a whole new generation beside the serving one and swaps the symlink only
@@ -323,9 +323,9 @@ def read_manifest(index_dir: Path) -> Manifest:
     return Manifest(**d)
 
 
-def load_index(index_dir: Path, lexical_mmap: bool = True) -> IndexData:
+def load_index(index_dir: Path) -> IndexData:
     """Open the current generation. Only the vector index, the filter columns and the
-    BM25 vocabulary are read into memory; the rest is memory-mapped or read on demand."""
+    BM25 vocabulary are read into memory; the rest is read on demand."""
     import faiss
 
     manifest = read_manifest(index_dir)
@@ -337,7 +337,7 @@ def load_index(index_dir: Path, lexical_mmap: bool = True) -> IndexData:
         table = DocTable(**json.loads((gen / "doc_table.json").read_text(encoding="utf-8")),
                          chunk_doc=np.load(gen / "chunk_doc.npy"))
         vectors = faiss.read_index(str(gen / "vectors.faiss"))
-        lexical = LexicalIndex.load(gen / "lexical", mmap=lexical_mmap)
+        lexical = LexicalIndex.load(gen / "lexical")
         sentences = SentenceTable(RowFile(gen / "sentence_spans.npy"), np.load(gen / "sentence_ptr.npy"),
                                   RowFile(gen / "sentence_vectors.npy"), LazyJson(gen / "sentence_keys.json"))
         target_vectors = RowFile(gen / "target_vectors.npy")
