@@ -167,11 +167,11 @@ class LexicalIndex:
 
     def scores(self, tokens: Sequence[str]) -> np.ndarray:
         """BM25 score of every chunk: the sum over the query's tokens (repeats count again)
-        of the token's precomputed score in each chunk containing it."""
-        ids = [t for t in (self.vocab.get(tok) for tok in tokens) if t is not None]
-        if not ids:
-            return np.zeros(self.n_docs, dtype=np.float32)
-        spans = [(int(self.indptr[t]), int(self.indptr[t + 1])) for t in ids]
-        chunk = np.concatenate([self.indices[a:b] for a, b in spans])
-        score = np.concatenate([self.data[a:b] for a, b in spans])
-        return np.bincount(chunk, weights=score, minlength=self.n_docs).astype(np.float32)
+        of the token's precomputed score in each chunk containing it. A chunk appears once
+        in a token's posting list, so each list is added with one scatter-add."""
+        out = np.zeros(self.n_docs, dtype=np.float32)
+        for t in (self.vocab.get(tok) for tok in tokens):
+            if t is not None:
+                a, b = int(self.indptr[t]), int(self.indptr[t + 1])
+                out[self.indices[a:b]] += self.data[a:b]
+        return out
