@@ -12,6 +12,7 @@ import hashlib
 import math
 import threading
 import time
+from queue import Queue
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,15 +97,6 @@ def _noop(_msg: str, _frac: float) -> None:
     pass
 
 
-def _embed_all(embedder: Embedder, texts: Sequence[str], batch: int, progress: Progress) -> np.ndarray:
-    out = []
-    for i in range(0, len(texts), batch):
-        out.append(embedder.embed_passages(texts[i : i + batch]))
-        done = min(i + batch, len(texts))
-        progress(f"embedding {done}/{len(texts)} passages and sentences", done / max(len(texts), 1))
-    return np.vstack(out) if out else np.zeros((0, embedder.dim), dtype=np.float32)
-
-
 def chunk_sentences(chunks: Sequence[Chunk], min_chars: int = 4) -> tuple[list[tuple[int, int, int]], list[int]]:
     """(chunk_id, start, end) of every sentence of every chunk, and chunk→sentence pointers."""
     spans: list[tuple[int, int, int]] = []
@@ -117,24 +109,132 @@ def chunk_sentences(chunks: Sequence[Chunk], min_chars: int = 4) -> tuple[list[t
     return spans, ptr
 
 
-def _vectors_for(
-    texts: Sequence[str], cache: dict[str, np.ndarray], embedder: Embedder, batch: int, progress: Progress
-) -> tuple[np.ndarray, int]:
-    """Vectors for ``texts``, embedding only those whose content hash is not cached.
-    Texts are embedded sorted by length so batches carry little padding."""
-    keys = [embed_key(t) for t in texts]
-    todo: dict[str, str] = {}
-    for t, k in zip(texts, keys):
-        if k not in cache and k not in todo:
-            todo[k] = t
-    order = sorted(todo, key=lambda k: len(todo[k]))
-    fresh = _embed_all(embedder, [todo[k] for k in order], batch, progress)
-    lookup = dict(cache)
-    lookup.update(zip(order, fresh))
-    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    for i, k in enumerate(keys):
-        out[i] = lookup[k]
-    return out, len(todo)
+def sentence_texts(chunks: Sequence[Chunk], spans: Sequence[tuple[int, int, int]]) -> list[str]:
+    """What is embedded for each sentence of ``chunk_sentences``: its text, folded."""
+    by_id = {c.chunk_id: c for c in chunks}
+    return [normalise(by_id[c].text[a - by_id[c].start : b - by_id[c].start]) for c, a, b in spans]
+
+
+def embedded_texts(chunks: Sequence[Chunk]) -> list[str]:
+    """Every text a build embeds for these chunks: passages, then their sentences."""
+    return [passage_text(c) for c in chunks] + sentence_texts(chunks, chunk_sentences(chunks)[0])
+
+
+# Texts waiting before the stream embeds them: enough for well-sorted batches (little
+# padding), few enough that embedding starts while the corpus is still being parsed.
+EMBED_FLUSH_AT = 1024
+
+
+class EmbedStream:
+    """Texts to embed, fed while the corpus is still being parsed (in another thread) and
+    embedded in batches of similar length whenever ``flush_at`` of them wait, so parsing
+    and embedding overlap. A text whose content hash is cached (``cache()``, read from the
+    previous index on first need) or already embedded is not embedded again."""
+
+    def __init__(self, embedder: Embedder, batch: int, cache: Callable[[], dict[str, np.ndarray]],
+                 progress: Progress, flush_at: int = EMBED_FLUSH_AT):
+        self.embedder, self.batch, self.progress, self.flush_at = embedder, batch, progress, flush_at
+        self._load_cache = cache
+        self._cache: dict[str, np.ndarray] | None = None
+        self.fresh: dict[str, np.ndarray] = {}
+        self.pending: dict[str, str] = {}
+        self.seconds = 0.0
+        self.parsed_share = 0.0  # share of corpus files parsed so far (progress)
+
+    @property
+    def cache(self) -> dict[str, np.ndarray]:
+        if self._cache is None:
+            self._cache = self._load_cache()
+        return self._cache
+
+    def add(self, texts: Sequence[str]) -> None:
+        cache = self.cache
+        for t in texts:
+            k = embed_key(t)
+            if k not in cache and k not in self.fresh and k not in self.pending:
+                self.pending[k] = t
+        if len(self.pending) >= self.flush_at:
+            self.flush()
+
+    def flush(self) -> None:
+        """Embed everything waiting, shortest first."""
+        order = sorted(self.pending, key=lambda k: len(self.pending[k]))
+        t0 = time.perf_counter()
+        for i in range(0, len(order), self.batch):
+            part = order[i : i + self.batch]
+            self.fresh.update(zip(part, self.embedder.embed_passages([self.pending[k] for k in part])))
+            done, total = len(self.fresh), len(self.fresh) + len(order) - i - len(part)
+            self.progress(f"embedding {done}/{total} passages and sentences",
+                          min(self.parsed_share, done / max(total, 1)))
+        self.pending.clear()
+        self.seconds += time.perf_counter() - t0
+
+    def vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """The vectors of ``texts`` (embedding any not seen yet)."""
+        keys = [embed_key(t) for t in texts]
+        cache = self.cache
+        for t, k in zip(texts, keys):
+            if k not in self.fresh and k not in cache:
+                self.pending[k] = t
+        if self.pending:
+            self.flush()
+        out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
+        for i, k in enumerate(keys):
+            out[i] = self.fresh[k] if k in self.fresh else cache[k]
+        return out
+
+
+_PARSE_DONE = object()
+
+
+class _BuildCancelled(Exception):
+    """Stops the parsing thread when embedding failed."""
+
+
+def _parse_while_embedding(settings: Settings, previous: IndexData | None, stream: EmbedStream,
+                           progress: Progress) -> ParsedCorpus:
+    """Parse the corpus in a worker thread while this thread embeds the chunks of the files
+    parsed so far (reused files' chunks are cached already and not queued)."""
+    n_files = max(sum(1 for _ in iter_corpus_files(settings.corpus)), 1) if settings.corpus.is_dir() else 1
+    queue: Queue = Queue()  # unbounded: parsing never waits for embedding
+    result: dict[str, object] = {}
+    seen = [0]
+    cancelled = threading.Event()
+
+    def on_file(source: str) -> None:
+        seen[0] += 1
+        stream.parsed_share = seen[0] / n_files
+        progress(f"parsed {source}", 0.0)
+
+    def on_chunks(chunks: list[Chunk], reused: bool) -> None:
+        if cancelled.is_set():
+            raise _BuildCancelled()
+        if not reused:
+            queue.put(chunks)
+
+    def produce() -> None:
+        try:
+            result["parsed"] = parse_corpus(settings.corpus, chunk_settings(settings), settings.max_file_bytes,
+                                            on_file=on_file, reuse=_reuse_from(previous, settings),
+                                            on_chunks=on_chunks)
+        except BaseException as e:  # re-raised in the building thread
+            result["error"] = e
+        finally:
+            queue.put(_PARSE_DONE)
+
+    worker = threading.Thread(target=produce, name="policyqa-parse", daemon=True)
+    worker.start()
+    try:
+        while (chunks := queue.get()) is not _PARSE_DONE:
+            stream.add(embedded_texts(chunks))
+    except BaseException:
+        cancelled.set()  # the parser stops at its next file
+        raise
+    worker.join()
+    stream.parsed_share = 1.0
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    return result["parsed"]  # type: ignore[return-value]
 
 
 def _query_key(text: str) -> str:
@@ -235,9 +335,9 @@ def build_index(
         previous = None
     with build_lock(settings.index_dir):
         progress("reading corpus", 0.0)
-        parsed = parse_corpus(settings.corpus, chunk_settings(settings), settings.max_file_bytes,
-                              on_file=lambda src: progress(f"parsed {src}", 0.0),
-                              reuse=_reuse_from(previous, settings))
+        stream = EmbedStream(embedder, settings.batch_size, lambda: cached_vectors(previous), progress,
+                             flush_at=EMBED_FLUSH_AT)
+        parsed = _parse_while_embedding(settings, previous, stream, progress)
         added, updated, removed = _changes(previous, parsed)
         skipped = [_skipped_entry(settings.corpus, e) for e in parsed.skipped]
         summary = dict(documents=len(parsed.documents), chunks=len(parsed.chunks), files=len(parsed.files),
@@ -249,13 +349,10 @@ def build_index(
                                 embed_seconds=0.0, up_to_date=True)
         texts = [passage_text(c) for c in parsed.chunks]
         sent_spans, sent_ptr = chunk_sentences(parsed.chunks)
-        sent_texts = [normalise(parsed.chunks[c].text[a - parsed.chunks[c].start : b - parsed.chunks[c].start])
-                      for c, a, b in sent_spans]
-        cache = cached_vectors(previous)
-        t_embed = time.perf_counter()
-        all_vecs, embedded = _vectors_for(texts + sent_texts, cache, embedder,
-                                          settings.batch_size, progress)
-        embed_seconds = time.perf_counter() - t_embed
+        sent_texts = sentence_texts(parsed.chunks, sent_spans)
+        all_vecs = stream.vectors(texts + sent_texts)
+        embedded, embed_seconds = len(stream.fresh), stream.seconds
+        cache = stream.cache
         progress("extracting targets", 1.0)
         targets = extract_all(parsed.documents, {f.source: f.text for f in parsed.files})
         target_texts = [indicator_text(t) for t in targets]

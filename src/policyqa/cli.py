@@ -118,6 +118,7 @@ def tqdm_progress() -> tuple[Callable[[str, float], None], Callable[[], None]]:
             done, total = (int(x) for x in msg.split()[1].split("/"))
             if state["bar"] is None:
                 state["bar"] = tqdm(total=total, desc="embedding passages+sentences", unit="text", file=sys.stderr)
+            state["bar"].total = total  # grows while later files are still being parsed
             state["bar"].n = done
             state["bar"].refresh()
         elif msg.startswith("parsed "):

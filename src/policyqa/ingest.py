@@ -49,9 +49,12 @@ def parse_corpus(
     max_bytes: int,
     on_file: Callable[[str], None] | None = None,
     reuse: Reuse | None = None,
+    on_chunks: Callable[[list[Chunk], bool], None] | None = None,
 ) -> ParsedCorpus:
     """Load and parse every file under ``root``. ``reuse(sf)`` may return the documents and
-    chunks of an unchanged file from a previous index, skipping its cleaning and parsing."""
+    chunks of an unchanged file from a previous index, skipping its cleaning and parsing.
+    ``on_chunks(chunks, reused)`` receives each indexed file's chunks as soon as they exist
+    (the build embeds them while later files are parsed)."""
     if not root.is_dir():
         raise LoadError(str(root), "corpus folder not found: give an existing folder with --corpus")
     out = ParsedCorpus()
@@ -73,6 +76,8 @@ def parse_corpus(
         out.files.append(sf)
         out.documents.extend(docs)
         out.chunks.extend(chunks)
+        if on_chunks:
+            on_chunks(chunks, previous is not None)
         if on_file:
             on_file(sf.source)
     return out
