@@ -262,6 +262,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=4, help="concurrent clients for the concurrent run")
     ap.add_argument("--work", type=Path, default=Path("bench/out"))
     ap.add_argument("--keep", action="store_true", help="keep the generated indexes")
+    ap.add_argument("--reuse", action="store_true",
+                    help="serve an index a --keep run left (its build figures are reused), rather than writing it again")
     ap.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # step 2, in a fresh process
     args = ap.parse_args()
     if args.serve:
@@ -270,10 +272,14 @@ def main() -> int:
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
         out = args.work / f"engine_{n}"
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir(parents=True)
-        print(f"[{n:,} chunks] writing the index …", file=sys.stderr, flush=True)
-        row = write_full_index(n, out, args)
+        if args.reuse and (out / "build.json").is_file():
+            row = json.loads((out / "build.json").read_text(encoding="utf-8"))
+        else:
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir(parents=True)
+            print(f"[{n:,} chunks] writing the index …", file=sys.stderr, flush=True)
+            row = write_full_index(n, out, args)
+            (out / "build.json").write_text(json.dumps(row), encoding="utf-8")
         print(f"[{n:,} chunks] serving in a fresh process …", file=sys.stderr, flush=True)
         proc = subprocess.run([sys.executable, __file__, "--serve", str(out), "--queries", str(args.queries),
                                "--repeat", str(args.repeat), "--threads", str(args.threads)],
@@ -281,7 +287,7 @@ def main() -> int:
         row.update(json.loads(proc.stdout.strip().splitlines()[-1]))
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
-        if not args.keep:
+        if not (args.keep or args.reuse):
             shutil.rmtree(out, ignore_errors=True)
     result = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),

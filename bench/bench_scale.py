@@ -12,8 +12,9 @@ Per size:
   10% and a 1% id filter), exact (flat) search latency for comparison, and recall/latency
   for other nprobe values;
 * lexical side, on real-looking text recombined from the sample corpus (bench/make_corpus.py)
-  with policyqa.lexical.tokenize: build time, disk and RSS per chunk (loaded normally and
-  memory-mapped), query p50/p95 single and concurrent. Up to ``--real-lexical-max`` chunks
+  with policyqa.lexical.tokenize: build time, disk and RSS per chunk (posting lists loaded
+  into memory, and read per query from the files as policyqa serves them), query p50/p95
+  single and concurrent. Up to ``--real-lexical-max`` chunks
   the index is built by LexicalIndex.build itself; above, the same BM25 matrix is assembled
   with numpy from per-sentence token ids (jieba on 1M chunks alone takes ~30 min here), so the
   1M build time is an extrapolation, said so in the output;
@@ -219,7 +220,7 @@ COLS = [("chunks", "chunks"), ("index", "index"), ("build_s", "build s"), ("reca
         ("flat_p95", "exact p95"), ("vector_rss_b_per_chunk", "vec RSS B/ch"), ("disk_b_per_chunk", "vec disk B/ch"),
         ("lexical_build_s", "lex build s"), ("lexical_p50", "lex p50"), ("lexical_p95", "lex p95"),
         ("lexical_conc_p95", "lex p95 x4"), ("lexical_rss_b_per_chunk", "lex RSS B/ch"),
-        ("lexical_mmap_rss_b_per_chunk", "lex mmap RSS B/ch"), ("lexical_disk_b_per_chunk", "lex disk B/ch"),
+        ("lexical_mmap_rss_b_per_chunk", "lex on-disk RSS B/ch"), ("lexical_disk_b_per_chunk", "lex disk B/ch"),
         ("embed_p50", "embed p50"), ("whole_p50", "whole p50"), ("whole_p95", "whole p95"),
         ("whole_conc_p95", "whole p95 x4")]
 
@@ -243,7 +244,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax[0].axhline(100, color="grey", ls="--", lw=1); ax[0].set_ylabel("p95 latency, ms (log)"); ax[0].set_yscale("log")
     ax[0].set_title("warm search latency (p95)")
     for key, label in [("vector_rss_b_per_chunk", "vector index RSS"), ("lexical_rss_b_per_chunk", "BM25 RSS (loaded)"),
-                       ("lexical_mmap_rss_b_per_chunk", "BM25 RSS (mmap, after queries)"),
+                       ("lexical_mmap_rss_b_per_chunk", "BM25 RSS (postings read per query, after queries)"),
                        ("disk_b_per_chunk", "vector index on disk"), ("lexical_disk_b_per_chunk", "BM25 on disk")]:
         ax[1].plot(n, [r.get(key) for r in rows], marker="o", label=label)
     ax[1].axhline(2048, color="grey", ls="--", lw=1); ax[1].set_ylabel("bytes per chunk")

@@ -182,3 +182,24 @@ def test_killed_build_leaves_previous_index_serving(fake_settings, fake_embedder
     # the lock died with the process: a new build runs and picks up the change
     s = build_index(fake_settings, fake_embedder, previous=data)
     assert s.added == ["plan_c.txt"]
+
+
+def test_start_up_check_trusts_size_and_mtime_and_hashes_only_touched_files(fake_settings, fake_embedder, monkeypatch):
+    import os
+
+    from policyqa import api
+
+    build_index(fake_settings, fake_embedder)
+    hashed: list[str] = []
+    real = api._raw_state
+    monkeypatch.setattr(api, "_raw_state", lambda p: hashed.append(p.name) or real(p))
+    assert index_is_current(fake_settings)
+    assert hashed == ["broken.txt"]  # indexed files: size and mtime match, nothing read
+    plan = fake_settings.corpus / "plan_a.txt"
+    st = plan.stat()
+    os.utime(plan, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched, same bytes
+    hashed.clear()
+    assert index_is_current(fake_settings) and "plan_a.txt" in hashed
+    text = plan.read_text(encoding="utf-8")
+    plan.write_text(text.replace("92%", "95%"), encoding="utf-8")  # same size, new time
+    assert not index_is_current(fake_settings)

@@ -296,7 +296,7 @@ def _manifest(settings: Settings, dim: int, parsed: ParsedCorpus, skipped: list[
         corpus_fingerprint=corpus_fingerprint({f.source: f.sha256 for f in parsed.files}),
         files={
             f.source: {
-                "sha256": f.sha256, "size": f.size, "encoding": f.encoding, "format": f.fmt,
+                "sha256": f.sha256, "size": f.size, "mtime_ns": f.mtime_ns, "encoding": f.encoding, "format": f.fmt,
                 "documents": sum(1 for d in parsed.documents if d.source == f.source),
                 "chunks": sum(1 for c in parsed.chunks if c.source == f.source),
                 "indexed_at": time.time(),
@@ -377,8 +377,9 @@ def build_index(
 
 
 def _raw_state(path: Path) -> dict[str, object]:
-    """Size and sha256 of a file's raw bytes (what a change check compares)."""
-    return {"size": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    """Size, modification time and sha256 of a file's raw bytes (what a change check compares)."""
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 def _skipped_entry(corpus: Path, error) -> dict:
@@ -386,24 +387,30 @@ def _skipped_entry(corpus: Path, error) -> dict:
     unchanged bad file does not make the index look stale."""
     entry: dict = {"source": error.source, "reason": error.reason}
     try:
-        entry.update(_raw_state(corpus / error.source))
+        state = _raw_state(corpus / error.source)
+        del state["mtime_ns"]  # (a touched bad file is still the same bad file: compared by hash)
+        entry.update(state)
     except OSError:
         pass
     return entry
 
 
 def _unchanged_files(settings: Settings, files: dict[str, dict]) -> bool:
-    """True when the corpus folder holds exactly the indexed files, byte for byte. Only
-    sizes and hashes of the raw bytes are compared: nothing is decoded or parsed. ``files``
-    holds both indexed and skipped files (skipped ones record their raw state too)."""
+    """True when the corpus folder holds exactly the indexed files. Nothing is decoded or
+    parsed: a file with the recorded size and modification time counts as unchanged (as
+    make and git assume; a province's archive is not re-read at every start), otherwise
+    the sha256 of its bytes decides (a touched but identical file is unchanged). ``policyqa
+    index`` always hashes every file. ``files`` holds both indexed and skipped files
+    (skipped ones record their raw state too)."""
     seen: set[str] = set()
     for path in iter_corpus_files(settings.corpus):
         source = source_name(path, settings.corpus)
         known = files.get(source)
         try:
-            if known is None or path.stat().st_size != known.get("size"):
+            st = path.stat()
+            if known is None or st.st_size != known.get("size"):
                 return False  # size first: most changes are seen without reading the file
-            if _raw_state(path)["sha256"] != known.get("sha256"):
+            if st.st_mtime_ns != known.get("mtime_ns") and _raw_state(path)["sha256"] != known.get("sha256"):
                 return False
         except OSError:
             return False

@@ -140,6 +140,7 @@ def load_file(path: Path, root: Path, max_bytes: int) -> SourceFile:
         if suffix in _HINTS:
             reason += f" ({_HINTS[suffix]})"
         raise LoadError(source, reason)
+    mtime_ns = _mtime_ns(path)  # before reading: a change during the read shows as a newer time
     raw = _read_bytes(path, source, max_bytes)
     fmt = _FORMATS[suffix]
     try:
@@ -158,7 +159,15 @@ def load_file(path: Path, root: Path, max_bytes: int) -> SourceFile:
         sha256=hashlib.sha256(raw).hexdigest(),
         size=len(raw),
         meta=meta,
+        mtime_ns=mtime_ns,
     )
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 _EMPTY = {

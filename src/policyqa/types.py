@@ -24,6 +24,7 @@ class SourceFile:
     sha256: str  # of the raw bytes
     size: int  # bytes on disk
     meta: dict[str, str] = field(default_factory=dict)  # raw metadata a loader found
+    mtime_ns: int = 0  # modification time when read (a cheap first change check)
 
 
 @dataclass(frozen=True)
