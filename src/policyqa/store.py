@@ -53,7 +53,29 @@ def write_records(path: Path, records: Iterable[Any], encode: Callable[[Any], An
     return len(offsets) - 1
 
 
-class RecordStore(Sequence, Generic[T]):
+class _PreadFile:
+    """A file held open for ``os.pread`` (no shared file position, so threads can read at
+    once); closed with ``close()`` or when the object is collected."""
+
+    _file = None
+
+    def _open(self, path: Path) -> int:
+        """Open ``path``; returns its size."""
+        self._file = open(path, "rb")
+        return os.fstat(self._file.fileno()).st_size
+
+    def _pread(self, n: int, offset: int) -> bytes:
+        return os.pread(self._file.fileno(), n, offset)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def __del__(self) -> None:  # pragma: no cover - depends on the garbage collector
+        self.close()
+
+
+class RecordStore(_PreadFile, Sequence, Generic[T]):
     """Read-only sequence of records stored by ``write_records``; ``decode`` turns a JSON
     object into the record. Records are decoded on every access (callers keep what they
     need)."""
@@ -62,10 +84,9 @@ class RecordStore(Sequence, Generic[T]):
         self.path = Path(path)
         self._decode = decode
         self._offsets = np.load(_offsets_path(self.path))
-        self._file = open(self.path, "rb")  # closed with the store (pread keeps no position)
-        size = os.fstat(self._file.fileno()).st_size
+        size = self._open(self.path)
         if len(self._offsets) == 0 or int(self._offsets[-1]) != size:
-            self._file.close()
+            self.close()
             raise ValueError(f"{self.path} does not match its offsets file (truncated or rewritten)")
 
     def __len__(self) -> int:
@@ -73,7 +94,7 @@ class RecordStore(Sequence, Generic[T]):
 
     def _read(self, i: int) -> T:
         a, b = int(self._offsets[i]), int(self._offsets[i + 1])
-        return self._decode(json.loads(os.pread(self._file.fileno(), b - a, a)))
+        return self._decode(json.loads(self._pread(b - a, a)))
 
     @overload
     def __getitem__(self, i: int) -> T: ...
@@ -98,14 +119,6 @@ class RecordStore(Sequence, Generic[T]):
 
     def __bool__(self) -> bool:
         return len(self) > 0
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __del__(self) -> None:  # pragma: no cover - depends on the garbage collector
-        f = getattr(self, "_file", None)
-        if f is not None:
-            f.close()
 
 
 def _sources_path(path: Path) -> Path:
@@ -151,13 +164,13 @@ class TextStore(Mapping):
         return source in self._row
 
 
-class RowFile:
+class RowFile(_PreadFile):
     """Read-only rows of a C-ordered ``.npy`` array: ``f[i]``, ``f[a:b]`` read just those
     rows; ``np.asarray(f)`` (and iteration) reads the whole array."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._file = open(self.path, "rb")
+        size = self._open(self.path)
         version = np.lib.format.read_magic(self._file)
         read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                        else np.lib.format.read_array_header_2_0)
@@ -169,8 +182,8 @@ class RowFile:
         self._offset = self._file.tell()
         self._row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
         expected = self._offset + self._row_bytes * (self.shape[0] if self.shape else 0)
-        if os.fstat(self._file.fileno()).st_size != expected:
-            self._file.close()
+        if size != expected:
+            self.close()
             raise ValueError(f"{self.path} is truncated or damaged")
 
     def __len__(self) -> int:
@@ -182,7 +195,7 @@ class RowFile:
 
     def _rows(self, a: int, b: int) -> np.ndarray:
         b = max(a, b)
-        raw = os.pread(self._file.fileno(), (b - a) * self._row_bytes, self._offset + a * self._row_bytes)
+        raw = self._pread((b - a) * self._row_bytes, self._offset + a * self._row_bytes)
         return np.frombuffer(raw, dtype=self.dtype).reshape((b - a,) + self.shape[1:])
 
     def __getitem__(self, i):
@@ -211,14 +224,6 @@ class RowFile:
     @property
     def nbytes(self) -> int:
         return self._row_bytes * len(self)
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __del__(self) -> None:  # pragma: no cover - depends on the garbage collector
-        f = getattr(self, "_file", None)
-        if f is not None:
-            f.close()
 
 
 class LazyJson(Sequence):
