@@ -29,3 +29,26 @@ def test_bad_values_are_reported():
         load_settings(env={"POLICYQA_K": "ten"})
     with pytest.raises(ConfigError, match="chunk"):
         load_settings(env={}, chunk_min=900)
+
+
+def test_thread_limit_applies_inside_the_block_only():
+    import faiss  # noqa: F401  (loads an OpenMP runtime)
+    from threadpoolctl import threadpool_info
+
+    from policyqa.embed import ThreadLimit
+
+    def omp():
+        return [i["num_threads"] for i in threadpool_info() if i["internal_api"] == "openmp"]
+
+    before = omp()
+    assert before
+    with ThreadLimit(1)():
+        assert all(n == 1 for n in omp())
+    assert omp() == before
+    with ThreadLimit(0)():
+        assert omp() == before
+
+
+def test_search_threads_must_not_be_negative():
+    with pytest.raises(ConfigError, match="search_threads"):
+        load_settings(env={}, search_threads=-1)

@@ -22,7 +22,7 @@ import numpy as np
 
 from .chunk import ChunkSettings
 from .config import Settings
-from .embed import Embedder, make_embedder
+from .embed import Embedder, ThreadLimit, make_embedder
 from .errors import IndexFormatError, IndexMissingError, PolicyQAError
 from .chunk import sentence_spans
 from .index import (
@@ -444,6 +444,13 @@ class Engine:
     # Runs the lexical side of a search while the query is embedded (one per engine).
     _lexical_worker: ThreadPoolExecutor | None = field(default=None, repr=False)
     _embed_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _search_threads: ThreadLimit | None = field(default=None, repr=False)
+
+    def limit_threads(self):
+        """Context limiting OpenMP threads for the query side (Settings.search_threads)."""
+        if self._search_threads is None:
+            self._search_threads = ThreadLimit(self.settings.search_threads)
+        return self._search_threads()
 
     @classmethod
     def open(
@@ -522,8 +529,9 @@ class Engine:
             self._lexical_worker = ThreadPoolExecutor(max_workers=2, thread_name_prefix="policyqa-lexical")
         # BM25 does not need the query vector: score it while the query is embedded.
         lexical = self._lexical_worker.submit(lexical_side, data, query)
-        qvec = self.query_vector(query)
-        return search(data, qvec, query, search_params(self.settings, k), filters, lexical.result())
+        with self.limit_threads():
+            qvec = self.query_vector(query)
+            return search(data, qvec, query, search_params(self.settings, k), filters, lexical.result())
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's vector, cached (ask and search of one question embed it once)."""
@@ -545,8 +553,9 @@ class Engine:
         from .answer import build_answer
 
         result = self.search(question, filters=filters)
-        return build_answer(question, result.hits, self.source_text, IndexedScorer(self, result.hits),
-                            result.abstained, term_weights=IndexedTermWeights(self.data.lexical))
+        with self.limit_threads():  # (the scorer may embed a few sentences)
+            return build_answer(question, result.hits, self.source_text, IndexedScorer(self, result.hits),
+                                result.abstained, term_weights=IndexedTermWeights(self.data.lexical))
 
     # --- targets and precedents --------------------------------------------------
     def target_index(self):

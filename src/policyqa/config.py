@@ -36,6 +36,12 @@ class Settings:
     rrf_k: int = 60
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
+    # OpenMP threads one search uses for its query embedding and vector search (0 = the
+    # library defaults: OMP_NUM_THREADS or all cores). 1 is fastest on small machines: a
+    # short query gains nothing from more threads, and BM25 runs beside it in another
+    # thread (docs/performance.md: p95 at 1M chunks 67-75 ms with 1, 94-182 ms with 2 on
+    # 2 cores). Index builds always use all allowed threads.
+    search_threads: int = 1
     # Abstain when the best sentence similarity among the top hits is below the threshold
     # for the query's script. None = the value calibrated for the model (search.CALIBRATED),
     # or never abstain for a model without one. See README "Abstaining".
@@ -129,3 +135,5 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"need 0 < k <= candidates (got k={s.k}, candidates={s.candidates})")
     if s.batch_size <= 0:
         raise ConfigError(f"batch_size must be positive (got {s.batch_size})")
+    if s.search_threads < 0:
+        raise ConfigError(f"search_threads must be 0 (library default) or more (got {s.search_threads})")

