@@ -137,3 +137,15 @@ def test_damaged_index_is_reported_with_what_to_do(fake_settings, fake_embedder)
     (current_generation(fake_settings.index_dir) / "chunk_doc.npy").unlink()
     with pytest.raises(IndexFormatError, match="policyqa index --rebuild"):
         load_index(fake_settings.index_dir)
+
+
+def test_text_store_serves_concurrent_readers(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = {f"f{i}.txt": f"第{i}个文件。" * (i + 1) for i in range(40)}
+    write_texts(tmp_path / "t.jsonl", texts)
+    store = TextStore(tmp_path / "t.jsonl", keep=3)
+    names = [f"f{i % 40}.txt" for i in range(4000)]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(store.__getitem__, names))
+    assert got == [texts[n] for n in names]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -142,16 +143,20 @@ class TextStore(Mapping):
         self._row: dict[str, int] = {s: i for i, s in enumerate(sources)}
         self._recent: OrderedDict[str, str] = OrderedDict()
         self._keep = keep
+        self._lock = threading.Lock()  # the web app reads texts from several threads
 
     def __getitem__(self, source: str) -> str:
-        if source in self._recent:
-            self._recent.move_to_end(source)
-            return self._recent[source]
+        with self._lock:
+            text = self._recent.get(source)
+            if text is not None:
+                self._recent.move_to_end(source)
+                return text
         row = self._row[source]  # KeyError for an unknown source, as a dict would
         text = self._records[row][1]
-        self._recent[source] = text
-        while len(self._recent) > self._keep:
-            self._recent.popitem(last=False)
+        with self._lock:
+            self._recent[source] = text
+            while len(self._recent) > self._keep:
+                self._recent.popitem(last=False)
         return text
 
     def __iter__(self) -> Iterator[str]:
