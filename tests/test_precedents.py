@@ -150,3 +150,35 @@ def test_integration_precedents_verbatim_not_itself(real_engine):
     assert _is_preschool(first.chunk.text)
     own = find_precedents(real_engine, VERBATIM_PRESCHOOL, k=8, exclude_self=False)
     assert VERBATIM_PRESCHOOL[:30] in own[0].hits[0].chunk.text
+
+
+def test_large_corpora_take_sentence_candidates_from_the_vector_index(engine, monkeypatch):
+    import numpy as np
+
+    from policyqa import precedents
+    from policyqa.precedents import PrecedentParams, _candidates
+
+    draft = "扩大普惠性学前教育资源，新建公办幼儿园。定期开展应急疏散演练。"
+    full = find_precedents(engine, draft, k=5, exclude_self=False)
+    monkeypatch.setattr(precedents, "FULL_SCAN_MAX_SENTENCES", 0)  # as if the corpus were huge
+    scanned_rows: list[int] = []
+    real_vectors = engine.data.sentences.vectors
+
+    class Watch:  # records which sentence rows are read
+        def __getitem__(self, key):
+            scanned_rows.append(key.stop - key.start if isinstance(key, slice) else 1)
+            return real_vectors[key]
+
+        def __len__(self):
+            return len(real_vectors)
+
+    monkeypatch.setattr(engine.data.sentences, "vectors", Watch())
+    sents = [draft[a:b] for a, b in precedents.draft_sentences(draft)]
+    svecs = np.asarray(engine.embed_passages(sents), dtype=np.float32)
+    dvec = np.asarray(engine.embed_passages([draft])[0], dtype=np.float32)
+    pool, _ = _candidates(engine, dvec, svecs, PrecedentParams(candidates=1, per_sentence=2))
+    _, ids = engine.data.vectors.search(svecs, 2)
+    assert set(ids.ravel().tolist()) <= set(pool) and len(pool) > 1
+    assert scanned_rows == []  # no scan of the sentence table
+    fast = find_precedents(engine, draft, k=5, exclude_self=False)
+    assert fast and fast[0].doc_id == full[0].doc_id

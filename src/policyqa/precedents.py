@@ -198,6 +198,14 @@ def _chunk_vector_sim(data, cid: int, dvec: np.ndarray) -> float:
         return float((data.sentences.vectors[rows.start : rows.stop].astype(np.float32) @ dvec).max())
 
 
+# Up to this many corpus sentences, each draft sentence is compared with every one of them
+# (a scan of the whole sentence table: 0.4 GB of float16 vectors at 500k sentences, a large
+# city). Beyond, the draft's sentences are matched to passages through the vector index
+# instead, and only the candidates' own sentences are read (a province's 5.8M sentences
+# are 4.5 GB).
+FULL_SCAN_MAX_SENTENCES = 500_000
+
+
 def _candidates(engine: "Engine", dvec: np.ndarray, svecs: np.ndarray,
                 p: PrecedentParams) -> tuple[list[int], dict[int, float]]:
     """Candidate chunk ids, and the chunk similarities the vector search already gave."""
@@ -207,13 +215,19 @@ def _candidates(engine: "Engine", dvec: np.ndarray, svecs: np.ndarray,
     searched = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
     pool = list(searched)
     st = data.sentences
-    if len(st.spans):
+    if not len(st.spans) or not len(svecs):
+        return list(dict.fromkeys(pool)), searched
+    if len(st.spans) <= FULL_SCAN_MAX_SENTENCES:
         chunk_of_row = np.repeat(np.arange(len(data.chunks)), np.diff(st.ptr))
         for i in range(0, len(st.vectors), 65536):
-            block = svecs @ st.vectors[i : i + 65536].astype(np.float32).T
+            block = svecs @ np.asarray(st.vectors[i : i + 65536], dtype=np.float32).T
             m = min(p.per_sentence, block.shape[1])
             top = np.argpartition(-block, m - 1, axis=1)[:, :m]
             pool.extend(int(chunk_of_row[i + r]) for r in top.ravel())
+    else:
+        k = min(data.vectors.ntotal, p.per_sentence)
+        _, sids = data.vectors.search(np.ascontiguousarray(svecs, dtype=np.float32), k)
+        pool.extend(int(i) for i in sids.ravel() if i >= 0)
     return list(dict.fromkeys(pool)), searched
 
 
