@@ -194,29 +194,22 @@ class _BuildCancelled(Exception):
 def _parse_while_embedding(settings: Settings, previous: IndexData | None, stream: EmbedStream,
                            progress: Progress) -> ParsedCorpus:
     """Parse the corpus in a worker thread while this thread embeds the chunks of the files
-    parsed so far (reused files' chunks are cached already and not queued)."""
+    parsed so far (reused files' chunks are cached already and not queued). Progress is
+    reported from this thread only (a web page's progress object belongs to its request)."""
     n_files = max(sum(1 for _ in iter_corpus_files(settings.corpus)), 1) if settings.corpus.is_dir() else 1
     queue: Queue = Queue()  # unbounded: parsing never waits for embedding
     result: dict[str, object] = {}
-    seen = [0]
     cancelled = threading.Event()
-
-    def on_file(source: str) -> None:
-        seen[0] += 1
-        stream.parsed_share = seen[0] / n_files
-        progress(f"parsed {source}", 0.0)
 
     def on_chunks(chunks: list[Chunk], reused: bool) -> None:
         if cancelled.is_set():
             raise _BuildCancelled()
-        if not reused:
-            queue.put(chunks)
+        queue.put((chunks[0].source, None if reused else chunks))
 
     def produce() -> None:
         try:
             result["parsed"] = parse_corpus(settings.corpus, chunk_settings(settings), settings.max_file_bytes,
-                                            on_file=on_file, reuse=_reuse_from(previous, settings),
-                                            on_chunks=on_chunks)
+                                            reuse=_reuse_from(previous, settings), on_chunks=on_chunks)
         except BaseException as e:  # re-raised in the building thread
             result["error"] = e
         finally:
@@ -224,9 +217,15 @@ def _parse_while_embedding(settings: Settings, previous: IndexData | None, strea
 
     worker = threading.Thread(target=produce, name="policyqa-parse", daemon=True)
     worker.start()
+    parsed_files = 0
     try:
-        while (chunks := queue.get()) is not _PARSE_DONE:
-            stream.add(embedded_texts(chunks))
+        while (item := queue.get()) is not _PARSE_DONE:
+            source, chunks = item
+            parsed_files += 1
+            stream.parsed_share = parsed_files / n_files
+            progress(f"parsed {source}", 0.0)
+            if chunks is not None:
+                stream.add(embedded_texts(chunks))
     except BaseException:
         cancelled.set()  # the parser stops at its next file
         raise
