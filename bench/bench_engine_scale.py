@@ -23,7 +23,8 @@ then the dev-set queries (``eval/dev.jsonl``) ×``--repeat``, each made distinct
 query-vector cache cleared, so every search embeds its query: p50/p95 of ``Engine.search``
 (embedding + vector search + BM25 (in a worker thread, overlapping the embedding) + fusion +
 sentence evidence + dedupe + reading the hits' records), of a year-filtered search, of
-``Engine.ask``, and of searches from ``--threads`` concurrent clients; RSS after the queries
+``Engine.ask``, of each stage run on its own (embedding, vector search, BM25, the rest),
+and of searches from ``--threads`` concurrent clients; RSS after the queries
 (all, anonymous, file-mapped); recall@10 of the dense side against exact search over the
 same vectors for these query vectors.
 
@@ -184,6 +185,31 @@ def write_full_index(n: int, out: Path, args) -> dict:
 # --- step 2: serve (fresh process) --------------------------------------------------------
 
 
+def stage_times(engine, queries: list[str]) -> dict[str, list[float]]:
+    """The pieces of a search timed one after another on the query side's thread setting
+    (in ``Engine.search`` BM25 overlaps the embedding): ms per query for each stage, and
+    for everything after the embedding ("rest": vector search, fusion, evidence, records)."""
+    from policyqa.api import search_params
+    from policyqa.search import dense_ranking, lexical_side, query_text, search
+
+    params = search_params(engine.settings, None)
+    out: dict[str, list[float]] = {"embed": [], "vector": [], "bm25": [], "rest": []}
+    with engine.limit_threads():
+        for q in queries:
+            t0 = time.perf_counter()
+            qv = engine.embedder.embed_queries([query_text(q)])[0]
+            t1 = time.perf_counter()
+            dense_ranking(engine.data, qv, params.candidates, None)
+            t2 = time.perf_counter()
+            side = lexical_side(engine.data, q)
+            t3 = time.perf_counter()
+            search(engine.data, qv, q, params, None, side)
+            t4 = time.perf_counter()
+            for k, a, b in (("embed", t0, t1), ("vector", t1, t2), ("bm25", t2, t3), ("rest", t3, t4)):
+                out[k].append((b - a) * 1000)
+    return out
+
+
 def serve(out: Path, args) -> dict:
     import faiss  # noqa: F401
     import bm25s  # noqa: F401
@@ -222,6 +248,7 @@ def serve(out: Path, args) -> dict:
     search_ms = timed(lambda q: engine.search(q), items)
     filtered_ms = timed(lambda q: engine.search(q, filters=Filters(year=years[len(q) % len(years)])), items)
     ask_ms = timed(lambda q: engine.ask(q), queries)
+    stages = stage_times(engine, items)
     conc_ms: list[float] = []
 
     def one(q: str) -> None:
@@ -244,6 +271,8 @@ def serve(out: Path, args) -> dict:
         "b_per_chunk_after_queries": round(after["VmRSS"] * 2**20 / n, 1),
         "anon_b_per_chunk_after_queries": round(after["RssAnon"] * 2**20 / n, 1),
         "file_b_per_chunk_after_queries": round(after["RssFile"] * 2**20 / n, 1),
+        **{f"stage_{k}_p50": pct(v, 50) for k, v in stages.items()},
+        **{f"stage_{k}_p95": pct(v, 95) for k, v in stages.items()},
         f"search_x{args.threads}_p50": pct(conc_ms, 50), f"search_x{args.threads}_p95": pct(conc_ms, 95),
         "search_p50": pct(search_ms, 50), "search_p95": pct(search_ms, 95),
         "filtered_p50": pct(filtered_ms, 50), "filtered_p95": pct(filtered_ms, 95),

@@ -48,7 +48,7 @@ import numpy as np
 
 from .errors import IndexBusyError, IndexFormatError, IndexMismatchError, IndexMissingError
 from .lexical import LexicalIndex, normalise
-from .store import LazyJson, RecordStore, RowFile, TextStore, write_records, write_texts
+from .store import LazyJson, RecordStore, RowFile, TextStore, write_npy, write_records, write_texts
 from .targets import Target, targets_from_json, targets_to_json
 from .types import Block, Chunk, DocMeta, Document
 from .vector_index import build_vector_index, describe as describe_vector_index  # noqa: F401 (re-exported)
@@ -242,13 +242,6 @@ def _write_json(path: Path, obj: Any) -> None:
         os.fsync(f.fileno())
 
 
-def _write_npy(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as f:
-        np.save(f, array)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def write_index(index_dir: Path, data: IndexData) -> Path:
     """Write a new generation and make it current atomically. Returns its path."""
     import faiss
@@ -264,17 +257,17 @@ def write_index(index_dir: Path, data: IndexData) -> Path:
         write_records(tmp / "documents.jsonl", data.documents, document_to_json)
         table = doc_table(data)
         _write_json(tmp / "doc_table.json", table.to_json())
-        _write_npy(tmp / "chunk_doc.npy", table.chunk_doc.astype(np.int32))
+        write_npy(tmp / "chunk_doc.npy", table.chunk_doc.astype(np.int32))
         write_texts(tmp / "texts.jsonl", data.texts)
         data.lexical.save(tmp / "lexical")
         st = data.sentences
-        _write_npy(tmp / "sentence_spans.npy", np.asarray(st.spans, dtype=np.int64).reshape(-1, 2))
-        _write_npy(tmp / "sentence_ptr.npy", np.asarray(st.ptr, dtype=np.int64))
-        _write_npy(tmp / "sentence_vectors.npy", np.asarray(st.vectors, dtype=np.float16))
+        write_npy(tmp / "sentence_spans.npy", np.asarray(st.spans, dtype=np.int64).reshape(-1, 2))
+        write_npy(tmp / "sentence_ptr.npy", np.asarray(st.ptr, dtype=np.int64))
+        write_npy(tmp / "sentence_vectors.npy", np.asarray(st.vectors, dtype=np.float16))
         _write_json(tmp / "sentence_keys.json", list(st.keys))
         _write_json(tmp / "targets.json", targets_to_json(data.targets))
         tv = data.target_vectors if data.target_vectors is not None else np.zeros((0, data.vectors.d), np.float32)
-        _write_npy(tmp / "target_vectors.npy", np.asarray(tv, dtype=np.float32))
+        write_npy(tmp / "target_vectors.npy", np.asarray(tv, dtype=np.float32))
         _write_json(tmp / "target_keys.json", list(data.target_keys))
         _write_json(tmp / "manifest.json", data.manifest.to_json())  # last: marks completeness
         final = index_dir / stamp

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .clean import fold
-from .store import RowFile
+from .store import RowFile, write_npy
 
 _CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 _ASCII_WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?%?")
@@ -136,10 +135,7 @@ class LexicalIndex:
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         for name, arr in zip(_FILES, (self.data, self.indices, self.indptr, self.vocab.hashes, self.vocab.ids)):
-            with open(directory / name, "wb") as f:
-                np.save(f, np.asarray(arr))
-                f.flush()
-                os.fsync(f.fileno())
+            write_npy(directory / name, arr)
         (directory / "policyqa_lexical.json").write_text(json.dumps({"n_docs": self.n_docs}), encoding="utf-8")
 
     @classmethod

@@ -36,6 +36,14 @@ def _offsets_path(path: Path) -> Path:
     return path.with_name(path.name + OFFSETS_SUFFIX)
 
 
+def write_npy(path: Path, array: Any) -> None:
+    """Save ``array`` as ``.npy`` and fsync it (index files are complete before the swap)."""
+    with open(path, "wb") as f:
+        np.save(f, np.asarray(array))
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def write_records(path: Path, records: Iterable[Any], encode: Callable[[Any], Any] = lambda r: r) -> int:
     """Write ``encode(record)`` as one JSON line each, and the line offsets beside them.
     Returns the number of records. Both files are fsynced."""
@@ -47,10 +55,7 @@ def write_records(path: Path, records: Iterable[Any], encode: Callable[[Any], An
             offsets.append(offsets[-1] + len(line))
         f.flush()
         os.fsync(f.fileno())
-    with open(_offsets_path(path), "wb") as f:
-        np.save(f, np.asarray(offsets, dtype=np.int64))
-        f.flush()
-        os.fsync(f.fileno())
+    write_npy(_offsets_path(path), np.asarray(offsets, dtype=np.int64))
     return len(offsets) - 1
 
 
