@@ -39,7 +39,7 @@ class Settings:
     # OpenMP threads one search uses for its query embedding and vector search (0 = the
     # library defaults: OMP_NUM_THREADS or all cores). 1 is fastest on small machines: a
     # short query gains nothing from more threads, and BM25 runs beside it in another
-    # thread (docs/performance.md: p95 at 1M chunks 67-75 ms with 1, 94-182 ms with 2 on
+    # thread (docs/performance.md: p95 at 1M chunks 67-77 ms with 1, 88-182 ms with 2 on
     # 2 cores). Index builds always use all allowed threads.
     search_threads: int = 1
     # Abstain when the best sentence similarity among the top hits is below the threshold
