@@ -1,0 +1,57 @@
+"""The Gradio web app: 问答 (cited answers), 检索 (filtered search), 文档 (document view),
+对比 (one row per document on a target topic, CSV export), 找先例 (precedents for a draft),
+文库 (library: list, upload, remove, reindex).
+
+``build_app(engine)`` builds the page without starting a server; the handlers behind it are
+plain functions (``ask_turn``, ``run_search``, ``open_citation``, ``render_document`` …) that
+tests call directly. ``serve(settings)`` opens the engine (building the index if needed) and
+launches the page.
+
+Layout, one module per tab; data flows one way (tabs import ``common``, ``app`` imports the
+tabs, tabs import neither ``app`` nor each other):
+
+- ``common``: constants and page styles, escaping (``esc`` …) and marking, ``guard``, filters;
+- ``qa`` (问答), ``document`` (文档), ``search_tab`` (检索), ``compare_tab`` (对比),
+  ``precedents_tab`` (找先例), ``library_tab`` (文库): each tab's handlers and HTML renderers;
+- ``app``: the API functions, the page (``build_app``) and serving (``launch``, ``serve``).
+
+Every public name is re-exported here (``from policyqa import web; web.ask_turn(...)``).
+"""
+
+from __future__ import annotations
+
+from .app import api_functions, build_app, launch, parse_auth, serve, stderr_progress
+from .common import (ALL, CSS, MAX_CITES, NO_RESULTS, esc, esc_lines, facet_choices, guard, heading_label,
+                     make_filters, mark_spans)
+from .compare_tab import (COMPARE_COLUMNS, CSV_COLUMNS, NO_NUMBER, compare_choices, compare_csv_rows,
+                          compare_html, row_ref, run_compare, value_text, write_compare_csv)
+from .document import find_document, open_citation, render_document
+from .library_tab import (LIBRARY_COLUMNS, confirm_html, document_list_updates, engine_progress, format_time,
+                          library_html, library_rows, library_updates, progress_zh, reindex_library,
+                          remove_document, source_choices, summary_html, upload_files)
+from .precedents_tab import precedent_choices, precedent_groups, precedent_ref, precedents_html, run_precedents
+from .qa import answer_messages, ask_turn, citation_label, cite_button_updates
+from .search_tab import hit_ref, mark_terms, query_terms, result_choices, results_html, run_search
+
+__all__ = [
+    # common
+    "ALL", "CSS", "MAX_CITES", "NO_RESULTS", "esc", "esc_lines", "facet_choices", "guard", "heading_label",
+    "make_filters", "mark_spans",
+    # 问答
+    "answer_messages", "ask_turn", "citation_label", "cite_button_updates",
+    # 文档
+    "find_document", "open_citation", "render_document",
+    # 检索
+    "hit_ref", "mark_terms", "query_terms", "result_choices", "results_html", "run_search",
+    # 对比
+    "COMPARE_COLUMNS", "CSV_COLUMNS", "NO_NUMBER", "compare_choices", "compare_csv_rows", "compare_html",
+    "row_ref", "run_compare", "value_text", "write_compare_csv",
+    # 找先例
+    "precedent_choices", "precedent_groups", "precedent_ref", "precedents_html", "run_precedents",
+    # 文库
+    "LIBRARY_COLUMNS", "confirm_html", "document_list_updates", "engine_progress", "format_time",
+    "library_html", "library_rows", "library_updates", "progress_zh", "reindex_library", "remove_document",
+    "source_choices", "summary_html", "upload_files",
+    # the page, API and serving
+    "api_functions", "build_app", "launch", "parse_auth", "serve", "stderr_progress",
+]

@@ -1,0 +1,160 @@
+"""What several tabs of the web app share: constants and page styles, escaping and marking,
+the error guard, search filters.
+
+Safety: document text, titles and queries are untrusted. Every piece of them is passed
+through ``esc`` (``html.escape`` plus the template characters ``$ { }``) and only our own tags
+are added.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+import re
+from typing import Any, Callable, Sequence
+
+import gradio as gr
+
+from ..errors import PolicyQAError
+from ..types import Filters
+
+log = logging.getLogger("policyqa.web")
+
+MAX_CITES = 8
+ALL = ""  # dropdown value meaning "no filter"
+NO_RESULTS = "没有找到相关内容"
+
+CSS = """
+.pqa-doc{white-space:pre-wrap;line-height:1.8;font-size:15px}
+.pqa-doc .pqa-h{font-weight:600;margin-top:.6em}
+.pqa-doc .pqa-title{font-size:1.2em;font-weight:700;margin-bottom:.4em}
+.pqa-doc mark.pqa-hit{background:#ffe066;padding:0 1px;scroll-margin:80px}
+.pqa-meta{color:#666;font-size:13px;margin-bottom:.6em}
+.pqa-outline{font-size:14px;line-height:1.7;text-align:left}
+.pqa-outline a{text-decoration:none;color:inherit;display:block}
+.pqa-outline a:hover{text-decoration:underline}
+.pqa-results .pqa-card{border:1px solid #ddd;border-radius:8px;padding:10px 12px;margin:8px 0}
+.pqa-results .pqa-card-title{font-weight:600}
+.pqa-results .pqa-path{color:#555;font-size:13px}
+.pqa-results .pqa-passage{white-space:pre-wrap;margin-top:6px;line-height:1.7}
+.pqa-results mark{background:#ffe066;padding:0}
+.pqa-results .pqa-score{color:#888;font-size:12px;float:right}
+.pqa-empty{color:#666;padding:12px}
+.pqa-table{border-collapse:collapse;width:100%;font-size:14px}
+.pqa-table th,.pqa-table td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
+.pqa-table th{background:#f5f5f5;font-weight:600;white-space:nowrap}
+.pqa-table td.pqa-num{text-align:right;white-space:nowrap}
+.pqa-msg{line-height:1.7;font-size:14px}
+.pqa-msg .pqa-bad{color:#b42318}
+.pqa-msg ul{margin:2px 0 6px 1.2em;padding:0}
+.pqa-table td.pqa-phrasing{min-width:280px;line-height:1.6}
+.pqa-table mark{background:#ffe066;padding:0}
+.pqa-nonum{color:#888}
+.pqa-group{border:1px solid #ddd;border-radius:8px;padding:8px 12px;margin:10px 0}
+.pqa-group-title{font-weight:700;margin-bottom:4px}
+.pqa-group .pqa-pass{border-top:1px dashed #e3e3e3;padding:6px 0}
+.pqa-group .pqa-pass:first-of-type{border-top:none}
+"""
+
+
+# ---------------------------------------------------------------------------- escaping
+
+
+def esc(text: Any) -> str:
+    """Escape untrusted text for HTML (and for Gradio's HTML templates)."""
+    return (
+        html.escape(str(text), quote=True)
+        .replace("$", "&#36;")
+        .replace("{", "&#123;")
+        .replace("}", "&#125;")
+        .replace("`", "&#96;")
+    )
+
+
+def esc_lines(text: str) -> str:
+    return esc(text).replace("\n", "<br>")
+
+
+def heading_label(path: Sequence[str], title: str = "") -> str:
+    """The " › "-joined heading path, without a leading part the title already says (篇二)."""
+    parts = [p.strip() for p in path if p.strip()]
+    if parts and title and title.strip().endswith(parts[0]):
+        parts = parts[1:]
+    return " › ".join(parts)
+
+
+def _short(text: str, limit: int) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def mark_spans(text: str, base: int, spans: Sequence[tuple]) -> str:
+    """Escaped ``text`` (which starts at offset ``base``) with the absolute ``spans`` marked;
+    a span's optional third item (the draft sentence it answers) becomes the mark's tooltip."""
+    owner = [-1] * len(text)
+    for n, span in enumerate(spans):
+        a, b = span[0], span[1]
+        for i in range(max(a - base, 0), min(b - base, len(text))):
+            if owner[i] < 0:
+                owner[i] = n
+    out, i = [], 0
+    while i < len(text):
+        j = i
+        while j < len(text) and owner[j] == owner[i]:
+            j += 1
+        piece = esc(text[i:j])
+        if owner[i] >= 0:
+            label = spans[owner[i]][2] if len(spans[owner[i]]) > 2 else ""
+            tip = f' title="对应草稿：{esc(label)}"' if label else ""
+            piece = f"<mark{tip}>{piece}</mark>"
+        out.append(piece)
+        i = j
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def guard(fn: Callable) -> Callable:
+    """Turn PolicyQAError into a message on the page; never show a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except PolicyQAError as e:
+            raise gr.Error(str(e)) from None
+        except Exception as e:  # noqa: BLE001 - logged, shown as a short message
+            log.exception("handler %s failed", fn.__name__)
+            raise gr.Error(f"处理请求时出错（{type(e).__name__}），详情见服务器日志。") from None
+
+    return wrapper
+
+
+# ---------------------------------------------------------------------------- filters
+
+
+def make_filters(doc_type: str | None = None, year: Any = None, region: str | None = None,
+                 doc_id: str | None = None) -> Filters | None:
+    year_value: int | None = None
+    if year not in (None, "", ALL):
+        try:
+            year_value = int(year)
+        except (TypeError, ValueError):
+            raise PolicyQAError(f"年份应为数字（收到 {year!r}）") from None
+    f = Filters(doc_type=doc_type or None, year=year_value, region=region or None, doc_id=doc_id or None)
+    return None if f.is_empty() else f
+
+
+def facet_choices(engine) -> dict[str, list[tuple[str, str]]]:
+    facets = engine.facets()
+    first = [("全部", ALL)]
+    return {
+        "doc_type": first + [(str(x), str(x)) for x in facets.get("doc_type", [])],
+        "year": first + [(str(x), str(x)) for x in facets.get("year", [])],
+        "region": first + [(str(x), str(x)) for x in facets.get("region", [])],
+        "doc": first + [(_short(str(t), 60), str(d)) for t, d in facets.get("doc", [])],
+    }

@@ -1,0 +1,135 @@
+"""The 对比 tab: one row per document on a target topic, CSV export."""
+
+from __future__ import annotations
+
+import csv
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import PolicyQAError
+from .common import NO_RESULTS, _short, esc
+
+
+COMPARE_COLUMNS = ("#", "文档", "地区", "年份", "表述", "指标", "比较", "数值", "期限")
+CSV_COLUMNS = ("文档", "地区", "年份", "表述", "指标", "比较", "数值", "单位", "期限", "来源文件", "起", "止")
+NO_NUMBER = "（未给出数值）"
+
+
+def _fmt_number(value: Any) -> str:
+    if value in (None, ""):
+        return ""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return str(int(f)) if f.is_integer() else f"{f:g}"
+
+
+def value_text(row: dict) -> str:
+    """"90%" / "44所" / "x所" (placeholder) / "" when the row states no number."""
+    shown = row.get("value_text")
+    if not shown:
+        shown = _fmt_number(row.get("value"))
+        if shown and row.get("value_max") not in (None, ""):
+            shown += "-" + _fmt_number(row["value_max"])
+    if not shown and row.get("placeholder"):
+        shown = "x"
+    unit = str(row.get("unit") or "")
+    if shown and unit and not str(shown).endswith(unit):
+        shown = f"{shown}{unit}"
+    return str(shown or "")
+
+
+def run_compare(engine, topic: str, max_rows: int = 20, progress: Callable | None = None) -> dict:
+    """The comparison table for ``topic`` as JSON (``engine.compare(...).to_json()``)."""
+    topic = (topic or "").strip()
+    if not topic:
+        raise PolicyQAError("请输入要对比的主题，例如：学前教育毛入园率。")
+    if progress:
+        progress(0.3, desc="检索并抽取各文档的目标…")
+    return engine.compare(topic, max_rows=max_rows).to_json()
+
+
+def _phrasing_html(row: dict) -> str:
+    """The row's sentence, escaped, with its value marked when the offsets say where."""
+    phrasing = str(row.get("phrasing") or "")
+    vt = str(row.get("value_text") or "")
+    if vt and vt in phrasing:
+        i = phrasing.index(vt)
+        return esc(phrasing[:i]) + f"<mark>{esc(vt)}</mark>" + esc(phrasing[i + len(vt):])
+    return esc(phrasing)
+
+
+def compare_html(table: dict) -> str:
+    rows = table.get("rows") or []
+    if not rows:
+        return f'<div class="pqa-empty">{NO_RESULTS}：没有文档谈到“{esc(table.get("topic", ""))}”。</div>'
+    head = "".join(f"<th>{esc(c)}</th>" for c in COMPARE_COLUMNS)
+    body = []
+    for n, r in enumerate(rows, start=1):
+        value = value_text(r)
+        value_cell = esc(value) if value else f'<span class="pqa-nonum">{NO_NUMBER}</span>'
+        cells = [
+            f'<td class="pqa-num">{n}</td>', f"<td>{esc(r.get('title') or '')}</td>",
+            f"<td>{esc(r.get('region') or '')}</td>", f'<td class="pqa-num">{esc(r.get("year") or "")}</td>',
+            f'<td class="pqa-phrasing">{_phrasing_html(r)}</td>', f"<td>{esc(r.get('indicator') or '')}</td>",
+            f"<td>{esc(r.get('comparator') or '')}</td>", f'<td class="pqa-num">{value_cell}</td>',
+            f"<td>{esc(r.get('deadline') or '')}</td>",
+        ]
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    n_docs = len({r.get("doc_id") for r in rows})
+    return (f'<div class="pqa-meta">“{esc(table.get("topic", ""))}”：{len(rows)} 行，来自 {n_docs} 篇文档。'
+            "在下方选择一行可打开原文。</div>"
+            f'<table class="pqa-table" id="compare-rows"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def compare_choices(table: dict) -> list[tuple[str, str]]:
+    out = []
+    for n, r in enumerate(table.get("rows") or [], start=1):
+        facts = " · ".join(str(x) for x in (r.get("region"), r.get("year"), value_text(r)) if x)
+        out.append((_short(f"{n}. {r.get('title') or r.get('source')}" + (f"（{facts}）" if facts else ""), 70),
+                    str(n - 1)))
+    return out
+
+
+def _csv_cell(value: Any) -> Any:
+    """Keep spreadsheet programs from reading document text as a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return "" if value is None else value
+
+
+def compare_csv_rows(table: dict) -> list[list[Any]]:
+    out = []
+    for r in table.get("rows") or []:
+        out.append([_csv_cell(x) for x in (
+            r.get("title"), r.get("region"), r.get("year"), r.get("phrasing"), r.get("indicator"),
+            r.get("comparator"), _fmt_number(r.get("value")) or (NO_NUMBER if not r.get("placeholder") else "x"),
+            r.get("unit"), r.get("deadline"), r.get("source"), r.get("start"), r.get("end"))])
+    return out
+
+
+def _csv_name(topic: str) -> str:
+    stem = re.sub(r"[^\w\u3400-\u9fff]+", "_", topic).strip("_")[:40] or "compare"
+    return f"对比_{stem}.csv"
+
+
+def write_compare_csv(table: dict, folder: str | Path | None = None) -> str:
+    """Write the table as CSV (UTF-8 with BOM, so Excel reads the Chinese) to a new file in
+    a fresh temporary folder; returns its path."""
+    folder = Path(folder or tempfile.mkdtemp(prefix="pqa-compare-"))
+    path = folder / _csv_name(str(table.get("topic") or ""))
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_COLUMNS)
+        w.writerows(compare_csv_rows(table))
+    return str(path)
+
+
+def row_ref(row: dict) -> dict:
+    """The citation of a compare row (its sentence) for ``open_citation``."""
+    return {"doc_id": row.get("doc_id"), "source": row["source"], "start": int(row["start"]),
+            "end": int(row["end"])}

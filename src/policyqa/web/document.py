@@ -1,0 +1,84 @@
+"""The 文档 tab: a document with its outline, a cited span highlighted."""
+
+from __future__ import annotations
+
+from ..errors import PolicyQAError
+from ..types import Citation, Document
+from .common import _short, esc
+
+
+def find_document(engine, doc_id: str | None = None, source: str | None = None,
+                  pos: int | None = None) -> Document | None:
+    docs = engine.documents()
+    if doc_id:
+        for d in docs:
+            if d.doc_id == doc_id:
+                return d
+    if source is not None:
+        for d in docs:
+            if d.source == source and (pos is None or d.start <= pos < max(d.end, d.start + 1)):
+                return d
+        for d in docs:
+            if d.source == source:
+                return d
+    return None
+
+
+def _segments(doc: Document, span: tuple[int, int] | None) -> list[tuple[int, int, str, int]]:
+    """(start, end, kind, depth) runs of the document's own text; a cited span outside every
+    block is added as its own run so it can still be shown."""
+    segs = [(b.start, b.end, b.kind, len(b.heading_path)) for b in doc.blocks if b.end > b.start]
+    if not segs:
+        segs = [(doc.start, doc.end, "text", 0)]
+    if span and not any(s < span[1] and span[0] < e for s, e, _, _ in segs):
+        segs.append((span[0], span[1], "text", 0))
+    return sorted(segs)
+
+
+def render_document(engine, doc_id: str | None, span: tuple[int, int] | None = None) -> tuple[str, str]:
+    """(outline HTML, document HTML) with ``span`` highlighted; all text escaped."""
+    doc = find_document(engine, doc_id)
+    if doc is None:
+        empty = '<div class="pqa-empty">请选择文档。</div>'
+        return empty, empty
+    text = engine.source_text(doc.source)
+    meta = doc.metadata
+    facts = [x for x in (meta.doc_type, meta.year, meta.region, meta.date) if x]
+    parts = [
+        f'<div class="pqa-title">{esc(doc.title)}</div>',
+        f'<div class="pqa-meta">{esc(" · ".join(str(x) for x in facts))}'
+        f'{" · " if facts else ""}{esc(doc.source)}</div>',
+    ]
+    outline = ['<div class="pqa-outline" style="text-align:left">']
+    first_mark = True
+    for i, (s, e, kind, depth) in enumerate(_segments(doc, span)):
+        if span and s < span[1] and span[0] < e:
+            a, b = max(s, span[0]), min(e, span[1])
+            mark_id = ' id="pqa-hit"' if first_mark else ""
+            first_mark = False
+            inner = (esc(text[s:a]) + f'<mark class="pqa-hit"{mark_id}>' + esc(text[a:b])
+                     + "</mark>" + esc(text[b:e]))
+        else:
+            inner = esc(text[s:e])
+        cls = "pqa-h" if kind == "heading" else "pqa-p"
+        parts.append(f'<div class="{cls}" id="pqa-b-{i}">{inner}</div>')
+        if kind == "heading":
+            indent = max(0, depth - 1) * 14
+            outline.append(f'<a href="#pqa-b-{i}" style="padding-left:{indent}px">'
+                           f"{esc(_short(text[s:e], 40))}</a>")
+    if len(outline) == 1:
+        outline.append('<div class="pqa-empty">（无标题结构）</div>')
+    outline.append("</div>")
+    return "".join(outline), f'<div class="pqa-doc">{"".join(parts)}</div>'
+
+
+def open_citation(engine, citation: Citation | dict) -> tuple[str, str, str]:
+    """(doc_id, outline HTML, document HTML) for a citation or search hit."""
+    c = citation if isinstance(citation, dict) else {
+        "doc_id": citation.doc_id, "source": citation.source,
+        "start": citation.start, "end": citation.end}
+    doc = find_document(engine, c.get("doc_id"), c["source"], c["start"])
+    if doc is None:
+        raise PolicyQAError(f"{c['source']}: 找不到包含该引用的文档，请重建索引后再试。")
+    outline, body = render_document(engine, doc.doc_id, (c["start"], c["end"]))
+    return doc.doc_id, outline, body

@@ -1,0 +1,194 @@
+"""The 文库 tab: list, upload, remove, reindex; progress reports in Chinese."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import gradio as gr
+
+from ..errors import PolicyQAError
+from .common import ALL, _short, esc, facet_choices
+
+
+LIBRARY_COLUMNS = ("标题", "类型", "年份", "地区", "源文件", "段落数", "索引时间")
+
+_PROGRESS_ZH = (
+    (re.compile(r"^reading corpus"), lambda m: "读取文库文件…"),
+    (re.compile(r"^parsed (.*)"), lambda m: f"解析 {m.group(1)}"),
+    (re.compile(r"^embedding (\d+)/(\d+)"), lambda m: f"计算向量 {m.group(1)}/{m.group(2)}"),
+    (re.compile(r"^building lexical index"), lambda m: "建立检索索引…"),
+    (re.compile(r"^building the index"), lambda m: "建立索引…"),
+)
+
+
+def progress_zh(message: str) -> str:
+    """Engine progress messages (English, for the CLI) in Chinese for the page."""
+    for pattern, make in _PROGRESS_ZH:
+        m = pattern.match(message)
+        if m:
+            return make(m)
+    return message
+
+
+def engine_progress(progress: Callable | None) -> Callable[[str, float], None] | None:
+    """Adapt a ``gr.Progress`` (fraction, desc=…) to the engine's ``(message, fraction)``."""
+    if progress is None:
+        return None
+
+    def report(message: str, fraction: float) -> None:
+        progress(max(0.0, min(1.0, float(fraction))), desc=progress_zh(message))
+
+    return report
+
+
+def format_time(ts: Any) -> str:
+    """A unix time as local ``YYYY-MM-DD HH:MM`` ("" when unknown)."""
+    if ts in (None, ""):
+        return ""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(float(ts)))
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+
+
+def library_rows(engine) -> list[list[str]]:
+    """One row of display strings per indexed document, in ``LIBRARY_COLUMNS`` order."""
+    rows = []
+    for r in sorted(engine.library(), key=lambda r: (str(r.get("source", "")), str(r.get("title", "")))):
+        rows.append([
+            str(r.get("title") or ""), str(r.get("doc_type") or ""), str(r.get("year") or ""),
+            str(r.get("region") or ""), str(r.get("source") or ""), str(r.get("chunks") or 0),
+            format_time(r.get("indexed_at")),
+        ])
+    return rows
+
+
+def library_html(engine) -> str:
+    """The library table; every cell escaped."""
+    rows = library_rows(engine)
+    if not rows:
+        return '<div class="pqa-empty">文库中还没有文档，请上传文件。</div>'
+    head = "".join(f"<th>{esc(c)}</th>" for c in LIBRARY_COLUMNS)
+    body = []
+    for row in rows:
+        cells = [f'<td class="pqa-num">{esc(v)}</td>' if i in (2, 5, 6) else f"<td>{esc(v)}</td>"
+                 for i, v in enumerate(row)]
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    n_docs, n_files = len(rows), len({r[4] for r in rows})
+    return (f'<div class="pqa-meta">共 {n_docs} 篇文档，来自 {n_files} 个文件</div>'
+            f'<table class="pqa-table" id="lib-rows"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def source_choices(engine) -> list[tuple[str, str]]:
+    """(label, source) per indexed file, for the remove dropdown."""
+    titles: dict[str, list[str]] = {}
+    for r in engine.library():
+        titles.setdefault(str(r["source"]), []).append(str(r.get("title") or ""))
+    out = []
+    for source in sorted(titles):
+        t = titles[source]
+        label = f"{source} — {t[0]}" + (f" 等 {len(t)} 篇" if len(t) > 1 else "")
+        out.append((_short(label, 80), source))
+    return out
+
+
+def summary_html(summary: Any = None, saved: Sequence[tuple[str, str]] = (),
+                 refused: Sequence[tuple[str, str]] = (), removed_source: str | None = None) -> str:
+    """A Chinese report of an upload/remove/reindex; file names and reasons escaped."""
+    parts: list[str] = []
+
+    def section(title: str, items: Sequence[str], bad: bool = False) -> None:
+        if items:
+            cls = ' class="pqa-bad"' if bad else ""
+            lis = "".join(f"<li>{x}</li>" for x in items)
+            parts.append(f"<div{cls}>{esc(title)}（{len(items)}）：<ul>{lis}</ul></div>")
+
+    section("已保存", [esc(new) + (f"（原文件名 {esc(orig)}，已改名）" if orig != new else "")
+                      for orig, new in saved])
+    section("未保存", [f"{esc(name)}：{esc(reason)}" for name, reason in refused], bad=True)
+    if removed_source:
+        parts.append(f"<div>已从文库删除：{esc(removed_source)}</div>")
+    if summary is not None:
+        section("新增", [esc(x) for x in summary.added])
+        section("更新", [esc(x) for x in summary.updated])
+        section("移除", [esc(x) for x in summary.removed])
+        section("跳过", [f"{esc(x.get('source', ''))}：{esc(x.get('reason', ''))}" for x in summary.skipped],
+                bad=True)
+        if getattr(summary, "up_to_date", False) or not (summary.added or summary.updated or summary.removed):
+            parts.append("<div>索引已是最新，无需更新。</div>")
+        parts.append(f"<div>索引现有 {summary.files} 个文件、{summary.documents} 篇文档、"
+                     f"{summary.chunks} 个段落（用时 {summary.seconds:.1f} 秒）。</div>")
+    if not parts:
+        parts.append("<div>没有要处理的文件。</div>")
+    return f'<div class="pqa-msg">{"".join(parts)}</div>'
+
+
+def upload_files(engine, paths: Sequence[Any] | None, progress: Callable | None = None) -> str:
+    """Save each uploaded file into the corpus (names sanitised by the engine), reindex once,
+    and report. Refused files are listed with their reason; the rest are still indexed."""
+    paths = [p for p in (paths or []) if p]
+    if not paths:
+        raise PolicyQAError("请先选择要上传的文件。")
+    limit = int(getattr(engine.settings, "max_file_bytes", 0) or 0)
+    saved: list[tuple[str, str]] = []
+    refused: list[tuple[str, str]] = []
+    for p in paths:
+        path = Path(str(p))
+        name = getattr(p, "orig_name", None) or path.name
+        try:
+            size = path.stat().st_size
+            if limit and size > limit:
+                raise PolicyQAError(f"文件大小 {size:,} 字节，超过上限 {limit:,} 字节（设置 max_file_bytes）")
+            saved.append((name, engine.add_file(name, path.read_bytes())))
+        except PolicyQAError as e:
+            refused.append((name, str(e)))
+        except OSError as e:
+            refused.append((name, f"无法读取上传的文件（{type(e).__name__}）"))
+    summary = engine.reindex(engine_progress(progress)) if saved else None
+    return summary_html(summary, saved, refused)
+
+
+def remove_document(engine, source: str | None, confirmed: bool, progress: Callable | None = None) -> str:
+    """Delete a corpus file (after confirmation) and reindex."""
+    if not source:
+        raise PolicyQAError("请先选择要删除的文件。")
+    if not confirmed:
+        raise PolicyQAError("请先勾选“确认删除”，再点击删除。")
+    engine.remove_source(source)
+    summary = engine.reindex(engine_progress(progress))
+    return summary_html(summary, removed_source=source)
+
+
+def confirm_html(source: str) -> str:
+    return (f'<div class="pqa-msg"><div class="pqa-bad">将删除文件 {esc(source)}：'
+            "请先勾选“确认删除”，再点击删除。</div></div>")
+
+
+def reindex_library(engine, progress: Callable | None = None) -> str:
+    return summary_html(engine.reindex(engine_progress(progress)))
+
+
+def _keep_value(value: Any, choices: list[tuple[str, str]], default: Any) -> Any:
+    return value if value in {v for _, v in choices} else default
+
+
+def document_list_updates(engine, current: Sequence[Any] = ()) -> list[Any]:
+    """Updates for every component that lists documents or facets (search filters type/year/
+    region/document, the document selector), so library changes show without a restart.
+    ``current`` holds those components' values: kept where still offered, else reset."""
+    ch = facet_choices(engine)
+    cur = list(current) + [None] * (5 - len(current))
+    keys = ("doc_type", "year", "region", "doc")
+    ups = [gr.update(choices=ch[k], value=_keep_value(cur[i], ch[k], ALL)) for i, k in enumerate(keys)]
+    ups.append(gr.update(choices=ch["doc"][1:], value=_keep_value(cur[4], ch["doc"][1:], None)))
+    return ups
+
+
+def library_updates(engine, current: Sequence[Any] = ()) -> list[Any]:
+    """(table HTML, remove-dropdown update) + ``document_list_updates``."""
+    return [library_html(engine), gr.update(choices=source_choices(engine), value=None)] \
+        + document_list_updates(engine, current)

@@ -1,0 +1,85 @@
+"""The 检索 tab: filtered search, results with the query's terms marked."""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from ..clean import matching_copy
+from ..errors import PolicyQAError
+from ..types import Hit, SearchResult
+from .common import ALL, NO_RESULTS, _short, esc, heading_label, make_filters, mark_spans
+
+
+_QUERY_NOISE = re.compile(r"什么|哪些|怎么|怎样|如何|多少|是否|有没有|请问|[的了吗呢吧？?，,。、\s]")
+
+
+def query_terms(query: str) -> list[str]:
+    """Folded, lower-cased terms to mark: CJK bigrams and Latin words."""
+    folded = _QUERY_NOISE.sub(" ", matching_copy(query).lower())
+    terms: set[str] = set()
+    for word in re.findall(r"[a-z0-9]{2,}", folded):
+        terms.add(word)
+    for run in re.findall(r"[\u3400-\u9fff]+", folded):
+        if len(run) == 1:
+            continue
+        terms.update(run[i : i + 2] for i in range(len(run) - 1))
+    return sorted(terms)
+
+
+def mark_terms(text: str, query: str) -> str:
+    """Escaped ``text`` with the query's terms wrapped in ``<mark>`` (matching on a
+    same-length folded copy, showing the original characters)."""
+    terms = query_terms(query)
+    if not terms or not text:
+        return esc(text)
+    folded = matching_copy(text).lower()
+    hits = sorted((m.start(), m.end()) for t in terms for m in re.finditer(re.escape(t), folded))
+    merged: list[tuple[int, int]] = []
+    for a, b in hits:  # overlapping or touching matches become one mark
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return mark_spans(text, 0, merged)
+
+
+def results_html(result: SearchResult) -> str:
+    if result.abstained or not result.hits:
+        return f'<div class="pqa-results"><div class="pqa-empty">{NO_RESULTS}</div></div>'
+    cards = []
+    for n, h in enumerate(result.hits, start=1):
+        c = h.chunk
+        path = heading_label(c.heading_path, c.title)
+        cards.append(
+            '<div class="pqa-card">'
+            f'<span class="pqa-score">相关度 {h.score:.3f}</span>'
+            f'<div class="pqa-card-title">{n}. {esc(c.title)}</div>'
+            + (f'<div class="pqa-path">{esc(path)}</div>' if path else "")
+            + f'<div class="pqa-passage">{mark_terms(c.text, result.query)}</div>'
+            "</div>"
+        )
+    return f'<div class="pqa-results">{"".join(cards)}</div>'
+
+
+def result_choices(result: SearchResult) -> list[tuple[str, str]]:
+    out = []
+    for n, h in enumerate(result.hits, start=1):
+        path = heading_label(h.chunk.heading_path, h.chunk.title)
+        out.append((_short(f"{n}. {h.chunk.title}" + (f" › {path}" if path else ""), 60), str(n - 1)))
+    return out
+
+
+def run_search(engine, query: str, doc_type: str = ALL, year: str = ALL, region: str = ALL,
+               doc_id: str = ALL, k: int = 10, progress: Callable | None = None) -> SearchResult:
+    query = (query or "").strip()
+    if not query:
+        raise PolicyQAError("请输入要检索的内容。")
+    if progress:
+        progress(0.3, desc="检索中…")
+    return engine.search(query, k=int(k), filters=make_filters(doc_type, year, region, doc_id))
+
+
+def hit_ref(h: Hit) -> dict:
+    c = h.chunk
+    return {"doc_id": c.doc_id, "source": c.source, "start": c.start, "end": c.end}
