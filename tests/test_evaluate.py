@@ -1,9 +1,10 @@
 import math
+from pathlib import Path
 
 import pytest
 
 from policyqa.errors import PolicyQAError
-from policyqa.evaluate import Returned, evaluate, score_query
+from policyqa.evaluate import Returned, evaluate, load_queries, score_query
 
 EV = [{"file": "a.txt", "start": 100, "end": 120, "grade": 2},
       {"file": "b.txt", "start": 0, "end": 10, "grade": 1}]
@@ -44,3 +45,18 @@ def test_load_queries_skips_a_meta_line(tmp_path):
     path.write_text('{"_meta": "note", "query": "no id"}\n', encoding="utf-8")
     with pytest.raises(PolicyQAError):
         load_queries(path)
+
+
+@pytest.mark.parametrize("name", ["dev.jsonl", "answer_extra.jsonl", "answer_blind.jsonl"])
+def test_shipped_query_sets_quote_the_corpus_exactly(name):
+    """Every evidence span of the query sets in eval/ is the sample corpus's text at its
+    offsets, and every answerable query has a grade-2 span."""
+    root = Path(__file__).resolve().parents[1]
+    queries = load_queries(root / "eval" / name)
+    assert queries
+    for q in queries:
+        for ev in q.get("evidence", []):
+            text = (root / "corpus" / ev["file"]).read_text(encoding="utf-8")
+            assert text[ev["start"]:ev["end"]] == ev["text"], (q["id"], ev)
+        if q.get("evidence"):
+            assert any(ev["grade"] == 2 for ev in q["evidence"]), q["id"]
