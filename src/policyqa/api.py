@@ -43,9 +43,11 @@ from .index import (
     write_index,
 )
 from .ingest import ParsedCorpus, parse_corpus
-from .lexical import LexicalIndex, normalise, tokenize
+from .lexical import WORD_TOKEN, LexicalIndex, normalise, tokenize
 from .loaders import iter_corpus_files, source_name
-from .search import SearchParams, calibrated, lexical_side, lexical_text, passage_text, query_text, search
+from .glossary import Glossary
+from .search import (SearchParams, calibrated, is_cjk_query, lexical_side, lexical_text, passage_text, query_text,
+                     search)
 from .targets import extract_all, indicator_text
 from .types import Answer, Chunk, Document, Filters, Hit, SearchResult
 
@@ -444,6 +446,18 @@ class Engine:
     _lexical_worker: ThreadPoolExecutor | None = field(default=None, repr=False)
     _embed_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _search_threads: ThreadLimit | None = field(default=None, repr=False)
+    _glossary: Glossary | None = field(default=None, repr=False)
+    _glossary_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def glossary(self) -> Glossary | None:
+        """The English→Chinese glossary for translating English queries (read on first
+        use, ≈1.5 s); None when Settings.translate_queries is off."""
+        if not self.settings.translate_queries:
+            return None
+        with self._glossary_lock:
+            if self._glossary is None:
+                self._glossary = Glossary.load()
+            return self._glossary
 
     def limit_threads(self):
         """Context limiting OpenMP threads for the query side (Settings.search_threads)."""
@@ -527,7 +541,8 @@ class Engine:
         if self._lexical_worker is None:
             self._lexical_worker = ThreadPoolExecutor(max_workers=2, thread_name_prefix="policyqa-lexical")
         # BM25 does not need the query vector: score it while the query is embedded.
-        lexical = self._lexical_worker.submit(lexical_side, data, query)
+        glossary = None if is_cjk_query(query) else self.glossary()
+        lexical = self._lexical_worker.submit(lexical_side, data, query, glossary)
         with self.limit_threads():
             qvec = self.query_vector(query)
             return search(data, qvec, query, search_params(self.settings, k), filters, lexical.result())
@@ -650,9 +665,6 @@ class IndexedScorer:
                 sims[i] = float(v @ q)
         floor = min((v for v in sims if v is not None), default=0.0)
         return [floor if v is None else v for v in sims]
-
-
-WORD_TOKEN = "w:"  # the lexical index's prefix for jieba words (see lexical.tokenize)
 
 
 def bm25_idf(df: int, n_docs: int) -> float:

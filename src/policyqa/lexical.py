@@ -46,6 +46,9 @@ def _jieba():
     return tok
 
 
+WORD_TOKEN = "w:"  # prefix of jieba words among the tokens ("b:" bigrams, "a:" ASCII words)
+
+
 def normalise(text: str) -> str:
     """Fold script and width for matching (never used for offsets)."""
     return unicodedata.normalize("NFKC", fold(text)).lower()
@@ -55,10 +58,10 @@ def tokenize(text: str) -> list[str]:
     norm = normalise(text)
     tokens: list[str] = []
     for run in _CJK_RUN.findall(norm):
-        tokens.extend("w:" + w for w in _jieba().cut_for_search(run) if w not in _STOP and len(w) > 1)
+        tokens.extend(WORD_TOKEN + w for w in _jieba().cut_for_search(run) if w not in _STOP and len(w) > 1)
         tokens.extend("b:" + run[i : i + 2] for i in range(len(run) - 1))
         if len(run) == 1 and run not in _STOP:
-            tokens.append("w:" + run)
+            tokens.append(WORD_TOKEN + run)
     tokens.extend("a:" + w for w in _ASCII_WORD.findall(norm))
     return tokens
 
