@@ -232,3 +232,14 @@ def test_gradio_client_endpoints(engine):
         assert s["results"] and s["query"] == "校园安全"
     finally:
         app.close()
+
+
+def test_results_of_a_translated_english_query_mark_its_chinese_words(engine):
+    import dataclasses
+
+    result = web.run_search(engine, "教师", k=3)
+    english = dataclasses.replace(result, query="teacher <b>exchange</b>", translated_terms=("教师", "<i>"))
+    page = web.results_html(english)
+    assert "<mark>教师</mark>" in page or "<mark>教師</mark>" in page
+    assert "英文检索词按词典对应为：教师、&lt;i&gt;" in page  # shown, and shown as text
+    assert "<i>" not in page and "<b>exchange" not in page

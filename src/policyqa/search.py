@@ -256,4 +256,5 @@ def search(
     best = max((h.evidence_score for h in hits[: params.evidence_hits] if h.evidence_score is not None), default=0.0)
     threshold = params.abstain_cjk if is_cjk_query(query) else params.abstain_other
     abstained = not hits or best < threshold
-    return SearchResult(query=query, abstained=abstained, top_score=best, hits=tuple(hits))
+    return SearchResult(query=query, abstained=abstained, top_score=best, hits=tuple(hits),
+                        translated_terms=side.translated)

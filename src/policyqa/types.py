@@ -138,6 +138,9 @@ class SearchResult:
     abstained: bool
     top_score: float
     hits: tuple[Hit, ...]
+    # The Chinese words an English query was scored with on the lexical side (glossary.py),
+    # so a result list can mark them; empty for a query that was not translated.
+    translated_terms: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -15,7 +15,8 @@ _QUERY_NOISE = re.compile(r"什么|哪些|怎么|怎样|如何|多少|是否|有
 
 
 def query_terms(query: str) -> list[str]:
-    """Folded, lower-cased terms to mark: CJK bigrams and Latin words."""
+    """Folded, lower-cased terms to mark: CJK bigrams and Latin words (an English query's
+    Chinese translations are passed in as extra words, space-separated)."""
     folded = _QUERY_NOISE.sub(" ", matching_copy(query).lower())
     terms: set[str] = set()
     for word in re.findall(r"[a-z0-9]{2,}", folded):
@@ -44,6 +45,12 @@ def mark_terms(text: str, query: str) -> str:
     return mark_spans(text, 0, merged)
 
 
+def marked_query(result: SearchResult) -> str:
+    """What to mark in the results: the query, plus the Chinese words an English query
+    was translated to (so a user sees why a Chinese passage matched)."""
+    return " ".join((result.query,) + result.translated_terms)
+
+
 def results_html(result: SearchResult) -> str:
     if result.abstained or not result.hits:
         return f'<div class="pqa-results"><div class="pqa-empty">{NO_RESULTS}</div></div>'
@@ -56,10 +63,12 @@ def results_html(result: SearchResult) -> str:
             f'<span class="pqa-score">相关度 {h.score:.3f}</span>'
             f'<div class="pqa-card-title">{n}. {esc(c.title)}</div>'
             + (f'<div class="pqa-path">{esc(path)}</div>' if path else "")
-            + f'<div class="pqa-passage">{mark_terms(c.text, result.query)}</div>'
+            + f'<div class="pqa-passage">{mark_terms(c.text, marked_query(result))}</div>'
             "</div>"
         )
-    return f'<div class="pqa-results">{"".join(cards)}</div>'
+    note = (f'<div class="pqa-path">英文检索词按词典对应为：{esc("、".join(result.translated_terms))}</div>'
+            if result.translated_terms else "")
+    return f'<div class="pqa-results">{note}{"".join(cards)}</div>'
 
 
 def result_choices(result: SearchResult) -> list[tuple[str, str]]:
