@@ -42,29 +42,34 @@ def test_cedict_is_inverted_into_english_keys():
         "dictionary", "class", "teacher", "campus", "analysis"]
 
 
-def test_translate_takes_longest_phrases_known_words_and_counts_the_share():
+def test_translate_takes_longest_phrases_known_words_and_weighs_what_it_carries():
     g = glossary()
-    df = {"食品安全": 3, "食品": 9, "安全": 40, "学校": 50, "审计": 2, "教师": 30, "老师": 5}
-    tr = g.translate("School canteen food safety", lambda w: df.get(w, 0))
-    # "food safety" is one phrase; 食堂 is not in the index, so "canteen" is not matched
-    assert tr.phrases == (("school", ("学校",)), ("food safety", ("食品安全",)))
-    assert tr.share == pytest.approx(3 / 4)
-    tr = g.translate("the audit of teachers", lambda w: df.get(w, 0))
-    assert tr.phrases == (("audit", ("审计",)), ("teachers", ("教师", "老师")))  # most frequent first
+    idf = {"食品安全": 3.0, "食品": 2.0, "安全": 1.0, "学校": 0.5, "审计": 4.0, "教师": 1.2, "老师": 2.5}
+    tr = g.translate("School canteen food safety", lambda w: idf.get(w, 0.0), unmatched_weight=5.0)
+    # "food safety" is one phrase; 食堂 is not in the index, so "canteen" is missed
+    assert [(p.english, p.chinese, p.weight) for p in tr.phrases] == [
+        ("school", ("学校",), 0.5), ("food safety", ("食品安全",), 3.0)]
+    assert tr.missed == 5.0 and tr.share == pytest.approx(3.5 / 8.5)
+    tr = g.translate("the audit of teachers", lambda w: idf.get(w, 0.0), unmatched_weight=5.0)
+    assert tr.phrases[1].chinese == ("教师", "老师")  # most frequent (lowest IDF) first
     assert tr.share == 1.0  # "the" and "of" are not content words
-    assert g.translate("weather forecast", lambda w: df.get(w, 0)).phrases == ()
+    assert tr.words == ("审计", "教师", "老师")
+    # a text earns a phrase's weight with any of its words; untranslated words stay missing
+    assert tr.coverage("加强老師隊伍建設") == pytest.approx(1.2 / 5.2)  # traditional text
+    assert tr.coverage("审计教师") == 1.0
+    assert g.translate("weather forecast", lambda w: idf.get(w, 0.0), 5.0).phrases == ()
 
 
 def test_english_query_is_scored_by_its_chinese_words():
     texts = ["为义务教育学生免费配发字典", "加强双语教师培养培训", "学校食堂食品安全检查"]
     data = SimpleNamespace(lexical=LexicalIndex.build(texts))
     side = lexical_side(data, "bilingual teachers", glossary())
-    assert side.translated == ("双语", "教师") and side.coverage == 1.0
+    assert side.translation.words == ("双语", "教师") and side.coverage == 1.0
     assert int(side.scores.argmax()) == 1
     # without a glossary an English query sees nothing; a Chinese query is never translated
     assert lexical_side(data, "bilingual teachers").scores.max() == 0
     cjk = lexical_side(data, "双语教师", glossary())
-    assert cjk.translated == () and int(cjk.scores.argmax()) == 1
+    assert cjk.translation is None and int(cjk.scores.argmax()) == 1
 
 
 def test_the_shipped_dictionary_loads():
@@ -88,3 +93,26 @@ def test_engine_translates_english_queries_unless_told_not_to(fake_settings):
     assert all(h.lexical_rank is None for h in plain.search("food safety", k=3).hits)
     assert plain.glossary() is None
     assert engine.glossary() is engine.glossary()  # read once
+
+
+def test_translated_evidence_is_the_best_sentence_coverage():
+    from policyqa.glossary import Phrase, Translation
+    from policyqa.search import translated_evidence
+    from policyqa.types import Chunk, DocMeta, Hit
+
+    text = "学校食堂每学期检查一次。双语教师每年培训两次。"
+    chunk = Chunk(0, "d", "a.txt", 100, 100 + len(text), text, "t", (), DocMeta())
+    sentences = SimpleNamespace(of_chunk=lambda i: range(0, 2), spans=[(100, 112), (112, 124)])
+    data = SimpleNamespace(sentences=sentences)
+    tr = Translation((Phrase("bilingual", ("双语",), 4.0), Phrase("teacher", ("教师",), 1.0)), missed=5.0)
+    assert translated_evidence(data, [Hit(chunk, 1.0)], tr) == pytest.approx(0.5)  # second sentence
+    assert translated_evidence(data, [], tr) == 0.0
+
+
+def test_answers_to_english_questions_weigh_dictionary_words_as_synonym_groups():
+    from policyqa.answer import KeyTerms
+
+    terms = KeyTerms.synonyms([(("教师", "老师"), 1.0), (("双语",), 3.0), ((), 9.0)])
+    assert terms.total == 4.0
+    assert terms.coverage("双语老師") == 1.0  # either synonym, traditional text
+    assert terms.coverage("教师和老师") == 0.25  # one concept counts once

@@ -66,6 +66,18 @@ def test_english_query_finds_chinese_passages(real_engine):
     assert any("食堂" in h.chunk.text or "食品安全" in h.chunk.text for h in hits)
 
 
+def test_english_question_is_answered_from_its_dictionary_words(real_engine):
+    """The cross-lingual similarity of this question is below the English threshold; its
+    dictionary translation (免费 新华 字典 义务教育 学生) is all in one sentence, so it is
+    answered, with that sentence first. An English question on a topic the corpus lacks
+    translates only to common words and is still declined."""
+    answer = real_engine.ask("free Xinhua dictionaries for compulsory education students")
+    assert not answer.abstained and "新华字典" in answer.citations[0].text
+    result = real_engine.search("free Xinhua dictionaries for compulsory education students")
+    assert {"新华", "字典", "义务教育"} <= set(result.translated_terms)
+    assert real_engine.ask("telecom fraud prevention education for students").abstained
+
+
 def test_filters_restrict_results(real_engine):
     doc = real_engine.documents()[3]
     res = real_engine.search("教师队伍建设", k=5, filters=Filters(doc_id=doc.doc_id))

@@ -16,7 +16,7 @@ from queue import Queue
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -45,11 +45,14 @@ from .index import (
 from .ingest import ParsedCorpus, parse_corpus
 from .lexical import WORD_TOKEN, LexicalIndex, normalise, tokenize
 from .loaders import iter_corpus_files, source_name
-from .glossary import Glossary
+from .glossary import Glossary, Translation
 from .search import (SearchParams, calibrated, is_cjk_query, lexical_side, lexical_text, passage_text, query_text,
-                     search)
+                     search, translate)
 from .targets import extract_all, indicator_text
 from .types import Answer, Chunk, Document, Filters, Hit, SearchResult
+
+if TYPE_CHECKING:
+    from .answer import KeyTerms
 
 Progress = Callable[[str, float], None]
 
@@ -459,6 +462,15 @@ class Engine:
                 self._glossary = Glossary.load()
             return self._glossary
 
+    def translation(self, query: str) -> Translation | None:
+        """An English query's glossary translation over this index (None for a CJK query,
+        with translate_queries off, or when nothing translates)."""
+        glossary = None if is_cjk_query(query) else self.glossary()
+        if glossary is None:
+            return None
+        tr = translate(self.data, query, glossary)
+        return tr if tr.phrases else None
+
     def limit_threads(self):
         """Context limiting OpenMP threads for the query side (Settings.search_threads)."""
         if self._search_threads is None:
@@ -569,7 +581,8 @@ class Engine:
         result = self.search(question, filters=filters)
         with self.limit_threads():  # (the scorer may embed a few sentences)
             return build_answer(question, result.hits, self.source_text, IndexedScorer(self, result.hits),
-                                result.abstained, term_weights=IndexedTermWeights(self.data.lexical))
+                                result.abstained,
+                                term_weights=IndexedTermWeights(self.data.lexical, self.translation(question)))
 
     # --- targets and precedents --------------------------------------------------
     def target_index(self):
@@ -667,11 +680,6 @@ class IndexedScorer:
         return [floor if v is None else v for v in sims]
 
 
-def bm25_idf(df: int, n_docs: int) -> float:
-    """BM25 (Lucene) inverse document frequency; 0 for a term no passage contains."""
-    return math.log(1 + (n_docs - df + 0.5) / (df + 0.5)) if df > 0 else 0.0
-
-
 @dataclass
 class IndexedTermWeights:
     """The answer engine's key terms of a question: its jieba words (question words
@@ -679,14 +687,26 @@ class IndexedTermWeights:
     rare word (校车, 章程) counts for more than a common one (学校, 工作). Words no passage
     contains weigh nothing: they cannot tell sentences apart. Only words, not the lexical
     index's character bigrams: a bigram across two words (划创 in 计划创建) is rare and
-    would weigh as much as a real rare word."""
+    would weigh as much as a real rare word. An English question's key terms are the
+    Chinese words its glossary translation gives (when a ``translation`` is at hand)."""
 
     lexical: LexicalIndex
+    translation: Translation | None = None
+
+    def key_terms(self, question: str) -> KeyTerms:
+        """For a translated question, one concept per English phrase: its Chinese words
+        are synonyms worth the phrase's weight. Otherwise ``weights`` grouped as usual."""
+        from .answer import KeyTerms
+
+        if self.translation is None:
+            return KeyTerms.from_weights(self.weights(question))
+        return KeyTerms.synonyms([(p.chinese, p.weight) for p in self.translation.phrases])
 
     def weights(self, question: str) -> dict[str, float]:
         from .answer import strip_question_words
 
+        if self.translation is not None:
+            return {w: self.lexical.idf(WORD_TOKEN + w) for w in self.translation.words}
         words = [t[len(WORD_TOKEN):] for t in tokenize(strip_question_words(question)) if t.startswith(WORD_TOKEN)]
-        idf = {w: bm25_idf(self.lexical.document_frequency(WORD_TOKEN + w), self.lexical.n_docs)
-               for w in dict.fromkeys(words)}
+        idf = {w: self.lexical.idf(WORD_TOKEN + w) for w in dict.fromkeys(words)}
         return {w: v for w, v in idf.items() if v > 0}

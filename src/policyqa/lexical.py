@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -64,6 +65,11 @@ def tokenize(text: str) -> list[str]:
             tokens.append(WORD_TOKEN + run)
     tokens.extend("a:" + w for w in _ASCII_WORD.findall(norm))
     return tokens
+
+
+def bm25_idf(df: int, n_docs: int) -> float:
+    """BM25 (Lucene) inverse document frequency; 0 for a term no passage contains."""
+    return math.log(1 + (n_docs - df + 0.5) / (df + 0.5)) if df > 0 else 0.0
 
 
 def token_hash(token: str) -> int:
@@ -158,6 +164,15 @@ class LexicalIndex:
         """Share of the query's tokens the corpus vocabulary has (0 for e.g. English
         queries over a Chinese corpus: the lexical side then cannot see anything)."""
         return len(self.known(tokens)) / len(tokens) if tokens else 0.0
+
+    def idf(self, token: str) -> float:
+        """BM25 (Lucene) inverse document frequency of ``token``; 0 when no passage has it."""
+        return bm25_idf(self.document_frequency(token), self.n_docs)
+
+    @property
+    def max_idf(self) -> float:
+        """The IDF of a token that one passage has (the rarest a known token can be)."""
+        return bm25_idf(1, self.n_docs)
 
     def document_frequency(self, token: str) -> int:
         """How many indexed passages contain ``token`` (the length of its posting list)."""

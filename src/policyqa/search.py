@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from .index import IndexData, doc_table
-from .glossary import Glossary
+from .glossary import Glossary, Translation
 from .lexical import WORD_TOKEN, normalise, tokenize
 from .types import Chunk, Filters, Hit, SearchResult, Span
 from .vector_index import search as vector_search
@@ -50,6 +50,13 @@ class SearchParams:
     # specific things, dictionary words are not: 1.5 and 2 measured best on the English
     # queries of the three sets in eval/ (R@5 0.875 → 1.0); 1 helped less, 3 hurt.
     translated_weight: float = 1.5
+    # ...and it is not declined when one sentence of its first ``translated_evidence_hits``
+    # hits holds this share of its information (its dictionary words weighted by IDF, words
+    # left untranslated counting as missing). On the English queries of eval/: negatives
+    # 0.07-0.23, answerable ones 0.22-1.0 (one of them, at 1.0, is below the similarity
+    # threshold and is answered because of this).
+    translated_evidence: float = 0.6
+    translated_evidence_hits: int = 5
 
 
 # Abstain thresholds (CJK query, other query) on the best sentence similarity, calibrated
@@ -196,19 +203,36 @@ class LexicalSide:
 
     scores: np.ndarray
     coverage: float
-    translated: tuple[str, ...] = ()  # the Chinese words an English query was scored with
+    translation: Translation | None = None  # what an English query was scored with
 
 
 def lexical_side(data: IndexData, query: str, glossary: Glossary | None = None) -> LexicalSide:
     """BM25 for the query; a non-CJK query with a ``glossary`` is scored by the Chinese
     words its English phrases translate to (see glossary.py)."""
     if glossary is not None and not is_cjk_query(query):
-        lexical = data.lexical
-        tr = glossary.translate(query, lambda w: lexical.document_frequency(WORD_TOKEN + w))
+        tr = translate(data, query, glossary)
         if tr.phrases:
-            return LexicalSide(lexical.scores(tokenize(" ".join(tr.words))), tr.share, tuple(tr.words))
+            return LexicalSide(data.lexical.scores(tokenize(" ".join(tr.words))), tr.share, tr)
     tokens = tokenize(query)
     return LexicalSide(data.lexical.scores(tokens), data.lexical.coverage(tokens))
+
+
+def translate(data: IndexData, query: str, glossary: Glossary) -> Translation:
+    """The query's English phrases as the Chinese words of this index, weighted by IDF."""
+    lexical = data.lexical
+    return glossary.translate(query, lambda w: lexical.idf(WORD_TOKEN + w), lexical.max_idf)
+
+
+def translated_evidence(data: IndexData, hits: Sequence[Hit], translation: Translation) -> float:
+    """The largest share of a translated query's information that one sentence of
+    ``hits`` contains (glossary.Translation.coverage)."""
+    best = 0.0
+    for h in hits:
+        c = h.chunk
+        rows = data.sentences.of_chunk(c.chunk_id)
+        for a, b in data.sentences.spans[rows.start : rows.stop]:
+            best = max(best, translation.coverage(c.text[int(a) - c.start : int(b) - c.start]))
+    return best
 
 
 def search(
@@ -225,7 +249,7 @@ def search(
     mask = filter_mask(data, filters)
     dense = dense_ranking(data, qvec, params.candidates, mask)
     side = lexical_scores if lexical_scores is not None else lexical_side(data, query)
-    lex_weight = params.lexical_weight * side.coverage * (params.translated_weight if side.translated else 1.0)
+    lex_weight = params.lexical_weight * side.coverage * (params.translated_weight if side.translation else 1.0)
     lex_scores = side.scores
     lexical = lexical_ranking(lex_scores, params.candidates, mask)
     rankings = [[i for i, _ in dense], [i for i, _ in lexical]]
@@ -256,5 +280,11 @@ def search(
     best = max((h.evidence_score for h in hits[: params.evidence_hits] if h.evidence_score is not None), default=0.0)
     threshold = params.abstain_cjk if is_cjk_query(query) else params.abstain_other
     abstained = not hits or best < threshold
+    if abstained and hits and side.translation is not None:
+        # an English query whose dictionary words are, most of them, in one sentence of
+        # the passages an answer quotes is answered, however weak the cross-lingual
+        # similarity ("free Xinhua dictionaries" → 免费配发《新华字典》)
+        found = translated_evidence(data, hits[: params.translated_evidence_hits], side.translation)
+        abstained = found < params.translated_evidence
     return SearchResult(query=query, abstained=abstained, top_score=best, hits=tuple(hits),
-                        translated_terms=side.translated)
+                        translated_terms=side.translation.words if side.translation else ())
