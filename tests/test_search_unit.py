@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 
 from policyqa.search import dedupe, is_near_duplicate, lexical_ranking, rrf
@@ -61,3 +63,40 @@ def test_lexical_scores_equal_bm25s_and_survive_save_and_load(tmp_path):
         assert np.array_equal(loaded.scores(toks), lex.scores(toks)), query
         assert loaded.coverage(toks) == lex.coverage(toks) == (len(known) / len(toks) if toks else 0.0)
     assert "w:足球" in loaded.vocab and "w:篮球" not in loaded.vocab and 3 not in loaded.vocab
+
+
+def test_unknown_words_are_the_question_words_no_passage_has():
+    from policyqa.lexical import LexicalIndex
+    from policyqa.search import unknown_words, without_words
+
+    data = SimpleNamespace(lexical=LexicalIndex.build(["完善校园突发事件应急处置预案", "加强校园安全管理"]))
+    assert unknown_words(data, "校园欺凌事件怎么预防和处置?") == ["欺凌", "预防"]
+    assert unknown_words(data, "校园安全管理有什么要求?") == []
+    assert without_words("校園欺凌事件怎么预防", ["欺凌"]) == "校园事件怎么预防"  # folded
+
+
+def test_off_topic_when_the_evidence_fits_the_question_without_its_unknown_words():
+    from policyqa.search import evidence_vector, off_topic
+
+    ev = np.array([1.0, 0.0], dtype=np.float32)
+    question = np.array([0.90, 0.436], dtype=np.float32)
+    reduced = np.array([0.95, 0.312], dtype=np.float32)  # closer to the evidence by 0.05
+    assert off_topic(ev, question, reduced, margin=0.01)
+    assert not off_topic(ev, question, reduced, margin=0.1)
+    assert not off_topic(ev, reduced, question, margin=0.01)  # the unknown words helped
+    vectors = np.eye(3, dtype=np.float32)
+    data = SimpleNamespace(sentences=SimpleNamespace(of_chunk=lambda i: range(1, 3), spans=[(0, 5), (5, 9), (9, 20)],
+                                                     vectors=vectors))
+    hit = Hit(Chunk(7, "d", "s.txt", 5, 20, "x" * 15, "t", (), DocMeta()), score=1.0, evidence_span=(9, 20))
+    assert np.array_equal(evidence_vector(data, hit), vectors[2])
+    assert evidence_vector(data, Hit(hit.chunk, score=1.0)) is None
+
+
+def test_engine_declines_off_topic_questions_where_the_model_has_a_margin(fake_settings, monkeypatch):
+    from policyqa import api
+
+    engine = api.Engine.open(fake_settings, build_if_needed=True)
+    assert not engine.search("校园欺凌事件怎么处理").abstained  # no margin for this model: not checked
+    monkeypatch.setitem(api.OFF_TOPIC_MARGIN, fake_settings.model, -2.0)  # any difference counts
+    assert engine.search("校园欺凌事件怎么处理").abstained  # 欺凌 is in no passage
+    assert not engine.search("学前教育毛入园率").abstained  # every word is known

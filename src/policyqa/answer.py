@@ -31,6 +31,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from .clean import fold
+from .search import strip_question_words
 from .types import Answer, Citation, Hit
 
 NOT_FOUND = "文档中没有找到与该问题相关的内容。"
@@ -52,16 +53,6 @@ _NUMBER_QUESTION = re.compile(
     re.IGNORECASE,
 )
 _HAS_QUANTITY = re.compile(r"[0-9０-９]|百分之|[一二三四五六七八九十百千万]+[所个项名人次元%]")
-# Question words and particles, and the words that only frame the question around them
-# ("要达到多少", "有哪些措施", "怎么写"): they say what kind of answer is wanted, not
-# what it is about, so they are not key terms.
-_QUESTION_WORDS = re.compile(
-    r"(?:要|需要|应|将)?(?:达到|提高到|控制在|是)?多少|"
-    r"(?:有)?(?:什么|哪些|哪几[项个条类])(?:要求|措施|举措|做法|办法|安排|内容|规定|方面)?|"
-    r"(?:怎么|怎样|如何)(?:写|做|安排|规定)?|"
-    r"哪个|是否|有没有|为什么|请问|关于|方面|主要|"
-    r"[的了吗呢吧啊？?，,。、\s]"
-)
 _TITLE_DIGITS = re.compile(r"[0-9０-９]+\s*(?:年度|学年|年)?\s*[-—~～至到]?")
 
 
@@ -122,11 +113,6 @@ def _compact(text: str) -> str:
     """Folded, NFKC and lower-cased, letters and digits only: what key terms are looked
     up in (so a term matches across the punctuation and spaces of the source)."""
     return "".join(ch for ch in unicodedata.normalize("NFKC", fold(text)).lower() if ch.isalnum())
-
-
-def strip_question_words(question: str) -> str:
-    """The question with question words and particles blanked out (什么, 哪些, 吗, ...)."""
-    return _QUESTION_WORDS.sub(" ", _fold(question))
 
 
 def _bigrams(text: str) -> set[str]:

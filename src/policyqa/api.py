@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import threading
@@ -46,8 +47,9 @@ from .ingest import ParsedCorpus, parse_corpus
 from .lexical import WORD_TOKEN, LexicalIndex, normalise, tokenize
 from .loaders import iter_corpus_files, source_name
 from .glossary import Glossary, Translation
-from .search import (SearchParams, calibrated, is_cjk_query, lexical_side, lexical_text, passage_text, query_text,
-                     search, translate)
+from .search import (OFF_TOPIC_MARGIN, SearchParams, calibrated, evidence_vector, is_cjk_query, lexical_side,
+                     lexical_text, off_topic, passage_text, query_text, search, translate, unknown_words,
+                     without_words)
 from .targets import extract_all, indicator_text
 from .types import Answer, Chunk, Document, Filters, Hit, SearchResult
 
@@ -557,7 +559,23 @@ class Engine:
         lexical = self._lexical_worker.submit(lexical_side, data, query, glossary)
         with self.limit_threads():
             qvec = self.query_vector(query)
-            return search(data, qvec, query, search_params(self.settings, k), filters, lexical.result())
+            result = search(data, qvec, query, search_params(self.settings, k), filters, lexical.result())
+            if self._off_topic(result, qvec):
+                result = dataclasses.replace(result, abstained=True)
+            return result
+
+    def _off_topic(self, result: SearchResult, qvec: np.ndarray) -> bool:
+        """A CJK question whose words the corpus never uses are what its top evidence
+        lacks (search.off_topic); only for models with a measured margin."""
+        margin = OFF_TOPIC_MARGIN.get(self.settings.model)
+        if margin is None or result.abstained or not result.hits or not is_cjk_query(result.query):
+            return False
+        words = unknown_words(self.data, result.query)
+        reduced = without_words(result.query, words) if words else ""
+        evidence = evidence_vector(self.data, result.hits[0])
+        if not reduced.strip() or evidence is None:
+            return False
+        return off_topic(evidence, qvec, self.query_vector(reduced), margin)
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's vector, cached (ask and search of one question embed it once)."""
