@@ -314,3 +314,21 @@ def test_words_that_frame_the_question_are_not_key_terms():
     # a frame word stays when it is not next to a question word: it is the topic then
     assert "要求" in strip_question_words("落实减负要求的情况")
     assert "达到" in strip_question_words("达到省级标准的学校有哪些").replace(" ", "")
+
+
+def test_sentences_after_the_first_must_share_its_key_terms():
+    TEXTS["close.txt"] = "标题\n校车每年检查一次。学校开展读书活动。校车配备照管员。\n"
+    try:
+        hits = [make_hit("close.txt", "校车每年检查一次。学校开展读书活动。校车配备照管员。", 0.9)]
+        terms = FixedTerms({"校车": 3.0})
+        ans = build_answer("校车怎么管理?", hits, source_text, FlatScorer(), abstained=False, term_weights=terms)
+        cited = [c.text for c in ans.citations]
+        # all three score alike; the one without 校车 is left out, the two others are kept
+        assert "学校开展读书活动。" not in "".join(cited)
+        assert "校车每年检查一次。" in "".join(cited) and "校车配备照管员。" in "".join(cited)
+        # a question with no key term in the best sentence keeps close sentences as before
+        none = build_answer("怎么管理?", hits, source_text, FlatScorer(), abstained=False,
+                            term_weights=FixedTerms({"火星": 3.0}))
+        assert "学校开展读书活动。" in "".join(c.text for c in none.citations)
+    finally:
+        del TEXTS["close.txt"]

@@ -343,15 +343,23 @@ def _jaccard(a: str, b: str) -> float:
     return len(ga & gb) / max(1, len(ga | gb))
 
 
-def _pick(cands: list[_Sentence], scores: list[float], max_sentences: int) -> list[tuple[_Sentence, float]]:
+def _pick(cands: list[_Sentence], scores: list[float], max_sentences: int,
+          terms: KeyTerms | None = None) -> list[tuple[_Sentence, float]]:
+    """The best sentence, and up to ``max_sentences`` - 1 more scoring within
+    CLOSE_TO_BEST of it that are not near-duplicates; when the best one contains some of
+    the question's key terms, the others must too (a close score alone, common when the
+    similarities are bunched, does not make a sentence an answer)."""
     order = sorted(range(len(cands)), key=lambda i: (-scores[i], cands[i].hit_rank, cands[i].start))
     picks: list[tuple[_Sentence, float]] = []
     total = 0
     best = scores[order[0]]
+    needs_terms = terms is not None and terms.coverage(cands[order[0]].text) > 0
     for i in order:
         cand, score = cands[i], scores[i]
         if len(picks) >= max_sentences or score < best - CLOSE_TO_BEST:
             break
+        if picks and needs_terms and terms.coverage(cand.text) == 0:
+            continue
         if any(_jaccard(cand.text, p.text) > NEAR_DUPLICATE for p, _ in picks):
             continue
         if picks and total + len(cand.text) > MAX_ANSWER_CHARS:
@@ -453,7 +461,7 @@ def build_answer(
     if not cands:
         return Answer(question, True, NOT_FOUND, ())
     cands, scores = _score_all(question, cands, scorer, terms, hits)
-    groups = _merge(_pick(cands, scores, max_sentences), source_text)
+    groups = _merge(_pick(cands, scores, max_sentences, terms), source_text)
     several_docs = len({_doc_key(g.first) for g in groups}) > 1
     parts: list[str] = []
     citations: list[Citation] = []
