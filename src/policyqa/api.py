@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import math
 import threading
 import time
 from queue import Queue
@@ -44,13 +43,13 @@ from .index import (
     read_manifest,
     write_index,
 )
-from .ingest import ParsedCorpus, parse_corpus
-from .lexical import WORD_TOKEN, LexicalIndex, normalise, tokenize
-from .loaders import iter_corpus_files, source_name
 from .glossary import Glossary, Translation
+from .ingest import ParsedCorpus, parse_corpus
+from .lexical import WORD_TOKEN, LexicalIndex, normalise
+from .loaders import iter_corpus_files, source_name
 from .search import (OFF_TOPIC_MARGIN, SearchParams, calibrated, evidence_vector, is_cjk_query, lexical_side,
-                     lexical_text, off_topic, passage_text, query_text, search, translate, unknown_words,
-                     without_words)
+                     lexical_text, off_topic, passage_text, query_text, question_words, search, translate,
+                     unknown_words, without_words)
 from .targets import extract_all, indicator_text
 from .types import Answer, Chunk, Document, Filters, Hit, SearchResult
 
@@ -730,10 +729,6 @@ class IndexedTermWeights:
         return KeyTerms.synonyms([(p.chinese, p.weight) for p in self.translation.phrases])
 
     def weights(self, question: str) -> dict[str, float]:
-        from .answer import strip_question_words
-
-        if self.translation is not None:
-            return {w: self.lexical.idf(WORD_TOKEN + w) for w in self.translation.words}
-        words = [t[len(WORD_TOKEN):] for t in tokenize(strip_question_words(question)) if t.startswith(WORD_TOKEN)]
-        idf = {w: self.lexical.idf(WORD_TOKEN + w) for w in dict.fromkeys(words)}
+        words = self.translation.words if self.translation is not None else question_words(question)
+        idf = {w: self.lexical.idf(WORD_TOKEN + w) for w in words}
         return {w: v for w, v in idf.items() if v > 0}

@@ -3,15 +3,20 @@ near-duplicate removal and abstaining.
 
 Fusion is weighted reciprocal-rank fusion. The lexical side's weight is scaled by how much
 of the query it can see at all (the share of query tokens present in the corpus
-vocabulary): an English query over Chinese documents gets a purely dense ranking instead
-of being dragged down by an empty lexical list.
+vocabulary). An English query is scored on the lexical side by the Chinese words a
+bilingual glossary gives for its phrases (glossary.py), weighted by the share of its
+information they carry; without a glossary it gets a purely dense ranking instead of
+being dragged down by an empty lexical list.
 
 Evidence and abstaining: for the top hits, the sentence most similar to the query is
 found among precomputed sentence vectors; its similarity is the hit's evidence score
 (sentence-level similarity separates "the corpus says this" from "the corpus is about the
 same field" much better than passage similarity). The query abstains when the best
 evidence is under a threshold, one for CJK queries and one for others (cross-lingual
-similarities run lower), calibrated per model on the dev set (see README).
+similarities run lower), calibrated per model on the query sets (see README). An English
+query under it is still answered when one sentence holds most of its dictionary words
+(``translated_evidence``); the engine also declines a CJK question that its top evidence
+fits better without the question's words the corpus never uses (``off_topic``).
 """
 
 from __future__ import annotations
@@ -124,6 +129,13 @@ def strip_question_words(question: str) -> str:
     """The question, folded, with question words, particles and the words that frame the
     question blanked out (什么, 哪些, 吗, 要达到多少, 有什么要求, …)."""
     return _QUESTION_WORDS.sub(" ", normalise(question))
+
+
+def question_words(question: str) -> list[str]:
+    """The question's words (jieba search mode, as the lexical index has them), question
+    words stripped, each once."""
+    tokens = tokenize(strip_question_words(question))
+    return list(dict.fromkeys(t[len(WORD_TOKEN):] for t in tokens if t.startswith(WORD_TOKEN)))
 
 
 def filter_mask(data: IndexData, filters: Filters | None) -> np.ndarray | None:
@@ -259,8 +271,8 @@ def translate(data: IndexData, query: str, glossary: Glossary) -> Translation:
 def unknown_words(data: IndexData, query: str) -> list[str]:
     """The question's words (jieba, question words stripped, two characters or more) that
     no indexed passage contains, without those inside a longer one."""
-    words = [t[len(WORD_TOKEN):] for t in tokenize(strip_question_words(query)) if t.startswith(WORD_TOKEN)]
-    unknown = [w for w in dict.fromkeys(words) if len(w) >= 2 and data.lexical.document_frequency(WORD_TOKEN + w) == 0]
+    lexical = data.lexical
+    unknown = [w for w in question_words(query) if len(w) >= 2 and lexical.document_frequency(WORD_TOKEN + w) == 0]
     return [w for w in unknown if not any(w != o and w in o for o in unknown)]
 
 
