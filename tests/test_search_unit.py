@@ -96,7 +96,11 @@ def test_engine_declines_off_topic_questions_where_the_model_has_a_margin(fake_s
     from policyqa import api
 
     engine = api.Engine.open(fake_settings, build_if_needed=True)
-    assert not engine.search("校园欺凌事件怎么处理").abstained  # no margin for this model: not checked
+    question = "校园欺凌事件怎么处理"
+    assert not engine.ask(question).abstained  # no margin for this model: not checked
     monkeypatch.setitem(api.OFF_TOPIC_MARGIN, fake_settings.model, -2.0)  # any difference counts
-    assert engine.search("校园欺凌事件怎么处理").abstained  # 欺凌 is in no passage
-    assert not engine.search("学前教育毛入园率").abstained  # every word is known
+    assert engine.off_topic(engine.search(question))  # 欺凌 is in no passage
+    assert engine.ask(question).abstained
+    assert not engine.search(question).abstained  # a result list still shows the nearest passages
+    assert not engine.off_topic(engine.search("学前教育毛入园率"))  # every word is known
+    assert not engine.ask("学前教育毛入园率").abstained

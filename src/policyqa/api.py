@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import threading
@@ -567,14 +566,13 @@ class Engine:
         lexical = self._lexical_worker.submit(lexical_side, data, query, glossary)
         with self.limit_threads():
             qvec = self.query_vector(query)
-            result = search(data, qvec, query, search_params(self.settings, k), filters, lexical.result())
-            if self._off_topic(result, qvec):
-                result = dataclasses.replace(result, abstained=True)
-            return result
+            return search(data, qvec, query, search_params(self.settings, k), filters, lexical.result())
 
-    def _off_topic(self, result: SearchResult, qvec: np.ndarray) -> bool:
-        """A CJK question whose words the corpus never uses are what its top evidence
-        lacks (search.off_topic); only for models with a measured margin."""
+    def off_topic(self, result: SearchResult) -> bool:
+        """Whether a CJK question's words that the corpus never uses are what its top
+        evidence lacks (search.off_topic), for models with a measured margin. Costs a
+        second query embedding, so ``ask`` checks it and ``search`` does not: a result list
+        may show the nearest passages, an answer must not assert them."""
         margin = OFF_TOPIC_MARGIN.get(self.settings.model)
         if margin is None or result.abstained or not result.hits or not is_cjk_query(result.query):
             return False
@@ -583,7 +581,8 @@ class Engine:
         evidence = evidence_vector(self.data, result.hits[0])
         if not reduced.strip() or evidence is None:
             return False
-        return off_topic(evidence, qvec, self.query_vector(reduced), margin)
+        with self.limit_threads():
+            return off_topic(evidence, self.query_vector(result.query), self.query_vector(reduced), margin)
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's vector, cached (ask and search of one question embed it once)."""
@@ -605,9 +604,10 @@ class Engine:
         from .answer import build_answer
 
         result = self.search(question, filters=filters)
+        declined = result.abstained or self.off_topic(result)
         with self.limit_threads():  # (the scorer may embed a few sentences)
             return build_answer(question, result.hits, self.source_text, IndexedScorer(self, result.hits),
-                                result.abstained,
+                                declined,
                                 term_weights=IndexedTermWeights(self.data.lexical, self.translation(question)))
 
     # --- targets and precedents --------------------------------------------------
