@@ -15,8 +15,9 @@ same field" much better than passage similarity). The query abstains when the be
 evidence is under a threshold, one for CJK queries and one for others (cross-lingual
 similarities run lower), calibrated per model on the query sets (see README). An English
 query under it is still answered when one sentence holds most of its dictionary words
-(``translated_evidence``); the engine also declines a CJK question that its top evidence
-fits better without the question's words the corpus never uses (``off_topic``).
+(``translated_evidence``). Before answering, the engine also declines a CJK question that
+its top evidence fits better without the question's words the corpus never uses
+(``off_topic``; api.Engine.ask).
 """
 
 from __future__ import annotations
