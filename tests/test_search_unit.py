@@ -1,6 +1,7 @@
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from policyqa.search import dedupe, is_near_duplicate, lexical_ranking, rrf
 from policyqa.types import Chunk, DocMeta, Hit
@@ -104,3 +105,23 @@ def test_engine_declines_off_topic_questions_where_the_model_has_a_margin(fake_s
     assert not engine.search(question).abstained  # a result list still shows the nearest passages
     assert not engine.off_topic(engine.search("学前教育毛入园率"))  # every word is known
     assert not engine.ask("学前教育毛入园率").abstained
+
+
+def test_answer_scorer_reads_indexed_vectors_and_embeds_only_unknown_sentences(fake_settings):
+    from policyqa import api
+
+    engine = api.Engine.open(fake_settings, build_if_needed=True)
+    hits = engine.search("学前三年毛入园率", k=3).hits
+    st = engine.data.sentences
+    c = hits[0].chunk
+    rows = {r: c.text[int(st.spans[r][0]) - c.start:int(st.spans[r][1]) - c.start] for r in st.of_chunk(c.chunk_id)}
+    row, indexed = next((r, t) for r, t in rows.items() if "毛入园率" in t)
+    part = indexed.split("\n")[-1]  # the answer quotes the line, the index holds more
+    assert part != indexed and part in indexed
+    embedded: list[list[str]] = []
+    real = engine.embed_passages
+    engine.embed_passages = lambda texts: embedded.append(list(texts)) or real(texts)
+    q = engine.query_vector("学前三年毛入园率")
+    sims = api.IndexedScorer(engine, hits).score("学前三年毛入园率", [part, "完全不在索引里的一句话。"])
+    assert sims[0] == pytest.approx(float(np.asarray(st.vectors[row], dtype=np.float32) @ q), abs=1e-6)
+    assert embedded == [["完全不在索引里的一句话。"]]

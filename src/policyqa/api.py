@@ -669,34 +669,46 @@ class Engine:
 
 @dataclass
 class IndexedScorer:
-    """Question↔sentence similarity for the answer engine, using the precomputed vectors of
-    the hits' sentences (read from the memory-mapped sentence table) and embedding only
-    sentences the index does not hold."""
+    """Question↔sentence similarity for the answer engine, from the precomputed vectors of
+    the hits' sentences (read row by row from the sentence table). The answer splits
+    sentences at line breaks too, so a sentence it quotes may be part of an indexed one
+    (a heading line and the sentence under it): it is scored by the indexed sentence that
+    contains it. Only a sentence no indexed sentence contains is embedded (the slow step,
+    ≈25 ms each), at most ``max_embed`` per question."""
 
     engine: Engine
     hits: Sequence[Hit] = ()
-    max_embed: int = 8  # sentences not in the index embedded per question (the slow step)
+    max_embed: int = 8
 
-    def _rows(self) -> dict[str, int]:
-        """Content key → sentence-table row, for the sentences of the hits' chunks."""
-        data = self.engine.data
-        st = data.sentences
+    def _indexed(self) -> tuple[dict[str, int], list[tuple[str, int]]]:
+        """Content key → sentence-table row, and (folded text, row) of every sentence of
+        the hits' chunks."""
+        st = self.engine.data.sentences
         rows: dict[str, int] = {}
+        texts: list[tuple[str, int]] = []
         for h in self.hits:
             c = h.chunk
             for r in st.of_chunk(c.chunk_id):
                 a, b = (int(x) for x in st.spans[r])
-                rows.setdefault(embed_key(normalise(c.text[a - c.start : b - c.start])), r)
-        return rows
+                folded = normalise(c.text[a - c.start : b - c.start])
+                rows.setdefault(embed_key(folded), r)
+                texts.append((folded, r))
+        return rows, texts
 
     def score(self, question: str, sentences: Sequence[str]) -> list[float]:
         if not sentences:
             return []
         q = self.engine.query_vector(question)
-        rows = self._rows()
+        rows, texts = self._indexed()
         table = self.engine.data.sentences.vectors
-        keys = [embed_key(normalise(s)) for s in sentences]
-        sims = [float(np.asarray(table[rows[k]], dtype=np.float32) @ q) if k in rows else None for k in keys]
+        found: list[int | None] = []
+        for s in sentences:
+            folded = normalise(s)
+            row = rows.get(embed_key(folded))
+            if row is None:
+                row = next((r for t, r in texts if folded.strip() and folded.strip() in t), None)
+            found.append(row)
+        sims = [float(np.asarray(table[r], dtype=np.float32) @ q) if r is not None else None for r in found]
         missing = [i for i, v in enumerate(sims) if v is None][: self.max_embed]
         if missing:
             vecs = self.engine.embed_passages([sentences[i] for i in missing])
