@@ -122,6 +122,9 @@ def test_answer_scorer_reads_indexed_vectors_and_embeds_only_unknown_sentences(f
     real = engine.embed_passages
     engine.embed_passages = lambda texts: embedded.append(list(texts)) or real(texts)
     q = engine.query_vector("学前三年毛入园率")
-    sims = api.IndexedScorer(engine, hits).score("学前三年毛入园率", [part, "完全不在索引里的一句话。"])
-    assert sims[0] == pytest.approx(float(np.asarray(st.vectors[row], dtype=np.float32) @ q), abs=1e-6)
+    sims = api.IndexedScorer(engine, hits).score(
+        "学前三年毛入园率", [part, "完全不在索引里的一句话。", indexed + "并且多出一截"])
+    expected = float(np.asarray(st.vectors[row], dtype=np.float32) @ q)
+    assert sims[0] == pytest.approx(expected, abs=1e-6)  # part of an indexed sentence
+    assert sims[2] == pytest.approx(expected, abs=1e-6)  # holding one
     assert embedded == [["完全不在索引里的一句话。"]]

@@ -673,8 +673,9 @@ class IndexedScorer:
     the hits' sentences (read row by row from the sentence table). The answer splits
     sentences at line breaks too, so a sentence it quotes may be part of an indexed one
     (a heading line and the sentence under it): it is scored by the indexed sentence that
-    contains it. Only a sentence no indexed sentence contains is embedded (the slow step,
-    ≈25 ms each), at most ``max_embed`` per question."""
+    contains it, or else by one it contains (the index also splits at "…"). Only a
+    sentence with neither is embedded (the slow step, ≈25 ms each), at most ``max_embed``
+    per question."""
 
     engine: Engine
     hits: Sequence[Hit] = ()
@@ -705,8 +706,9 @@ class IndexedScorer:
         for s in sentences:
             folded = normalise(s)
             row = rows.get(embed_key(folded))
-            if row is None:
-                row = next((r for t, r in texts if folded.strip() and folded.strip() in t), None)
+            if row is None and folded.strip():  # part of an indexed sentence, or holding one
+                row = next((r for t, r in texts if folded.strip() in t), None)
+                row = row if row is not None else next((r for t, r in texts if t.strip() and t in folded), None)
             found.append(row)
         sims = [float(np.asarray(table[r], dtype=np.float32) @ q) if r is not None else None for r in found]
         missing = [i for i, v in enumerate(sims) if v is None][: self.max_embed]
