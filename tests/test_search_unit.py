@@ -77,14 +77,14 @@ def test_unknown_words_are_the_question_words_no_passage_has():
 
 
 def test_off_topic_when_the_evidence_fits_the_question_without_its_unknown_words():
-    from policyqa.search import evidence_vector, off_topic
+    from policyqa.search import evidence_vector, is_off_topic
 
     ev = np.array([1.0, 0.0], dtype=np.float32)
     question = np.array([0.90, 0.436], dtype=np.float32)
     reduced = np.array([0.95, 0.312], dtype=np.float32)  # closer to the evidence by 0.05
-    assert off_topic(ev, question, reduced, margin=0.01)
-    assert not off_topic(ev, question, reduced, margin=0.1)
-    assert not off_topic(ev, reduced, question, margin=0.01)  # the unknown words helped
+    assert is_off_topic(ev, question, reduced, margin=0.01)
+    assert not is_off_topic(ev, question, reduced, margin=0.1)
+    assert not is_off_topic(ev, reduced, question, margin=0.01)  # the unknown words helped
     vectors = np.eye(3, dtype=np.float32)
     data = SimpleNamespace(sentences=SimpleNamespace(of_chunk=lambda i: range(1, 3), spans=[(0, 5), (5, 9), (9, 20)],
                                                      vectors=vectors))

@@ -47,7 +47,7 @@ from .ingest import ParsedCorpus, parse_corpus
 from .lexical import WORD_TOKEN, LexicalIndex, normalise
 from .loaders import iter_corpus_files, source_name
 from .search import (OFF_TOPIC_MARGIN, SearchParams, calibrated, evidence_vector, is_cjk_query, lexical_side,
-                     lexical_text, off_topic, passage_text, query_text, question_words, search, translate,
+                     lexical_text, is_off_topic, passage_text, query_text, question_words, search, translate,
                      unknown_words, without_words)
 from .targets import extract_all, indicator_text
 from .types import Answer, Chunk, Document, Filters, Hit, SearchResult
@@ -570,7 +570,7 @@ class Engine:
 
     def off_topic(self, result: SearchResult) -> bool:
         """Whether a CJK question's words that the corpus never uses are what its top
-        evidence lacks (search.off_topic), for models with a measured margin. Costs a
+        evidence lacks (search.is_off_topic), for models with a measured margin. Costs a
         second query embedding, so ``ask`` checks it and ``search`` does not: a result list
         may show the nearest passages, an answer must not assert them."""
         margin = OFF_TOPIC_MARGIN.get(self.settings.model)
@@ -582,7 +582,7 @@ class Engine:
         if not reduced.strip() or evidence is None:
             return False
         with self.limit_threads():
-            return off_topic(evidence, self.query_vector(result.query), self.query_vector(reduced), margin)
+            return is_off_topic(evidence, self.query_vector(result.query), self.query_vector(reduced), margin)
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's vector, cached (ask and search of one question embed it once)."""

@@ -17,7 +17,7 @@ similarities run lower), calibrated per model on the query sets (see README). An
 query under it is still answered when one sentence holds most of its dictionary words
 (``translated_evidence``). Before answering, the engine also declines a CJK question that
 its top evidence fits better without the question's words the corpus never uses
-(``off_topic``; api.Engine.ask).
+(``is_off_topic``; api.Engine.ask).
 """
 
 from __future__ import annotations
@@ -297,7 +297,7 @@ def evidence_vector(data: IndexData, hit: Hit) -> np.ndarray | None:
     return None
 
 
-def off_topic(evidence: np.ndarray, query_vector: np.ndarray, reduced_vector: np.ndarray, margin: float) -> bool:
+def is_off_topic(evidence: np.ndarray, query_vector: np.ndarray, reduced_vector: np.ndarray, margin: float) -> bool:
     """Whether the evidence matches the question without its unknown words better, by more
     than ``margin``, than the question itself: what the corpus lacks was what was asked."""
     return float(reduced_vector @ evidence) - float(query_vector @ evidence) > margin
