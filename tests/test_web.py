@@ -243,3 +243,14 @@ def test_results_of_a_translated_english_query_mark_its_chinese_words(engine):
     assert "<mark>教师</mark>" in page or "<mark>教師</mark>" in page
     assert "英文检索词按词典对应为：教师、&lt;i&gt;" in page  # shown, and shown as text
     assert "<i>" not in page and "<b>exchange" not in page
+
+
+def test_results_of_an_expanded_chinese_query_mark_the_official_words(engine):
+    import dataclasses
+
+    result = web.run_search(engine, "教师", k=3)
+    expanded = dataclasses.replace(result, query="老师<b>手把手</b>", expanded_terms=("教师", "<i>"))
+    page = web.results_html(expanded)
+    assert "<mark>教师</mark>" in page or "<mark>教師</mark>" in page
+    assert "口语说法同时按公文用语检索：教师、&lt;i&gt;" in page
+    assert "<i>" not in page and "<b>手把手" not in page

@@ -42,11 +42,11 @@ from .index import (
     read_manifest,
     write_index,
 )
-from .glossary import Glossary, Translation
+from .glossary import Glossary, Phrase, Thesaurus, Translation
 from .ingest import ParsedCorpus, parse_corpus
 from .lexical import WORD_TOKEN, LexicalIndex, normalise
 from .loaders import iter_corpus_files, source_name
-from .search import (OFF_TOPIC_MARGIN, SearchParams, calibrated, evidence_vector, is_cjk_query, lexical_side,
+from .search import (OFF_TOPIC_MARGIN, SearchParams, calibrated, evidence_vector, expand, is_cjk_query, lexical_side,
                      lexical_text, is_off_topic, passage_text, query_text, question_words, search, translate,
                      unknown_words, without_words)
 from .targets import extract_all, indicator_text
@@ -452,24 +452,49 @@ class Engine:
     _lexical_worker: ThreadPoolExecutor | None = field(default=None, repr=False)
     _embed_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _search_threads: ThreadLimit | None = field(default=None, repr=False)
-    _glossary: Glossary | None = field(default=None, repr=False)
-    _glossary_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _glossary_error: str = field(default="", repr=False)
+    # Query dictionaries (glossary, thesaurus), each read on first use; None if unreadable.
+    _dictionaries: dict[str, object] = field(default_factory=dict, repr=False)
+    _dictionaries_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def glossary(self) -> Glossary | None:
         """The English→Chinese glossary for translating English queries (read on first
         use, ≈1 s); None when Settings.translate_queries is off, or when the dictionary
         cannot be read (logged once: English queries then use the dense side alone)."""
-        if not self.settings.translate_queries or self._glossary_error:
+        if not self.settings.translate_queries:
             return None
-        with self._glossary_lock:
-            if self._glossary is None and not self._glossary_error:
+        return self._dictionary("glossary", Glossary.load, "English queries are not translated")
+
+    def thesaurus(self) -> Thesaurus | None:
+        """Everyday Chinese → official words, for expanding Chinese queries; None when
+        Settings.expand_queries is off or it cannot be read (logged once)."""
+        if not self.settings.expand_queries:
+            return None
+        return self._dictionary("thesaurus", Thesaurus.load, "everyday Chinese words are not expanded")
+
+    def _dictionary(self, name: str, load: Callable[..., object], failing: str):
+        """``load(extra=[Settings.glossary])``, read once; a broken Settings.glossary file is
+        logged and left out, a broken shipped one turns the feature off (logged)."""
+        with self._dictionaries_lock:
+            if name not in self._dictionaries:
+                extra = self.settings.glossary
                 try:
-                    self._glossary = Glossary.load()
+                    try:
+                        self._dictionaries[name] = load(extra=[extra] if extra else [])
+                    except (PolicyQAError, UnicodeDecodeError) as e:
+                        if extra is None:
+                            raise
+                        log.warning("glossary %s is not used: %s", extra, e)
+                        self._dictionaries[name] = load()
                 except (PolicyQAError, OSError, UnicodeDecodeError) as e:
-                    self._glossary_error = str(e)
-                    log.warning("English queries are not translated: %s", e)
-            return self._glossary
+                    self._dictionaries[name] = None
+                    log.warning("%s: %s", failing, e)
+            return self._dictionaries[name]
+
+    def expansion(self, query: str) -> tuple[Phrase, ...]:
+        """A Chinese query's everyday expressions with the official words of this index for
+        them (empty for other queries, with expand_queries off, or when none is found)."""
+        thesaurus = self.thesaurus() if is_cjk_query(query) else None
+        return expand(self.data, query, thesaurus) if thesaurus is not None else ()
 
     def translation(self, query: str) -> Translation | None:
         """An English query's glossary translation over this index (None for a CJK query,
@@ -562,11 +587,13 @@ class Engine:
         if self._lexical_worker is None:
             self._lexical_worker = ThreadPoolExecutor(max_workers=2, thread_name_prefix="policyqa-lexical")
         # BM25 does not need the query vector: score it while the query is embedded.
-        glossary = None if is_cjk_query(query) else self.glossary()
-        lexical = self._lexical_worker.submit(lexical_side, data, query, glossary)
+        cjk = is_cjk_query(query)
+        glossary, thesaurus = (None, self.thesaurus()) if cjk else (self.glossary(), None)
+        params = search_params(self.settings, k)
+        lexical = self._lexical_worker.submit(lexical_side, data, query, glossary, thesaurus, params.expansion_weight)
         with self.limit_threads():
             qvec = self.query_vector(query)
-            return search(data, qvec, query, search_params(self.settings, k), filters, lexical.result())
+            return search(data, qvec, query, params, filters, lexical.result())
 
     def off_topic(self, result: SearchResult) -> bool:
         """Whether a CJK question's words that the corpus never uses are what its top
@@ -576,7 +603,9 @@ class Engine:
         margin = OFF_TOPIC_MARGIN.get(self.settings.model)
         if margin is None or result.abstained or not result.hits or not is_cjk_query(result.query):
             return False
-        words = unknown_words(self.data, result.query)
+        expressions = [p.term for p in self.expansion(result.query)]
+        # an everyday word the thesaurus knows the documents' words for is not missing
+        words = [w for w in unknown_words(self.data, result.query) if not any(w in e or e in w for e in expressions)]
         reduced = without_words(result.query, words) if words else ""
         evidence = evidence_vector(self.data, result.hits[0])
         if not reduced.strip() or evidence is None:
@@ -608,7 +637,8 @@ class Engine:
         with self.limit_threads():  # (the scorer may embed a few sentences)
             return build_answer(question, result.hits, self.source_text, IndexedScorer(self, result.hits),
                                 declined,
-                                term_weights=IndexedTermWeights(self.data.lexical, self.translation(question)))
+                                term_weights=IndexedTermWeights(self.data.lexical, self.translation(question),
+                                                                self.expansion(question)))
 
     # --- targets and precedents --------------------------------------------------
     def target_index(self):
@@ -732,14 +762,17 @@ class IndexedTermWeights:
 
     lexical: LexicalIndex
     translation: Translation | None = None
+    expansion: tuple[Phrase, ...] = ()  # a Chinese question's everyday expressions, in official words
 
     def key_terms(self, question: str) -> KeyTerms:
         """For a translated question, one concept per English phrase: its Chinese words
-        are synonyms worth the phrase's weight. Otherwise ``weights`` grouped as usual."""
+        are synonyms worth the phrase's weight. Otherwise ``weights`` grouped as usual,
+        plus one such concept per everyday expression the thesaurus expanded."""
         from .answer import KeyTerms
 
         if self.translation is None:
-            return KeyTerms.from_weights(self.weights(question))
+            own = KeyTerms.from_weights(self.weights(question))
+            return KeyTerms(own.concepts + KeyTerms.synonyms([(p.chinese, p.weight) for p in self.expansion]).concepts)
         return KeyTerms.synonyms([(p.chinese, p.weight) for p in self.translation.phrases])
 
     def weights(self, question: str) -> dict[str, float]:

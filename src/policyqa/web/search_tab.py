@@ -47,8 +47,9 @@ def mark_terms(text: str, query: str) -> str:
 
 def marked_query(result: SearchResult) -> str:
     """What to mark in the results: the query, plus the Chinese words an English query
-    was translated to (so a user sees why a Chinese passage matched)."""
-    return " ".join((result.query,) + result.translated_terms)
+    was translated to and the official words searched for a Chinese query's everyday
+    expressions (so a user sees why a passage matched)."""
+    return " ".join((result.query,) + result.translated_terms + result.expanded_terms)
 
 
 def results_html(result: SearchResult) -> str:
@@ -66,8 +67,8 @@ def results_html(result: SearchResult) -> str:
             + f'<div class="pqa-passage">{mark_terms(c.text, marked_query(result))}</div>'
             "</div>"
         )
-    note = (f'<div class="pqa-path">英文检索词按词典对应为：{esc("、".join(result.translated_terms))}</div>'
-            if result.translated_terms else "")
+    note = "".join(f'<div class="pqa-path">{label}{esc("、".join(terms))}</div>' for label, terms in (
+        ("英文检索词按词典对应为：", result.translated_terms), ("口语说法同时按公文用语检索：", result.expanded_terms)) if terms)
     return f'<div class="pqa-results">{note}{"".join(cards)}</div>'
 
 
