@@ -46,9 +46,9 @@ from .glossary import Glossary, Phrase, Thesaurus, Translation
 from .ingest import ParsedCorpus, parse_corpus
 from .lexical import WORD_TOKEN, LexicalIndex, normalise
 from .loaders import iter_corpus_files, source_name
-from .search import (OFF_TOPIC_MARGIN, SearchParams, calibrated, evidence_vector, expand, is_cjk_query, lexical_side,
-                     lexical_text, is_off_topic, passage_text, query_text, question_words, search, translate,
-                     unknown_words, without_words)
+from .search import (OFF_TOPIC_MARGIN, SearchParams, calibrated, evidence_vector, expand,
+                     is_cjk_query, is_off_topic, lexical_side, lexical_text, passage_text, query_text,
+                     question_words, search, translate, unknown_words, without_words)
 from .targets import extract_all, indicator_text
 from .types import Answer, Chunk, Document, Filters, Hit, SearchResult
 
@@ -452,7 +452,7 @@ class Engine:
     _lexical_worker: ThreadPoolExecutor | None = field(default=None, repr=False)
     _embed_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _search_threads: ThreadLimit | None = field(default=None, repr=False)
-    # Query dictionaries (glossary, thesaurus), each read on first use; None if unreadable.
+    # Query dictionaries (glossary, thesaurus), each read on first use; None when it cannot be.
     _dictionaries: dict[str, object] = field(default_factory=dict, repr=False)
     _dictionaries_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -462,33 +462,36 @@ class Engine:
         cannot be read (logged once: English queries then use the dense side alone)."""
         if not self.settings.translate_queries:
             return None
-        return self._dictionary("glossary", Glossary.load, "English queries are not translated")
+        return self._dictionary("glossary", lambda: self._with_extra(Glossary.load), "English queries are not translated")
 
     def thesaurus(self) -> Thesaurus | None:
         """Everyday Chinese → official words, for expanding Chinese queries; None when
         Settings.expand_queries is off or it cannot be read (logged once)."""
         if not self.settings.expand_queries:
             return None
-        return self._dictionary("thesaurus", Thesaurus.load, "everyday Chinese words are not expanded")
+        return self._dictionary("thesaurus", lambda: self._with_extra(Thesaurus.load),
+                            "everyday Chinese words are not expanded")
 
-    def _dictionary(self, name: str, load: Callable[..., object], failing: str):
-        """``load(extra=[Settings.glossary])``, read once; a broken Settings.glossary file is
-        logged and left out, a broken shipped one turns the feature off (logged)."""
+    def _dictionary(self, name: str, load: Callable[[], object], failing: str):
         with self._dictionaries_lock:
             if name not in self._dictionaries:
-                extra = self.settings.glossary
                 try:
-                    try:
-                        self._dictionaries[name] = load(extra=[extra] if extra else [])
-                    except (PolicyQAError, UnicodeDecodeError) as e:
-                        if extra is None:
-                            raise
-                        log.warning("glossary %s is not used: %s", extra, e)
-                        self._dictionaries[name] = load()
+                    self._dictionaries[name] = load()
                 except (PolicyQAError, OSError, UnicodeDecodeError) as e:
                     self._dictionaries[name] = None
                     log.warning("%s: %s", failing, e)
             return self._dictionaries[name]
+
+    def _with_extra(self, load: Callable[..., object]) -> object:
+        """``load(extra=[Settings.glossary])``; a broken Settings.glossary file is logged and
+        left out."""
+        extra = self.settings.glossary
+        if extra is not None:
+            try:
+                return load(extra=[extra])
+            except (PolicyQAError, UnicodeDecodeError) as e:
+                log.warning("glossary %s is not used: %s", extra, e)
+        return load()
 
     def expansion(self, query: str) -> tuple[Phrase, ...]:
         """A Chinese query's everyday expressions with the official words of this index for
