@@ -232,3 +232,14 @@ def test_answer_key_terms_include_the_expanded_official_words():
     kt = IndexedTermWeights(lexical, None, (Phrase("手把手带", ("师徒结对",), 1.5),)).key_terms("新教师手把手带")
     assert kt.coverage("开展师徒结对") > 0 and kt.coverage("开展师徒结对") < 1
     assert kt.coverage("新教师师徒结对") == 1.0
+
+
+def test_expanded_words_join_the_key_term_they_stand_for():
+    from policyqa.answer import KeyTerms
+
+    terms = KeyTerms.from_weights({"老师": 2.0, "培训": 1.0}).with_synonyms(
+        [("老师", ("教师",), 9.0), ("手把手", ("师徒结对",), 3.0)])
+    assert terms.total == 6.0  # 老师 keeps its own weight; 手把手 is a concept of its own
+    assert terms.coverage("教师培训") == pytest.approx(0.5)  # 教师 counts as 老师
+    assert terms.coverage("老师和教师") == pytest.approx(2 / 6)  # one concept counts once
+    assert terms.coverage("开展师徒结对") == pytest.approx(0.5)

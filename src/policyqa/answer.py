@@ -163,6 +163,20 @@ class KeyTerms:
         return cls(tuple(tuple((_compact(w), weight) for w in words) for words, weight in groups
                          if words and weight > 0))
 
+    def with_synonyms(self, expansions: Sequence[tuple[str, Sequence[str], float]]) -> "KeyTerms":
+        """Add the words of each ``(expression, words, weight)``: to the concept whose main
+        term is the expression (worth its weight: 老师 → 教师), else as a concept of their own
+        worth ``weight`` (an everyday expression the index does not know: 手把手 → 师徒结对)."""
+        concepts = list(self.concepts)
+        for expression, words, weight in expansions:
+            head = _compact(expression)
+            at = next((i for i, pieces in enumerate(concepts) if pieces[0][0] == head), None)
+            if at is None:
+                concepts.extend(KeyTerms.synonyms([(words, weight)]).concepts)
+            else:
+                concepts[at] = concepts[at] + tuple((_compact(w), concepts[at][0][1]) for w in words)
+        return KeyTerms(tuple(concepts))
+
     @property
     def total(self) -> float:
         return sum(pieces[0][1] for pieces in self.concepts)

@@ -774,8 +774,8 @@ class IndexedTermWeights:
         from .answer import KeyTerms
 
         if self.translation is None:
-            own = KeyTerms.from_weights(self.weights(question))
-            return KeyTerms(own.concepts + KeyTerms.synonyms([(p.chinese, p.weight) for p in self.expansion]).concepts)
+            return KeyTerms.from_weights(self.weights(question)).with_synonyms(
+                [(p.term, p.chinese, p.weight) for p in self.expansion])
         return KeyTerms.synonyms([(p.chinese, p.weight) for p in self.translation.phrases])
 
     def weights(self, question: str) -> dict[str, float]:
