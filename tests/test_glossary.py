@@ -243,3 +243,17 @@ def test_expanded_words_join_the_key_term_they_stand_for():
     assert terms.coverage("教师培训") == pytest.approx(0.5)  # 教师 counts as 老师
     assert terms.coverage("老师和教师") == pytest.approx(2 / 6)  # one concept counts once
     assert terms.coverage("开展师徒结对") == pytest.approx(0.5)
+
+
+def test_search_output_names_the_words_searched_for_the_query(fake_settings):
+    import dataclasses
+
+    from policyqa.api import Engine
+    from policyqa.cli import format_result
+
+    engine = Engine.open(fake_settings, build_if_needed=True)
+    result = engine.search("food safety", k=3)
+    assert "食品安全" in result.to_json()["translated_terms"] and result.to_json()["expanded_terms"] == []
+    assert "Searched in Chinese as: " in format_result(result) and "食品安全" in format_result(result)
+    expanded = dataclasses.replace(result, translated_terms=(), expanded_terms=("师徒结对",))
+    assert "Also searched in official wording: 师徒结对" in format_result(expanded)

@@ -189,6 +189,10 @@ def format_result(result: SearchResult) -> str:
     else:
         head = f"{len(result.hits)} results for “{result.query}”:"
     lines = [head]
+    if result.translated_terms:
+        lines.append("Searched in Chinese as: " + " ".join(result.translated_terms))
+    if result.expanded_terms:
+        lines.append("Also searched in official wording: " + " ".join(result.expanded_terms))
     for n, h in enumerate(result.hits, 1):
         c = h.chunk
         path = " › ".join(c.heading_path) or "—"

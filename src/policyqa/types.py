@@ -150,6 +150,8 @@ class SearchResult:
             "abstained": self.abstained,
             "top_score": round(float(self.top_score), 6),
             "results": [h.to_json() for h in self.hits],
+            "translated_terms": list(self.translated_terms),
+            "expanded_terms": list(self.expanded_terms),
         }
 
 
