@@ -462,7 +462,8 @@ class Engine:
         cannot be read (logged once: English queries then use the dense side alone)."""
         if not self.settings.translate_queries:
             return None
-        return self._dictionary("glossary", lambda: self._with_extra(Glossary.load), "English queries are not translated")
+        return self._dictionary("glossary", lambda: self._with_extra(Glossary.load),
+                                "English queries are not translated")
 
     def thesaurus(self) -> Thesaurus | None:
         """Everyday Chinese → official words, for expanding Chinese queries; None when
@@ -470,9 +471,10 @@ class Engine:
         if not self.settings.expand_queries:
             return None
         return self._dictionary("thesaurus", lambda: self._with_extra(Thesaurus.load),
-                            "everyday Chinese words are not expanded")
+                                "everyday Chinese words are not expanded")
 
     def _dictionary(self, name: str, load: Callable[[], object], failing: str):
+        """``load()`` once per engine; when it fails, None and one warning ("``failing``: why")."""
         with self._dictionaries_lock:
             if name not in self._dictionaries:
                 try:

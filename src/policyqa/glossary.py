@@ -148,8 +148,8 @@ def parse_glossary(lines: Iterable[str], origin: str) -> dict[str, tuple[str, ..
         words = [normalise(w) for w in chinese.split()]
         if not tab or not key or not words or (not has_cjk(key) and len(key.split()) > MAX_PHRASE_WORDS):
             raise PolicyQAError(
-                f"{origin}:{n}: expected 'english phrase<TAB>中文词 …' (at most {MAX_PHRASE_WORDS} "
-                f"English words), got {line.strip()[:60]!r}"
+                f"{origin}:{n}: expected 'phrase<TAB>中文词 中文词' (an English phrase of at most "
+                f"{MAX_PHRASE_WORDS} words, or a Chinese expression), got {line.strip()[:60]!r}"
             )
         index.setdefault(key, {}).update(dict.fromkeys(words))
     return {k: tuple(v) for k, v in index.items()}
@@ -182,12 +182,9 @@ def shipped_glossary(name: str) -> dict[str, tuple[str, ...]]:
     return parse_glossary(res.read_text(encoding="utf-8").splitlines(), name)
 
 
-def _english(entries: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-    return {k: v for k, v in entries.items() if not has_cjk(k)}
-
-
-def _chinese(entries: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-    return {k: v for k, v in entries.items() if has_cjk(k)}
+def _entries(entries: dict[str, tuple[str, ...]], chinese: bool) -> dict[str, tuple[str, ...]]:
+    """The entries whose phrase is Chinese (``chinese``) or English (not)."""
+    return {k: v for k, v in entries.items() if has_cjk(k) == chinese}
 
 
 def singular(word: str) -> str:
@@ -229,9 +226,9 @@ class Glossary:
         with open(path, encoding="utf-8") as fh:
             entries = parse_cedict(fh)
         if domain:
-            entries.update(_english(shipped_glossary(DOMAIN_GLOSSARY)))
+            entries.update(_entries(shipped_glossary(DOMAIN_GLOSSARY), chinese=False))
         for file in extra:
-            entries.update(_english(read_glossary(file)))
+            entries.update(_entries(read_glossary(file), chinese=False))
         return cls(entries)
 
     def lookup(self, words: list[str]) -> tuple[str, ...]:
@@ -281,9 +278,9 @@ class Thesaurus:
     def load(cls, extra: Sequence[Path] = (), domain: bool = True) -> "Thesaurus":
         """The shipped thesaurus (unless ``domain`` is False), then the Chinese lines of each
         ``extra`` glossary file; a later source replaces an earlier one's words."""
-        entries = _chinese(shipped_glossary(DOMAIN_THESAURUS)) if domain else {}
+        entries = _entries(shipped_glossary(DOMAIN_THESAURUS), chinese=True) if domain else {}
         for file in extra:
-            entries.update(_chinese(read_glossary(file)))
+            entries.update(_entries(read_glossary(file), chinese=True))
         return cls(entries)
 
     @cached_property

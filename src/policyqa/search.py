@@ -6,7 +6,9 @@ of the query it can see at all (the share of query tokens present in the corpus
 vocabulary). An English query is scored on the lexical side by the Chinese words a
 bilingual glossary gives for its phrases (glossary.py), weighted by the share of its
 information they carry; without a glossary it gets a purely dense ranking instead of
-being dragged down by an empty lexical list.
+being dragged down by an empty lexical list. A Chinese query's everyday expressions
+(手把手带) also score the official words a thesaurus gives for them (师徒结对), at a
+quarter of the weight.
 
 Evidence and abstaining: for the top hits, the sentence most similar to the query is
 found among precomputed sentence vectors; its similarity is the hit's evidence score
@@ -267,7 +269,8 @@ class LexicalSide:
 
 
 def lexical_side(data: IndexData, query: str, glossary: Glossary | None = None,
-                 thesaurus: Thesaurus | None = None, expansion_weight: float = 0.5) -> LexicalSide:
+                 thesaurus: Thesaurus | None = None,
+                 expansion_weight: float = SearchParams.expansion_weight) -> LexicalSide:
     """BM25 for the query; a non-CJK query with a ``glossary`` is scored by the Chinese
     words its English phrases translate to, and a CJK query with a ``thesaurus`` also by
     the official words for its everyday expressions, at ``expansion_weight`` (see

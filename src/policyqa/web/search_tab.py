@@ -67,8 +67,9 @@ def results_html(result: SearchResult) -> str:
             + f'<div class="pqa-passage">{mark_terms(c.text, marked_query(result))}</div>'
             "</div>"
         )
-    note = "".join(f'<div class="pqa-path">{label}{esc("、".join(terms))}</div>' for label, terms in (
-        ("英文检索词按词典对应为：", result.translated_terms), ("口语说法同时按公文用语检索：", result.expanded_terms)) if terms)
+    notes = (("英文检索词按词典对应为：", result.translated_terms),
+             ("口语说法同时按公文用语检索：", result.expanded_terms))
+    note = "".join(f'<div class="pqa-path">{label}{esc("、".join(terms))}</div>' for label, terms in notes if terms)
     return f'<div class="pqa-results">{note}{"".join(cards)}</div>'
 
 
