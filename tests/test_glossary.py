@@ -203,9 +203,9 @@ def test_chinese_query_is_also_scored_by_the_official_words(tmp_path):
     data = SimpleNamespace(lexical=LexicalIndex.build(texts))
     th = Thesaurus({"手把手带": ("师徒结对",)})
     plain = lexical_side(data, "老师手把手带新人", None)
-    side = lexical_side(data, "老师手把手带新人", None, th, expansion_weight=1.0)
+    side = lexical_side(data, "老师手把手带新人", None, th, expansion_weight=2.0)
     assert int(plain.scores.argmax()) == 2 and side.expanded_words == ("师徒结对",)
-    assert int(side.scores.argmax()) == 0
+    assert int(side.scores.argmax()) == 0 and plain.scores[0] < side.scores[0]
     assert side.scores[2] == plain.scores[2] and side.coverage == plain.coverage
     assert lexical_side(data, "老师手把手带新人", None, th, expansion_weight=0.0).scores.tolist() == plain.scores.tolist()
     # English queries are never expanded, Chinese ones never translated
@@ -257,3 +257,12 @@ def test_search_output_names_the_words_searched_for_the_query(fake_settings):
     assert "Searched in Chinese as: " in format_result(result) and "食品安全" in format_result(result)
     expanded = dataclasses.replace(result, translated_terms=(), expanded_terms=("师徒结对",))
     assert "Also searched in official wording: 师徒结对" in format_result(expanded)
+
+
+def test_expanded_words_are_scored_by_whole_words_not_bigrams():
+    from policyqa.search import word_idf, word_tokens
+
+    data = SimpleNamespace(lexical=LexicalIndex.build(["开展新老教师师徒结对活动", "加强学校安全管理"]))
+    tokens = word_tokens(data, "师徒结对")
+    assert tokens and all(t.startswith("w:") for t in tokens)
+    assert word_idf(data, "师徒结对") > 0 and word_idf(data, "青蓝工程") == 0.0

@@ -70,7 +70,7 @@ class SearchParams:
     # BM25 of the official words for a Chinese query's everyday expressions (glossary.
     # Thesaurus) is added to the query's own at this weight: they say what was meant, not
     # what was typed, and one of several words may be off. Measured over the five query
-    # sets in eval/ (15 questions expanded): 0.25 answered one more paraphrase and lost
+    # sets in eval/ then (15 questions expanded): 0.25 answered one more paraphrase and lost
     # none; 0.5 and 1.0 also lost one (画画 → 美术 drew in 美术兴趣小组).
     expansion_weight: float = 0.25
 
@@ -283,8 +283,8 @@ def lexical_side(data: IndexData, query: str, glossary: Glossary | None = None,
     scores = data.lexical.scores(tokens)
     expansion = expand(data, query, thesaurus) if thesaurus is not None and is_cjk_query(query) else ()
     if expansion and expansion_weight > 0:
-        words = " ".join(w for p in expansion for w in p.chinese)
-        scores += expansion_weight * data.lexical.scores(tokenize(words))
+        words = [t for p in expansion for w in p.chinese for t in word_tokens(data, w)]
+        scores += expansion_weight * data.lexical.scores(words)
     return LexicalSide(scores, data.lexical.coverage(tokens), expansion=expansion)
 
 
@@ -293,15 +293,21 @@ def expand(data: IndexData, query: str, thesaurus: Thesaurus) -> tuple[Phrase, .
     return thesaurus.expand(query, lambda w: word_idf(data, w))
 
 
+def word_tokens(data: IndexData, word: str) -> list[str]:
+    """The index's word token for ``word``, or the word tokens of its parts where the
+    segmentation splits it (青蓝工程 → 青蓝, 工程); no character bigrams, whose posting
+    lists are long on a large index and which add nothing a whole word does not."""
+    token = WORD_TOKEN + word
+    if token in data.lexical.vocab:
+        return [token]
+    return [t for t in tokenize(word) if t.startswith(WORD_TOKEN)]
+
+
 def word_idf(data: IndexData, word: str) -> float:
-    """The IDF of a word in the index; a word segmentation splits (青蓝工程 → 青蓝, 工程)
-    counts as its most common part when the index has every part, else 0."""
-    lexical = data.lexical
-    idf = lexical.idf(WORD_TOKEN + word)
-    if idf > 0:
-        return idf
-    parts = [lexical.idf(t) for t in tokenize(word) if t.startswith(WORD_TOKEN)]
-    return min(parts) if parts and min(parts) > 0 else 0.0
+    """The IDF of a word in the index; a split word counts as its most common part when
+    the index has every part, else 0."""
+    idfs = [data.lexical.idf(t) for t in word_tokens(data, word)]
+    return min(idfs) if idfs and min(idfs) > 0 else 0.0
 
 
 def translate(data: IndexData, query: str, glossary: Glossary) -> Translation:
