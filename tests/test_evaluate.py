@@ -48,7 +48,8 @@ def test_load_queries_skips_a_meta_line(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["dev.jsonl", "answer_extra.jsonl", "answer_blind.jsonl", "answer_blind2.jsonl",
-                                  "answer_blind3.jsonl", "answer_blind4.jsonl", "answer_blind5.jsonl"])
+                                  "answer_blind3.jsonl", "answer_blind4.jsonl", "answer_blind5.jsonl",
+                                  "answer_blind6.jsonl"])
 def test_shipped_query_sets_quote_the_corpus_exactly(name):
     """Every evidence span of the query sets in eval/ is the sample corpus's text at its
     offsets, and every answerable query has a grade-2 span."""
