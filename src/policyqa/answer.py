@@ -31,6 +31,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from .clean import fold
+from .lexical import has_cjk
 from .search import strip_question_words
 from .types import Answer, Citation, Hit
 
@@ -291,10 +292,6 @@ def _rank_bonus(rank: int) -> float:
     return (1.0, 0.5, 0.25, 0.12)[rank] if rank < 4 else 0.0
 
 
-def _has_cjk(text: str) -> bool:
-    return any("\u3400" <= ch <= "\u9fff" for ch in text)
-
-
 # Weights on top of the question↔sentence cosine similarity. Cosines of one question with
 # the sentences of its top passages spread over a few hundredths, so the other signals are
 # scaled to that range: key-term coverage (0..1), the rank of the passage the sentence comes
@@ -332,7 +329,7 @@ def _cheap_scores(question: str, cands: list[_Sentence], terms: KeyTerms,
     """Everything but the sentence's own embedding similarity: key-term coverage, the
     passage's similarity and rank, numbers, headings."""
     wants_number = bool(_NUMBER_QUESTION.search(question))
-    w_overlap = W_OVERLAP if _has_cjk(question) else W_OVERLAP_TRANSLATED
+    w_overlap = W_OVERLAP if has_cjk(question) else W_OVERLAP_TRANSLATED
     scores = []
     for cand in cands:
         score = (w_overlap * terms.coverage(cand.text) + W_RANK * _rank_bonus(cand.hit_rank)

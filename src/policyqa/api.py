@@ -600,15 +600,18 @@ class Engine:
             qvec = self.query_vector(query)
             return search(data, qvec, query, params, filters, lexical.result())
 
-    def off_topic(self, result: SearchResult) -> bool:
+    def off_topic(self, result: SearchResult, expansion: tuple[Phrase, ...] | None = None) -> bool:
         """Whether a CJK question's words that the corpus never uses are what its top
         evidence lacks (search.is_off_topic), for models with a measured margin. Costs a
         second query embedding, so ``ask`` checks it and ``search`` does not: a result list
-        may show the nearest passages, an answer must not assert them."""
+        may show the nearest passages, an answer must not assert them. ``expansion`` is
+        ``self.expansion(result.query)`` when the caller has it already."""
         margin = OFF_TOPIC_MARGIN.get(self.settings.model)
         if margin is None or result.abstained or not result.hits or not is_cjk_query(result.query):
             return False
-        expressions = [p.term for p in self.expansion(result.query)]
+        if expansion is None:
+            expansion = self.expansion(result.query)
+        expressions = [p.term for p in expansion]
         # an everyday word the thesaurus knows the documents' words for is not missing
         words = [w for w in unknown_words(self.data, result.query) if not any(w in e or e in w for e in expressions)]
         reduced = without_words(result.query, words) if words else ""
@@ -638,12 +641,13 @@ class Engine:
         from .answer import build_answer
 
         result = self.search(question, filters=filters)
-        declined = result.abstained or self.off_topic(result)
+        expansion = self.expansion(question)
+        declined = result.abstained or self.off_topic(result, expansion)
         with self.limit_threads():  # (the scorer may embed a few sentences)
             return build_answer(question, result.hits, self.source_text, IndexedScorer(self, result.hits),
                                 declined,
                                 term_weights=IndexedTermWeights(self.data.lexical, self.translation(question),
-                                                                self.expansion(question)))
+                                                                expansion))
 
     # --- targets and precedents --------------------------------------------------
     def target_index(self):

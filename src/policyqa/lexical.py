@@ -55,6 +55,11 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", fold(text)).lower()
 
 
+def has_cjk(text: str) -> bool:
+    """Whether ``text`` has any CJK ideograph."""
+    return any("\u3400" <= ch <= "\u9fff" for ch in text)
+
+
 def tokenize(text: str) -> list[str]:
     norm = normalise(text)
     tokens: list[str] = []

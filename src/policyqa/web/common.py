@@ -61,6 +61,14 @@ CSS = """
 # ---------------------------------------------------------------------------- escaping
 
 
+def required(value: str | None, message: str) -> str:
+    """``value`` stripped; an error showing ``message`` (what to type) when it is empty."""
+    value = (value or "").strip()
+    if not value:
+        raise PolicyQAError(message)
+    return value
+
+
 def esc(text: Any) -> str:
     """Escape untrusted text for HTML (and for Gradio's HTML templates)."""
     return (

@@ -8,8 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import PolicyQAError
-from .common import NO_RESULTS, _short, esc
+from .common import NO_RESULTS, _short, esc, required
 
 
 COMPARE_COLUMNS = ("#", "文档", "地区", "年份", "表述", "指标", "比较", "数值", "期限")
@@ -44,9 +43,7 @@ def value_text(row: dict) -> str:
 
 def run_compare(engine, topic: str, max_rows: int = 20, progress: Callable | None = None) -> dict:
     """The comparison table for ``topic`` as JSON (``engine.compare(...).to_json()``)."""
-    topic = (topic or "").strip()
-    if not topic:
-        raise PolicyQAError("请输入要对比的主题，例如：学前教育毛入园率。")
+    topic = required(topic, "请输入要对比的主题，例如：学前教育毛入园率。")
     if progress:
         progress(0.3, desc="检索并抽取各文档的目标…")
     return engine.compare(topic, max_rows=max_rows).to_json()

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from ..errors import PolicyQAError
-from .common import NO_RESULTS, _short, esc, heading_label, mark_spans
+from .common import NO_RESULTS, _short, esc, heading_label, mark_spans, required
 
 
 def run_precedents(engine, text: str, k: int = 10, progress: Callable | None = None) -> dict:
     """Precedents for a draft as JSON (``engine.precedents(...).to_json()``)."""
-    text = (text or "").strip()
-    if not text:
-        raise PolicyQAError("请粘贴一段正在起草的文字。")
+    text = required(text, "请粘贴一段正在起草的文字。")
     if progress:
         progress(0.3, desc="查找相似段落…")
     return engine.precedents(text, k=int(k), exclude_self=True).to_json()

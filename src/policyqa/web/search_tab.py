@@ -6,9 +6,8 @@ import re
 from typing import Callable
 
 from ..clean import matching_copy
-from ..errors import PolicyQAError
 from ..types import Hit, SearchResult
-from .common import ALL, NO_RESULTS, _short, esc, heading_label, make_filters, mark_spans
+from .common import ALL, NO_RESULTS, _short, esc, heading_label, make_filters, mark_spans, required
 
 
 _QUERY_NOISE = re.compile(r"什么|哪些|怎么|怎样|如何|多少|是否|有没有|请问|[的了吗呢吧？?，,。、\s]")
@@ -83,9 +82,7 @@ def result_choices(result: SearchResult) -> list[tuple[str, str]]:
 
 def run_search(engine, query: str, doc_type: str = ALL, year: str = ALL, region: str = ALL,
                doc_id: str = ALL, k: int = 10, progress: Callable | None = None) -> SearchResult:
-    query = (query or "").strip()
-    if not query:
-        raise PolicyQAError("请输入要检索的内容。")
+    query = required(query, "请输入要检索的内容。")
     if progress:
         progress(0.3, desc="检索中…")
     return engine.search(query, k=int(k), filters=make_filters(doc_type, year, region, doc_id))
