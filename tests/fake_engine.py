@@ -23,6 +23,7 @@ from policyqa.config import Settings
 from policyqa.embed import HashEmbedder
 from policyqa.errors import PolicyQAError
 from policyqa.types import (
+    ProgressEvent,
     Answer,
     Block,
     Chunk,
@@ -153,9 +154,9 @@ class FakeEngine:
 
     @classmethod
     def open(cls, settings: Settings | None = None, build_if_needed: bool = False,
-             progress: Callable[[str, float], None] | None = None) -> "FakeEngine":
+             progress: Callable[[ProgressEvent], None] | None = None) -> "FakeEngine":
         if progress:
-            progress("fake index ready", 1.0)
+            progress(ProgressEvent("done", 1, 1, "steps", "fake index ready"))
         return cls(settings or Settings(model="hash:256"))
 
     def _build_file(self, source: str, docs) -> None:
@@ -212,18 +213,18 @@ class FakeEngine:
             raise PolicyQAError(f"{source!r} is not in the corpus folder")
         del self._folder[source]
 
-    def reindex(self, progress: Callable[[str, float], None] | None = None) -> BuildSummary:
+    def reindex(self, progress: Callable[[ProgressEvent], None] | None = None) -> BuildSummary:
         t0 = time.perf_counter()
         self.reindex_calls += 1
-        progress = progress or (lambda _m, _f: None)
-        progress("reading corpus", 0.0)
+        progress = progress or (lambda _e: None)
+        progress(ProgressEvent("scan", 0, 0, detail="reading corpus"))
         new = {s: self._hash(spec) for s, spec in self._folder.items()}
         old = self._indexed
         added = sorted(s for s in new if s not in old)
         updated = sorted(s for s in new if s in old and old[s] != new[s])
         removed = sorted(s for s in old if s not in new)
         self._index_folder()
-        progress("building lexical index", 1.0)
+        progress(ProgressEvent("write", 1, 1, "steps", "building lexical index"))
         now = time.time()
         for s in added + updated:
             self._indexed_at[s] = now

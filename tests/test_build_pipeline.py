@@ -6,10 +6,10 @@ import time
 import numpy as np
 import pytest
 
-from policyqa import api
 from policyqa.api import EmbedStream, build_index, embedded_texts
+from policyqa import build as build_module
 from policyqa.embed import HashEmbedder
-from policyqa.index import load_index
+from policyqa.index import embed_key, load_index
 from policyqa.ingest import parse_corpus
 
 
@@ -25,15 +25,15 @@ class CountingEmbedder(HashEmbedder):
 
 def test_stream_embeds_each_new_text_once_shortest_first_and_uses_the_cache():
     emb = CountingEmbedder()
-    cached = {api.embed_key("已缓存"): np.ones(64, np.float32)}
-    stream = EmbedStream(emb, batch=2, cache=lambda: cached, progress=lambda m, f: None, flush_at=3)
+    cached = {embed_key("已缓存"): np.ones(64, np.float32)}
+    stream = EmbedStream(emb, batch=2, cache=lambda: cached, progress=lambda e: None, flush_at=3)
     stream.add(["长一点的句子啊", "短句", "已缓存", "短句"])  # 2 new: below flush_at
     assert emb.calls == []
     stream.add(["第三句"])  # 3 waiting → one flush, shortest first, batches of 2
     assert emb.calls == [["短句", "第三句"], ["长一点的句子啊"]]
     vecs = stream.vectors(["已缓存", "短句", "没见过的"])  # unseen text embedded on demand
     assert emb.calls[-1] == ["没见过的"] and len(stream.fresh) == 4
-    assert np.array_equal(vecs[0], cached[api.embed_key("已缓存")])
+    assert np.array_equal(vecs[0], cached[embed_key("已缓存")])
     assert np.allclose(vecs[1], emb.embed_passages(["短句"])[0])
 
 
@@ -58,7 +58,7 @@ def test_embedding_starts_while_later_files_are_still_being_parsed(fake_settings
         return real_parse(*a, **k)
 
     monkeypatch.setattr(ingest, "parse_file", slow_parse)
-    monkeypatch.setattr(api, "EMBED_FLUSH_AT", 4)
+    monkeypatch.setattr(build_module, "EMBED_FLUSH_AT", 4)
     summary = build_index(fake_settings, Recording(dim=64))
     first = events.index("embed")
     assert "parse" in events[first:], "embedding waited for the whole corpus to be parsed"
@@ -79,14 +79,14 @@ def test_failed_embedding_stops_the_build_and_keeps_the_index(fake_settings, fak
         def embed_passages(self, texts):
             raise RuntimeError("model crashed")
 
-    monkeypatch.setattr(api, "EMBED_FLUSH_AT", 1)
+    monkeypatch.setattr(build_module, "EMBED_FLUSH_AT", 1)
     with pytest.raises(RuntimeError, match="model crashed"):
         build_index(fake_settings, Broken(dim=fake_embedder.dim), previous=load_index(fake_settings.index_dir))
     assert load_index(fake_settings.index_dir).manifest.created == before
 
 
 def test_parse_corpus_reports_each_files_chunks_and_whether_they_were_reused(fake_settings, fake_embedder):
-    from policyqa.api import _reuse_from, chunk_settings
+    from policyqa.build import _reuse_from, chunk_settings
 
     build_index(fake_settings, fake_embedder)
     seen = []
@@ -96,3 +96,18 @@ def test_parse_corpus_reports_each_files_chunks_and_whether_they_were_reused(fak
     assert sorted(seen) == sorted((s, n, True) for s, n in
                                   {c.source: sum(x.source == c.source for x in parsed.chunks)
                                    for c in parsed.chunks}.items())
+
+
+def test_progress_events_have_a_fixed_total_and_only_grow(fake_settings, monkeypatch):
+    for i in range(6):
+        (fake_settings.corpus / f"extra_{i}.txt").write_text(
+            f"第{i}号计划\n一、加强体育\n每天锻炼一小时，第{i}所学校建设操场。\n", encoding="utf-8")
+    monkeypatch.setattr(build_module, "EMBED_FLUSH_AT", 5)
+    events = []
+    build_index(fake_settings, HashEmbedder(dim=32), progress=events.append)
+    embed = [e for e in events if e.stage == "embed"]
+    assert embed and {e.total for e in embed} == {len(list(fake_settings.corpus.rglob("*.txt")))}
+    done = [e.done for e in embed]
+    assert done == sorted(done), done
+    assert done[-1] == embed[-1].total
+    assert events[-1].stage == "done" and events[-1].fraction == 1.0

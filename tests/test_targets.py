@@ -12,9 +12,7 @@ import pytest
 from policyqa.targets import (
     COMPARATORS,
     Target,
-    TargetIndex,
     cn_number,
-    compare,
     extract_all,
     extract_targets,
     targets_from_json,
@@ -219,9 +217,9 @@ def fake_engine(fake_settings, fake_embedder):
 
 
 def test_compare_rows_contain_their_values(fake_engine):
-    index = TargetIndex.build(fake_engine)
+    index = fake_engine.target_index()
     assert any(t.unit == "所" and t.value == 44 for t in index.targets)
-    table = compare(fake_engine, "学前三年毛入园率", index=index)
+    table = fake_engine.compare("学前三年毛入园率")
     assert table.rows, table
     top = table.rows[0]
     assert top.value == 92.0 and top.unit == "%" and top.comparator == "不低于"
@@ -240,7 +238,7 @@ def test_compare_rows_contain_their_values(fake_engine):
 
 
 def test_compare_off_topic_is_empty_or_unrelated(fake_engine):
-    table = compare(fake_engine, "校园足球", index=TargetIndex.build(fake_engine))
+    table = fake_engine.compare("校园足球")
     assert all("毛入园率" not in (r.indicator or "") for r in table.rows)
 
 
@@ -248,11 +246,11 @@ def test_compare_empty_topic(fake_engine):
     from policyqa.errors import PolicyQAError
 
     with pytest.raises(PolicyQAError):
-        compare(fake_engine, "  ")
+        fake_engine.compare("  ")
 
 
 def test_compare_csv_has_header(fake_engine):
-    table = compare(fake_engine, "学前三年毛入园率")
+    table = fake_engine.compare("学前三年毛入园率")
     rows = list(csv.reader(io.StringIO(table.to_csv())))
     assert rows[0][:4] == ["title", "region", "year", "indicator"]
     assert len(rows) == len(table.rows) + 1
@@ -278,8 +276,8 @@ def test_cli_compare_json_and_csv(fake_settings, fake_embedder, tmp_path, capsys
 
 @pytest.mark.integration
 def test_integration_targets_compare_preschool(real_engine):
-    index = TargetIndex.build(real_engine)
-    table = compare(real_engine, "学前教育毛入园率", index=index)
+    index = real_engine.target_index()
+    table = real_engine.compare("学前教育毛入园率")
     docs_with_rate = {t.doc_id for t in index.targets if "入园率" in t.indicator}
     assert len(docs_with_rate) >= 3
     got = {r.doc_id for r in table.rows}
@@ -294,8 +292,7 @@ def test_integration_targets_compare_preschool(real_engine):
 
 @pytest.mark.integration
 def test_integration_targets_compare_english_topic(real_engine):
-    index = TargetIndex.build(real_engine)
-    table = compare(real_engine, "preschool enrollment target", index=index)
+    table = real_engine.compare("preschool enrollment target")
     rates = [r for r in table.rows if r.indicator and "入园率" in r.indicator]
     assert len(rates) >= 2
     assert all(r.value_text is None or "园" in r.phrasing or "園" in r.phrasing for r in table.rows)
@@ -303,5 +300,5 @@ def test_integration_targets_compare_english_topic(real_engine):
 
 @pytest.mark.integration
 def test_integration_targets_teacher_training_funds(real_engine):
-    table = compare(real_engine, "教师培训经费")
+    table = real_engine.compare("教师培训经费")
     assert {r.value for r in table.rows if r.value is not None} >= {1.5, 10.0}

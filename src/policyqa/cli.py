@@ -15,7 +15,30 @@ from typing import Any, Callable, Sequence
 
 from .config import Settings, load_settings
 from .errors import PolicyQAError
-from .types import Filters, SearchResult
+from .types import Filters, ProgressEvent, SearchResult
+
+
+def positive_int(value: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {n})")
+    return n
+
+
+def check_text_arguments(args: argparse.Namespace) -> None:
+    """Arguments that are not valid text (bytes a terminal could not decode reach Python as
+    lone surrogates) are refused with a message instead of failing later."""
+    for name, value in vars(args).items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise PolicyQAError(f"the {name} argument is not valid UTF-8 text: "
+                                    "check the terminal's encoding (e.g. LANG=C.UTF-8)") from None
 
 
 def _common(p: argparse.ArgumentParser, corpus: bool = True) -> None:
@@ -45,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="search the index")
     _common(p)
     p.add_argument("query", nargs="?", help="the query (omit with --batch)")
-    p.add_argument("--k", type=int, help="number of results (default 10)")
+    p.add_argument("--k", type=positive_int, help="number of results (default 10)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--batch", type=Path, help="JSONL file of {id, query} lines; prints one JSON line per query")
     _filters(p)
@@ -59,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate retrieval on a query set (JSONL with evidence)")
     _common(p)
     p.add_argument("queries", type=Path, nargs="?", default=Path("eval/dev.jsonl"))
-    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--k", type=positive_int, default=10)
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
 
     p = sub.add_parser("compare", help="compare how documents state their targets on a topic (one row per document)")
@@ -67,14 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("topic", help="e.g. 学前教育毛入园率, 教师培训经费, preschool enrollment target")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--csv", type=Path, metavar="FILE", help="also write the table as CSV (UTF-8 with BOM, for Excel)")
-    p.add_argument("--max-rows", type=int, default=20, help="at most this many rows (default 20)")
+    p.add_argument("--max-rows", type=positive_int, default=20, help="at most this many rows (default 20)")
 
     p = sub.add_parser("precedents", help="find passages of other plans like a draft paragraph or section")
     _common(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="the draft text")
     src.add_argument("--file", type=Path, metavar="DRAFT", help="a UTF-8 text file with the draft")
-    p.add_argument("--k", type=int, default=10, help="number of passages (default 10)")
+    p.add_argument("--k", type=positive_int, default=10, help="number of passages (default 10)")
     p.add_argument("--include-self", action="store_true", help="keep passages that are the draft's own text")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -107,30 +130,36 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def tqdm_progress() -> tuple[Callable[[str, float], None], Callable[[], None]]:
-    """A progress callback drawing one bar on stderr for the embedding stage."""
+def tqdm_progress() -> tuple[Callable[[ProgressEvent], None], Callable[[], None]]:
+    """A progress callback drawing one bar on stderr per stage that has a total."""
     from tqdm import tqdm
 
-    state: dict[str, Any] = {"bar": None}
+    state: dict[str, Any] = {"bar": None, "stage": None}
 
-    def progress(msg: str, frac: float) -> None:
-        if msg.startswith("embedding"):
-            done, total = (int(x) for x in msg.split()[1].split("/"))
-            if state["bar"] is None:
-                state["bar"] = tqdm(total=total, desc="embedding passages+sentences", unit="text", file=sys.stderr)
-            state["bar"].total = total  # grows while later files are still being parsed
-            state["bar"].n = done
-            state["bar"].refresh()
-        elif msg.startswith("parsed "):
-            pass
-        else:
-            log(msg)
+    def progress(event: ProgressEvent) -> None:
+        if not event.total:
+            log(event.detail or event.stage)
+            return
+        if state["stage"] != event.stage:
+            close()
+            state["bar"] = tqdm(total=event.total, desc=_STAGE_NAMES.get(event.stage, event.stage),
+                                unit=event.unit, file=sys.stderr)
+            state["stage"] = event.stage
+        bar = state["bar"]
+        bar.n = round(event.done, 1) if event.unit == "files" else int(event.done)
+        bar.set_postfix_str(event.detail, refresh=False)
+        bar.refresh()
 
     def close() -> None:
         if state["bar"] is not None:
             state["bar"].close()
+            state["bar"] = None
 
     return progress, close
+
+
+_STAGE_NAMES = {"embed": "parsing and embedding", "targets": "extracting targets", "write": "writing the index",
+                "done": "done"}
 
 
 def open_engine(settings: Settings):
@@ -327,6 +356,7 @@ COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "eval": cm
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_text_arguments(args)
         return COMMANDS[args.command](args)
     except PolicyQAError as e:
         print(f"policyqa: error: {e}", file=sys.stderr)

@@ -59,6 +59,12 @@ class Settings:
     # or never abstain for a model without one. See README "Abstaining".
     abstain_cjk: float | None = None
     abstain_other: float | None = None
+    # Bounds on what one request may cost (characters): longer input is refused with a
+    # message, so one pasted book cannot hold the embedding model for minutes.
+    max_query_chars: int = 1000
+    max_draft_chars: int = 5000
+    # How often (seconds) a running engine looks for a generation another process wrote.
+    reload_check_seconds: float = 1.0
     # Web app
     host: str = "127.0.0.1"
     port: int = 7860
@@ -150,5 +156,7 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"batch_size must be positive (got {s.batch_size})")
     if s.glossary is not None and not s.glossary.is_file():
         raise ConfigError(f"glossary file {s.glossary} not found: fix the 'glossary' setting or leave it out")
+    if s.max_query_chars <= 0 or s.max_draft_chars <= 0:
+        raise ConfigError("max_query_chars and max_draft_chars must be positive")
     if s.search_threads < 0:
         raise ConfigError(f"search_threads must be 0 (library default) or more (got {s.search_threads})")

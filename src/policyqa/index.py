@@ -49,8 +49,8 @@ import numpy as np
 from .errors import IndexBusyError, IndexFormatError, IndexMismatchError, IndexMissingError
 from .lexical import LexicalIndex, normalise
 from .store import LazyJson, RecordStore, RowFile, TextStore, write_npy, write_records, write_texts
-from .targets import Target, targets_from_json, targets_to_json
-from .types import Block, Chunk, DocMeta, Document
+from .errors import PolicyQAError
+from .types import Block, Chunk, DocMeta, Document, Target, targets_from_json, targets_to_json
 from .vector_index import build_vector_index, describe as describe_vector_index  # noqa: F401 (re-exported)
 
 FORMAT_VERSION = 3
@@ -139,11 +139,28 @@ class IndexData:
     path: Path | None = None
     doc_table: DocTable | None = field(default=None, repr=False)  # built on first use if absent
 
+    def table(self) -> DocTable:
+        """The per-document columns (built from the records on first use after a build)."""
+        if self.doc_table is None:
+            self.doc_table = DocTable.build(self.documents, self.chunks)
+        return self.doc_table
+
+    def document(self, doc_id: str) -> Document:
+        number = self.table().number.get(doc_id)
+        if number is None:
+            raise PolicyQAError(f"no document {doc_id!r} in the index")
+        return self.documents[number]
+
+    def text(self, source: str) -> str:
+        """The decoded text of an indexed source file (what every offset indexes)."""
+        try:
+            return self.texts[source]
+        except KeyError:
+            raise PolicyQAError(f"no indexed document from {source!r}") from None
+
 
 def doc_table(data: IndexData) -> DocTable:
-    if data.doc_table is None:
-        data.doc_table = DocTable.build(data.documents, data.chunks)
-    return data.doc_table
+    return data.table()
 
 
 @dataclass

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -35,10 +35,8 @@ from .chunk import sentence_spans
 from .clean import matching_copy
 from .errors import PolicyQAError
 from .search import is_near_duplicate
+from .index import IndexData
 from .types import Chunk
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .api import Engine
 
 
 @dataclass(frozen=True)
@@ -141,24 +139,44 @@ def draft_sentences(text: str, min_chars: int = 4) -> list[tuple[int, int]]:
     return spans or [(0, len(text))]
 
 
-def find_precedents(engine: "Engine", text: str, k: int = 10, exclude_self: bool = True,
+@dataclass(frozen=True)
+class Draft:
+    """A pasted draft and its sentences: what the caller embeds (as passages) before
+    ``find_precedents``."""
+
+    text: str
+    spans: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def of(cls, text: str) -> "Draft":
+        draft = (text or "").strip()
+        if not draft:
+            raise PolicyQAError("the draft is empty: paste a paragraph or a section of the plan you are writing")
+        return cls(draft, tuple(draft_sentences(draft)))
+
+    @property
+    def sentences(self) -> list[str]:
+        return [self.text[a:b] for a, b in self.spans]
+
+    def texts(self) -> list[str]:
+        """What to embed: the whole draft, then each sentence."""
+        return [self.text, *self.sentences]
+
+
+def find_precedents(data: IndexData, draft: Draft, vectors: np.ndarray, k: int = 10, exclude_self: bool = True,
                     params: PrecedentParams | None = None) -> PrecedentResults:
-    """Passages of the corpus most like ``text`` (a paragraph or a draft section), grouped by
-    document; see the module docstring for the scoring and the handling of the draft itself."""
+    """Passages of the corpus most like ``draft`` (a paragraph or a draft section), grouped by
+    document; ``vectors`` are the passage vectors of ``draft.texts()``. See the module
+    docstring for the scoring and the handling of the draft itself."""
     p = params or PrecedentParams()
-    draft = (text or "").strip()
-    if not draft:
-        raise PolicyQAError("the draft is empty: paste a paragraph or a section of the plan you are writing")
-    data = engine.data
     if not data.chunks:
         return PrecedentResults()
-    spans = draft_sentences(draft)
-    sents = [draft[a:b] for a, b in spans]
-    vecs = np.asarray(engine.embed_passages([draft] + sents), dtype=np.float32)
+    spans, sents = list(draft.spans), draft.sentences
+    vecs = np.asarray(vectors, dtype=np.float32)
     dvec, svecs = vecs[0], vecs[1:]
-    pool, searched = _candidates(engine, dvec, svecs, p)
+    pool, searched = _candidates(data, dvec, svecs, p)
     st = data.sentences
-    dgrams = _bigrams(draft)
+    dgrams = _bigrams(draft.text)
     scored = []
     for cid in pool:
         rows = st.of_chunk(cid)
@@ -179,7 +197,7 @@ def find_precedents(engine: "Engine", text: str, k: int = 10, exclude_self: bool
         if exclude_self and is_self:
             continue
         chunk = data.chunks[cid]
-        matches = _matches(engine, chunk, sims, rows, spans, sents, p) if sims is not None else ()
+        matches = _matches(data, chunk, sims, rows, spans, sents, p) if sims is not None else ()
         hits.append(PrecedentHit(chunk, score, csim, cov, ov, chunk.doc_id in source_docs, matches))
     if exclude_self:
         hits.sort(key=lambda h: (h.from_source, -h.score))
@@ -206,10 +224,9 @@ def _chunk_vector_sim(data, cid: int, dvec: np.ndarray) -> float:
 FULL_SCAN_MAX_SENTENCES = 500_000
 
 
-def _candidates(engine: "Engine", dvec: np.ndarray, svecs: np.ndarray,
+def _candidates(data: IndexData, dvec: np.ndarray, svecs: np.ndarray,
                 p: PrecedentParams) -> tuple[list[int], dict[int, float]]:
     """Candidate chunk ids, and the chunk similarities the vector search already gave."""
-    data = engine.data
     n = min(data.vectors.ntotal, p.candidates)
     scores, ids = data.vectors.search(np.ascontiguousarray(dvec.reshape(1, -1), dtype=np.float32), n)
     searched = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
@@ -231,8 +248,8 @@ def _candidates(engine: "Engine", dvec: np.ndarray, svecs: np.ndarray,
     return list(dict.fromkeys(pool)), searched
 
 
-def _matches(engine: "Engine", chunk: Chunk, sims: np.ndarray, rows: range, spans, sents, p: PrecedentParams):
-    st = engine.data.sentences
+def _matches(data: IndexData, chunk: Chunk, sims: np.ndarray, rows: range, spans, sents, p: PrecedentParams):
+    st = data.sentences
     best_rows = sims.argmax(axis=1)
     best = sims.max(axis=1)
     top = float(best.max())

@@ -57,53 +57,23 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from .chunk import sentence_spans
 from .clean import matching_copy
-from .types import Document
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .api import Engine
+from .errors import PolicyQAError
+from .index import IndexData
+from .types import Document, Target, targets_from_json, targets_to_json  # noqa: F401 (re-exported)
 
 COMPARATORS = (
     "不低于", "控制在", "保持在", "达到", "完成", "新建", "建成", "创建", "培训", "引进", "招收",
     "投入", "力争", "约",
 )
-
-
-@dataclass(frozen=True)
-class Target:
-    doc_id: str
-    source: str
-    title: str
-    region: str | None
-    year: int | None
-    indicator: str
-    comparator: str | None
-    value: float | None
-    value_text: str  # the quantity as written (original characters), == text[value_start:value_end]
-    unit: str
-    deadline: str | None
-    placeholder: bool
-    sentence_start: int
-    sentence_end: int
-    value_start: int
-    value_end: int
-    value_max: float | None = None  # upper bound of a range ("1-2所")
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Target":
-        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
 
 
 # ------------------------------------------------------------------ numbers
@@ -559,14 +529,6 @@ def extract_all(documents: Iterable[Document], texts: dict[str, str]) -> list[Ta
     return out
 
 
-def targets_to_json(targets: Sequence[Target]) -> list[dict[str, Any]]:
-    return [t.to_json() for t in targets]
-
-
-def targets_from_json(rows: Iterable[dict[str, Any]]) -> list[Target]:
-    return [Target.from_json(r) for r in rows]
-
-
 # ------------------------------------------------------------------ compare
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -585,8 +547,9 @@ class TargetIndex:
     """Targets of an engine's documents, tied to the index's sentence table, with a vector
     of each target's indicator (for matching topics semantically, English included).
 
-    Build once per loaded index (``TargetIndex.build(engine)``) and hold it; pass
-    ``targets=`` (and ``indicator_vectors=``) to reuse what was stored at index time."""
+    Build once per loaded index (``TargetIndex.build(data, vectors)``) and hold it, with
+    the targets and indicator vectors stored at index time (or ``indicator_texts`` of
+    freshly extracted targets, embedded on the query side)."""
 
     targets: list[Target]
     target_rows: np.ndarray  # sentence-table row holding each target's value (-1 if none)
@@ -597,20 +560,12 @@ class TargetIndex:
     default_idf: float
 
     @classmethod
-    def build(cls, engine: "Engine", targets: Sequence[Target] | None = None,
-              indicator_vectors: np.ndarray | None = None) -> "TargetIndex":
-        data = engine.data
-        if targets is None:
-            targets = extract_all(data.documents, data.texts)
+    def build(cls, data: IndexData, targets: Sequence[Target], indicator_vectors: np.ndarray) -> "TargetIndex":
         targets = list(targets)
-        if indicator_vectors is None:
-            indicator_vectors = embed_indicators(engine, targets)
         st = data.sentences
         spans = np.asarray(st.spans).reshape(-1, 2)  # read once (a RowFile reads per row)
         chunk_of_row = np.repeat(np.arange(len(data.chunks)), np.diff(st.ptr)) if len(st.spans) else np.zeros(0, int)
-        from .index import doc_table  # (index imports this module)
-
-        table = doc_table(data)  # document of each row from in-memory columns, not chunk records
+        table = data.table()  # document of each row from in-memory columns, not chunk records
         row_docno = table.chunk_doc[chunk_of_row] if len(chunk_of_row) else np.zeros(0, np.int32)
         row_doc = [table.doc_ids[d] for d in row_docno]
         row_src = [table.sources[d] for d in row_docno]
@@ -642,14 +597,6 @@ class TargetIndex:
 def indicator_text(t: Target) -> str:
     """What a target's vector embeds: its indicator (or value text when it has none)."""
     return t.indicator or t.value_text
-
-
-def embed_indicators(engine: "Engine", targets: Sequence[Target], batch: int = 256) -> np.ndarray:
-    """One vector per target: its indicator (or value text when it has none)."""
-    texts = [indicator_text(t) for t in targets]
-    dim = engine.embedder.dim
-    out = [np.asarray(engine.embed_queries(texts[i : i + batch]), dtype=np.float32) for i in range(0, len(texts), batch)]
-    return np.vstack(out) if out else np.zeros((0, dim), dtype=np.float32)
 
 
 def _rows_of(targets: Sequence[Target], row_src: Sequence[str], spans: np.ndarray) -> np.ndarray:
@@ -743,25 +690,29 @@ class CompareParams:
     text_min_lexical: float = 0.2  # Chinese topic: a number-less row must share this much
 
 
-def compare(engine: "Engine", topic: str, max_rows: int = 20, index: TargetIndex | None = None,
+def checked_topic(topic: str) -> str:
+    """The topic stripped; an empty one is an error (before anything is embedded)."""
+    topic = (topic or "").strip()
+    if not topic:
+        raise PolicyQAError("the topic is empty: type what to compare, e.g. 学前教育毛入园率")
+    return topic
+
+
+def compare(data: IndexData, index: TargetIndex, topic: str, topic_vector: np.ndarray, max_rows: int = 20,
             params: CompareParams | None = None) -> CompareTable:
     """One row per document that says something on ``topic``: its best on-topic target (the
     sentence, indicator, comparator, value, unit, deadline and sentence span) or, when it
     states no number on the topic, its on-topic sentence with value/comparator None.
 
     A target scores the mean of its indicator's and its sentence's similarity to the topic
-    (+ a lexical bonus for Chinese topics); a sentence its similarity (+ bonus)."""
-    from .errors import PolicyQAError
-
-    topic = (topic or "").strip()
-    if not topic:
-        raise PolicyQAError("the topic is empty: type what to compare, e.g. 学前教育毛入园率")
+    (+ a lexical bonus for Chinese topics); a sentence its similarity (+ bonus).
+    ``topic_vector`` is the topic embedded on the query side."""
+    topic = checked_topic(topic)
     p = params or CompareParams()
-    index = index or TargetIndex.build(engine)
-    st = engine.data.sentences
+    st = data.sentences
     if not len(st.spans):
         return CompareTable(topic, ())
-    qv = np.asarray(engine.embed_queries([topic])[0], dtype=np.float32)
+    qv = np.asarray(topic_vector, dtype=np.float32)
     cjk = bool(_CJK.search(topic))
     dense = _matvec(st.vectors, qv)
     lex = index.lexical(topic, index.row_text) if cjk else np.zeros_like(dense)
@@ -798,7 +749,7 @@ def compare(engine: "Engine", topic: str, max_rows: int = 20, index: TargetIndex
         if doc not in best or r_norm[rr] > best[doc][0]:
             best[doc] = (float(r_norm[rr]), int(rr), False)
     order = sorted(best.items(), key=lambda kv: -kv[1][0])[:max_rows]
-    rows = [_row(engine, index, topic, qv, t_norm, doc, s, k, is_t) for doc, (s, k, is_t) in order]
+    rows = [_row(data, index, doc, s, k, is_t) for doc, (s, k, is_t) in order]
     return CompareTable(topic, tuple(rows))
 
 
@@ -809,10 +760,9 @@ def _matvec(vectors: np.ndarray, q: np.ndarray, block: int = 65536) -> np.ndarra
     return out
 
 
-def _row(engine: "Engine", index: TargetIndex, topic: str, qv: np.ndarray, t_norm: np.ndarray, doc_id: str,
-         score: float, k: int, is_target: bool) -> CompareRow:
-    doc = engine.document(doc_id)
-    text = engine.source_text(doc.source)
+def _row(data: IndexData, index: TargetIndex, doc_id: str, score: float, k: int, is_target: bool) -> CompareRow:
+    doc = data.document(doc_id)
+    text = data.text(doc.source)
     meta = doc.metadata
     if is_target:
         t = index.targets[k]
@@ -822,7 +772,7 @@ def _row(engine: "Engine", index: TargetIndex, topic: str, qv: np.ndarray, t_nor
             value=t.value, value_text=t.value_text, unit=t.unit, deadline=t.deadline, placeholder=t.placeholder,
             start=t.sentence_start, end=t.sentence_end, score=score, value_max=t.value_max,
         )
-    a, b = (int(x) for x in engine.data.sentences.spans[k])
+    a, b = (int(x) for x in data.sentences.spans[k])
     return CompareRow(
         doc_id=doc_id, title=doc.title, source=doc.source, region=meta.region, year=meta.year,
         phrasing=text[a:b], indicator=None, comparator=None, value=None, value_text=None, unit=None,

@@ -8,7 +8,7 @@ the corpus root with POSIX separators. See design.md §3.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 Span = tuple[int, int]
 
@@ -192,3 +192,56 @@ class Answer:
             "answer": self.answer,
             "citations": [c.to_json() for c in self.citations],
         }
+
+
+@dataclass(frozen=True)
+class Target:
+    doc_id: str
+    source: str
+    title: str
+    region: str | None
+    year: int | None
+    indicator: str
+    comparator: str | None
+    value: float | None
+    value_text: str  # the quantity as written (original characters), == text[value_start:value_end]
+    unit: str
+    deadline: str | None
+    placeholder: bool
+    sentence_start: int
+    sentence_end: int
+    value_start: int
+    value_end: int
+    value_max: float | None = None  # upper bound of a range ("1-2所")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Target":
+        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
+
+
+def targets_to_json(targets: Sequence[Target]) -> list[dict[str, Any]]:
+    return [t.to_json() for t in targets]
+
+
+def targets_from_json(rows: Iterable[dict[str, Any]]) -> list[Target]:
+    return [Target.from_json(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Where a long job stands: ``done`` of ``total`` units of ``stage`` (``total`` is known
+    when the stage starts, so a progress bar never grows). ``detail`` is for people to read
+    (the file just parsed); programs use the numbers."""
+
+    stage: str  # "scan", "parse", "embed", "targets", "write", "done"
+    done: float
+    total: int
+    unit: str = "files"
+    detail: str = ""
+
+    @property
+    def fraction(self) -> float:
+        return min(max(self.done / self.total, 0.0), 1.0) if self.total else 0.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -10,36 +9,33 @@ from typing import Any, Callable, Sequence
 import gradio as gr
 
 from ..errors import PolicyQAError
+from ..types import ProgressEvent
 from .common import ALL, _short, esc, facet_choices
 
 
 LIBRARY_COLUMNS = ("标题", "类型", "年份", "地区", "源文件", "段落数", "索引时间")
 
-_PROGRESS_ZH = (
-    (re.compile(r"^reading corpus"), lambda m: "读取文库文件…"),
-    (re.compile(r"^parsed (.*)"), lambda m: f"解析 {m.group(1)}"),
-    (re.compile(r"^embedding (\d+)/(\d+)"), lambda m: f"计算向量 {m.group(1)}/{m.group(2)}"),
-    (re.compile(r"^building lexical index"), lambda m: "建立检索索引…"),
-    (re.compile(r"^building the index"), lambda m: "建立索引…"),
-)
+_STAGES_ZH = {"scan": "读取文库", "embed": "解析文件并计算向量", "targets": "提取量化目标", "write": "写入索引",
+              "done": "索引已更新"}
 
 
-def progress_zh(message: str) -> str:
-    """Engine progress messages (English, for the CLI) in Chinese for the page."""
-    for pattern, make in _PROGRESS_ZH:
-        m = pattern.match(message)
-        if m:
-            return make(m)
-    return message
+def progress_zh(event: ProgressEvent) -> str:
+    """A build progress event as a Chinese line for the page (the numbers, not the English detail)."""
+    stage = _STAGES_ZH.get(event.stage, event.stage)
+    if event.total:
+        done = f"{event.done:.0f}" if event.unit == "files" else f"{int(event.done)}"
+        unit = "个文件" if event.unit == "files" else "步"
+        return f"{stage} {done}/{event.total} {unit}"
+    return stage
 
 
-def engine_progress(progress: Callable | None) -> Callable[[str, float], None] | None:
-    """Adapt a ``gr.Progress`` (fraction, desc=…) to the engine's ``(message, fraction)``."""
+def engine_progress(progress: Callable | None) -> Callable[[ProgressEvent], None] | None:
+    """Adapt a ``gr.Progress`` (fraction, desc=…) to the engine's typed progress events."""
     if progress is None:
         return None
 
-    def report(message: str, fraction: float) -> None:
-        progress(max(0.0, min(1.0, float(fraction))), desc=progress_zh(message))
+    def report(event: ProgressEvent) -> None:
+        progress(event.fraction, desc=progress_zh(event))
 
     return report
 

@@ -1,0 +1,421 @@
+"""The engine: a loaded index plus its embedder, answering search, ask, compare and
+precedents. It embeds queries and hands the vectors, with the index data, to the stage
+functions (``search.search``, ``answer.build_answer``, ``targets.compare``,
+``precedents.find_precedents``), which never see the engine.
+
+Another process may write a new index generation at any time (``policyqa index`` beside a
+running ``policyqa serve``). Every public call takes one snapshot of the data at its start
+(``Engine.data``), so a request never mixes two generations; at most every
+``Settings.reload_check_seconds`` that snapshot is checked against the index folder's
+``current`` link and the new generation is opened, between requests, while the old one
+keeps serving whoever holds it.
+
+    from policyqa.config import load_settings
+    from policyqa.engine import Engine
+    with Engine.open(load_settings(), build_if_needed=True) as engine:
+        engine.search("学前教育毛入园率").hits[0].chunk.text
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .answer import build_answer
+from .answer_index import IndexedScorer, IndexedTermWeights
+from .build import BuildSummary, Progress, build_index, index_is_current
+from .config import Settings
+from .embed import Embedder, ThreadLimit, make_embedder
+from .errors import IndexFormatError, IndexMissingError, PolicyQAError
+from .glossary import Glossary, Phrase, Thesaurus, Translation
+from .index import CURRENT, IndexData, Manifest, check_model, load_index
+from .library import add_file, remove_file
+from .precedents import Draft, PrecedentResults, find_precedents
+from .search import (OFF_TOPIC_MARGIN, SearchParams, calibrated, evidence_vector, expand, is_cjk_query,
+                     is_off_topic, lexical_side, query_text, search, translate, unknown_words, without_words)
+from .targets import CompareTable, TargetIndex, checked_topic, compare, extract_all, indicator_text
+from .types import Answer, Document, Filters, ProgressEvent, SearchResult
+
+log = logging.getLogger(__name__)
+
+
+def _noop(_event: ProgressEvent) -> None:
+    pass
+
+
+def search_params(s: Settings, k: int | None = None) -> SearchParams:
+    return SearchParams(
+        k=k or s.k,
+        candidates=max(s.candidates, (k or s.k) * 3),
+        rrf_k=s.rrf_k,
+        dense_weight=s.dense_weight,
+        lexical_weight=s.lexical_weight,
+        abstain_cjk=s.abstain_cjk if s.abstain_cjk is not None else calibrated(s.model)[0],
+        abstain_other=s.abstain_other if s.abstain_other is not None else calibrated(s.model)[1],
+    )
+
+
+def checked_length(text: str, limit: int, what: str) -> str:
+    """``text`` unless it is longer than ``limit`` characters (then a clear error)."""
+    if len(text) > limit:
+        raise PolicyQAError(f"the {what} is {len(text):,} characters long; the limit is {limit:,}: "
+                            f"shorten it (or raise the max_{'draft' if what == 'draft' else 'query'}_chars setting)")
+    return text
+
+
+def generation_of(index_dir: Path) -> str | None:
+    """The name of the generation ``current`` points at (None when there is none)."""
+    try:
+        return os.readlink(index_dir / CURRENT)
+    except OSError:
+        return None
+
+
+@dataclass
+class QueryVectors:
+    """The most recently used query vectors (ask and search of one question embed it once)."""
+
+    size: int = 256
+    _items: OrderedDict = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            vec = self._items.get(key)
+            if vec is not None:
+                self._items.move_to_end(key)
+            return vec
+
+    def put(self, key: str, vec: np.ndarray) -> None:
+        with self._lock:
+            self._items[key] = vec
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+@dataclass
+class Engine:
+    """A loaded index plus its embedder. Build with ``Engine.open``; ``close()`` (or a
+    ``with`` block) stops its worker thread."""
+
+    settings: Settings
+    _data: IndexData
+    embedder: Embedder
+    _queries: QueryVectors = field(default_factory=QueryVectors, repr=False)
+    _targets: tuple[IndexData, TargetIndex] | None = field(default=None, repr=False)
+    # Runs the lexical side of a search while the query is embedded.
+    _lexical_worker: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="policyqa-lexical"), repr=False)
+    _embed_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _reload_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _checked_at: float = field(default=0.0, repr=False)
+    _search_threads: ThreadLimit | None = field(default=None, repr=False)
+    # Query dictionaries (glossary, thesaurus), each read on first use; None when it cannot be.
+    _dictionaries: dict[str, object] = field(default_factory=dict, repr=False)
+    _dictionaries_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # --- lifecycle ---------------------------------------------------------------
+    @classmethod
+    def open(cls, settings: Settings, build_if_needed: bool = False, progress: Progress | None = None,
+             embedder: Embedder | None = None) -> "Engine":
+        """Open the index in ``settings.index_dir``; with ``build_if_needed``, build or
+        update it from ``settings.corpus`` first (a missing, outdated or unreadable index
+        is rebuilt)."""
+        progress = progress or _noop
+        previous: IndexData | None = None
+        try:
+            previous = load_index(settings.index_dir)
+        except (IndexMissingError, IndexFormatError) as e:
+            if not build_if_needed:
+                raise
+            progress(ProgressEvent("scan", 0, 0, detail=f"building the index ({e})"))
+        if previous is not None and previous.manifest.model != settings.model:
+            if not build_if_needed:
+                check_model(previous.manifest, settings.model, settings.index_dir)
+            previous = None
+        embedder = embedder or make_embedder(settings.model, settings.batch_size)
+        if build_if_needed and (previous is None or not index_is_current(settings)):
+            build_index(settings, embedder, progress, previous)
+            previous = load_index(settings.index_dir)
+        return cls(settings, previous, embedder, _checked_at=time.monotonic())
+
+    def close(self) -> None:
+        self._lexical_worker.shutdown(wait=True)
+        closer = getattr(self._data, "close", None)
+        if closer is not None:
+            closer()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def data(self) -> IndexData:
+        """The index data to answer one request from. Switches to a generation another
+        process wrote (checked at most every ``reload_check_seconds``); while the new one
+        opens, the old one keeps answering."""
+        now = time.monotonic()
+        if now - self._checked_at >= self.settings.reload_check_seconds:
+            self._checked_at = now
+            self._switch_if_changed()
+        return self._data
+
+    def _switch_if_changed(self) -> None:
+        current = self._data.path
+        generation = generation_of(self.settings.index_dir)
+        if generation is None or current is None or generation == current.name:
+            return
+        if not self._reload_lock.acquire(blocking=False):
+            return  # another request is opening it already
+        try:
+            self.reload()
+            log.info("serving index generation %s", generation)
+        except PolicyQAError as e:
+            log.warning("index generation %s cannot be opened, still serving %s: %s", generation, current.name, e)
+        finally:
+            self._reload_lock.release()
+
+    def reload(self) -> None:
+        """Open the current generation now. The previous data is left to whoever still
+        holds it (it closes when the last request using it is done)."""
+        self._data = load_index(self.settings.index_dir)
+        self._checked_at = time.monotonic()
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.data.manifest
+
+    @property
+    def index_dir(self) -> Path:
+        return self.settings.index_dir
+
+    # --- query dictionaries ------------------------------------------------------
+    def glossary(self) -> Glossary | None:
+        """The English→Chinese glossary for translating English queries (read on first
+        use, ≈1 s); None when Settings.translate_queries is off, or when the dictionary
+        cannot be read (logged once: English queries then use the dense side alone)."""
+        if not self.settings.translate_queries:
+            return None
+        return self._dictionary("glossary", lambda: self._with_extra(Glossary.load),
+                                "English queries are not translated")
+
+    def thesaurus(self) -> Thesaurus | None:
+        """Everyday Chinese → official words, for expanding Chinese queries; None when
+        Settings.expand_queries is off or it cannot be read (logged once)."""
+        if not self.settings.expand_queries:
+            return None
+        return self._dictionary("thesaurus", lambda: self._with_extra(Thesaurus.load),
+                                "everyday Chinese words are not expanded")
+
+    def _dictionary(self, name: str, load: Callable[[], object], failing: str):
+        """``load()`` once per engine; when it fails, None and one warning ("``failing``: why")."""
+        with self._dictionaries_lock:
+            if name not in self._dictionaries:
+                try:
+                    self._dictionaries[name] = load()
+                except (PolicyQAError, OSError, UnicodeDecodeError) as e:
+                    self._dictionaries[name] = None
+                    log.warning("%s: %s", failing, e)
+            return self._dictionaries[name]
+
+    def _with_extra(self, load: Callable[..., object]) -> object:
+        """``load(extra=[Settings.glossary])``; a broken Settings.glossary file is logged and
+        left out."""
+        extra = self.settings.glossary
+        if extra is not None:
+            try:
+                return load(extra=[extra])
+            except (PolicyQAError, UnicodeDecodeError) as e:
+                log.warning("glossary %s is not used: %s", extra, e)
+        return load()
+
+    def expansion(self, query: str, data: IndexData | None = None) -> tuple[Phrase, ...]:
+        """A Chinese query's everyday expressions with the official words of this index for
+        them (empty for other queries, with expand_queries off, or when none is found)."""
+        thesaurus = self.thesaurus() if is_cjk_query(query) else None
+        return expand(data or self.data, query, thesaurus) if thesaurus is not None else ()
+
+    def translation(self, query: str, data: IndexData | None = None) -> Translation | None:
+        """An English query's glossary translation over this index (None for a CJK query,
+        with translate_queries off, or when nothing translates)."""
+        glossary = None if is_cjk_query(query) else self.glossary()
+        if glossary is None:
+            return None
+        tr = translate(data or self.data, query, glossary)
+        return tr if tr.phrases else None
+
+    def limit_threads(self):
+        """Context limiting OpenMP threads for the query side (Settings.search_threads)."""
+        if self._search_threads is None:
+            self._search_threads = ThreadLimit(self.settings.search_threads)
+        return self._search_threads()
+
+    # --- library -----------------------------------------------------------------
+    def reindex(self, progress: Progress | None = None) -> BuildSummary:
+        """Bring the index up to date with the corpus folder (incrementally) and serve the
+        new index. On failure the current index keeps serving."""
+        summary = build_index(self.settings, self.embedder, progress or _noop, self.data)
+        if not summary.up_to_date:
+            self.reload()
+        return summary
+
+    def add_file(self, filename: str, data: bytes) -> str:
+        """Save an uploaded file into the corpus folder (name sanitised); call ``reindex``."""
+        return add_file(self.settings.corpus, filename, data, self.settings.max_file_bytes)
+
+    def remove_source(self, source: str) -> None:
+        """Delete a corpus file; call ``reindex`` to drop it from the index."""
+        remove_file(self.settings.corpus, source)
+
+    def library(self) -> list[dict]:
+        """One row per indexed document with its metadata and file information."""
+        data = self.data
+        files = data.manifest.files
+        counts = data.table().chunks_per_document()
+        return [
+            {"doc_id": d.doc_id, "title": d.title, "source": d.source, **d.metadata.as_dict(),
+             "chunks": int(counts[i]), "indexed_at": files.get(d.source, {}).get("indexed_at")}
+            for i, d in enumerate(data.documents)
+        ]
+
+    # --- embedding ---------------------------------------------------------------
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        with self._embed_lock:
+            return self.embedder.embed_queries([query_text(t) for t in texts])
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        with self._embed_lock:
+            return self.embedder.embed_passages([query_text(t) for t in texts])
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's vector, cached."""
+        key = query_text(query)
+        vec = self._queries.get(key)
+        if vec is None:
+            with self._embed_lock:  # one model instance: concurrent searches take turns
+                vec = self.embedder.embed_queries([key])[0]
+            self._queries.put(key, vec)
+        return vec
+
+    def forget_queries(self) -> None:
+        """Drop cached query vectors (benchmarks measure with query embedding included)."""
+        self._queries.clear()
+
+    # --- retrieval and answers -----------------------------------------------------
+    def _query(self, query: str) -> str:
+        query = (query or "").strip()
+        if not query:
+            raise PolicyQAError("the query is empty: type a question or some keywords")
+        return checked_length(query, self.settings.max_query_chars, "query")
+
+    def search(self, query: str, k: int | None = None, filters: Filters | None = None) -> SearchResult:
+        return self._search(self.data, self._query(query), k, filters)
+
+    def _search(self, data: IndexData, query: str, k: int | None, filters: Filters | None) -> SearchResult:
+        if k is not None and k <= 0:
+            raise PolicyQAError(f"k must be a positive number of results (got {k})")
+        # BM25 does not need the query vector: score it while the query is embedded.
+        cjk = is_cjk_query(query)
+        glossary, thesaurus = (None, self.thesaurus()) if cjk else (self.glossary(), None)
+        params = search_params(self.settings, k)
+        lexical = self._lexical_worker.submit(lexical_side, data, query, glossary, thesaurus, params.expansion_weight)
+        with self.limit_threads():
+            qvec = self.query_vector(query)
+            return search(data, qvec, query, params, filters, lexical.result())
+
+    def off_topic(self, result: SearchResult, expansion: tuple[Phrase, ...] | None = None,
+                  data: IndexData | None = None) -> bool:
+        """Whether a CJK question's words that the corpus never uses are what its top
+        evidence lacks (search.is_off_topic), for models with a measured margin. Costs a
+        second query embedding, so ``ask`` checks it and ``search`` does not: a result list
+        may show the nearest passages, an answer must not assert them."""
+        data = data or self.data
+        margin = OFF_TOPIC_MARGIN.get(self.settings.model)
+        if margin is None or result.abstained or not result.hits or not is_cjk_query(result.query):
+            return False
+        if expansion is None:
+            expansion = self.expansion(result.query, data)
+        expressions = [p.term for p in expansion]
+        # an everyday word the thesaurus knows the documents' words for is not missing
+        words = [w for w in unknown_words(data, result.query) if not any(w in e or e in w for e in expressions)]
+        reduced = without_words(result.query, words) if words else ""
+        evidence = evidence_vector(data, result.hits[0])
+        if not reduced.strip() or evidence is None:
+            return False
+        with self.limit_threads():
+            return is_off_topic(evidence, self.query_vector(result.query), self.query_vector(reduced), margin)
+
+    def ask(self, question: str, filters: Filters | None = None) -> Answer:
+        data = self.data
+        question = self._query(question)
+        result = self._search(data, question, None, filters)
+        expansion = self.expansion(question, data)
+        declined = result.abstained or self.off_topic(result, expansion, data)
+        scorer = IndexedScorer(data, self.query_vector(question), self.embed_passages, result.hits)
+        weights = IndexedTermWeights(data.lexical, self.translation(question, data), expansion)
+        with self.limit_threads():  # (the scorer may embed a few sentences)
+            return build_answer(question, result.hits, data.text, scorer, declined, term_weights=weights)
+
+    # --- targets and precedents --------------------------------------------------
+    def target_index(self, data: IndexData | None = None) -> TargetIndex:
+        """The targets of the loaded index, tied to its sentences (built once per index)."""
+        data = data or self.data
+        held = self._targets
+        if held is not None and held[0] is data:
+            return held[1]
+        targets = data.targets if data.targets is not None else extract_all(data.documents, data.texts)
+        vectors = data.target_vectors
+        if vectors is None:
+            vectors = self.embed_queries([indicator_text(t) for t in targets]) if targets else \
+                np.zeros((0, self.embedder.dim), np.float32)
+        index = TargetIndex.build(data, targets, vectors)
+        self._targets = (data, index)
+        return index
+
+    def compare(self, topic: str, max_rows: int = 20) -> CompareTable:
+        """One row per document on ``topic``: how it phrases its target (targets.compare)."""
+        data = self.data
+        topic = checked_length(checked_topic(topic), self.settings.max_query_chars, "topic")
+        index = self.target_index(data)
+        return compare(data, index, topic, self.embed_queries([topic])[0], max_rows)
+
+    def precedents(self, text: str, k: int = 10, exclude_self: bool = True) -> PrecedentResults:
+        """Passages of other plans most like a draft, grouped by document."""
+        data = self.data
+        draft = Draft.of(checked_length((text or "").strip(), self.settings.max_draft_chars, "draft"))
+        return find_precedents(data, draft, self.embed_passages(draft.texts()), k, exclude_self)
+
+    # --- documents -------------------------------------------------------------
+    def source_text(self, source: str) -> str:
+        return self.data.text(source)
+
+    def documents(self) -> list[Document]:
+        return list(self.data.documents)
+
+    def document(self, doc_id: str) -> Document:
+        return self.data.document(doc_id)
+
+    def facets(self) -> dict[str, list]:
+        data = self.data
+        t = data.table()
+        return {
+            "doc_type": sorted({v for v in t.doc_types if v}),
+            "year": sorted({v for v in t.years if v}),
+            "region": sorted({v for v in t.regions if v}),
+            "doc": [(d.title, d.doc_id) for d in data.documents],
+        }
