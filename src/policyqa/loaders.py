@@ -202,7 +202,7 @@ def _link_refusal(path: str, root: Path, real_root: str) -> str:
         return ("symbolic link to a file outside the corpus folder: not followed; "
                 "copy the file into the corpus folder to index it")
     inside = source_name(Path(target), Path(real_root)) if target != real_root else "."
-    return f"symbolic link to '{inside}' inside the corpus: not followed ('{inside}' is read under its own name)"
+    return f"symbolic link to '{inside}' inside the corpus: not followed (files are indexed once, under their own names)"
 
 
 def source_name(path: Path, root: Path) -> str:
@@ -213,8 +213,8 @@ def source_name(path: Path, root: Path) -> str:
         return _shown_name(path.name, path.parent)
     try:
         parts = path.relative_to(root).parts
-    except ValueError:
-        return _shown_name(path.as_posix(), Path("/nonexistent"))
+    except ValueError:  # not under root: the whole path, undecodable bytes escaped
+        return os.fsencode(path.as_posix()).decode("utf-8", "backslashreplace")
     shown, folder = [], root
     for part in parts:
         shown.append(_shown_name(part, folder))
