@@ -184,9 +184,11 @@ class SentenceTable:
 
 
 def corpus_fingerprint(file_hashes: dict[str, str]) -> str:
+    """sha256 over the sorted (source, file hash) pairs. ``surrogatepass``: a name that is
+    not valid Unicode still hashes (valid names hash as plain UTF-8, as before)."""
     h = hashlib.sha256()
     for source in sorted(file_hashes):
-        h.update(f"{source}\0{file_hashes[source]}\n".encode())
+        h.update(f"{source}\0{file_hashes[source]}\n".encode("utf-8", "surrogatepass"))
     return h.hexdigest()
 
 

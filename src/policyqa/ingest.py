@@ -1,7 +1,10 @@
 """Corpus folder → parsed documents and chunks (load → clean → structure → chunk).
 
-No embedding here; ``api.build_index`` embeds and writes. Unreadable files are collected
-with their reasons, never fatal.
+No embedding here; ``api.build_index`` embeds and writes. Unreadable files, and the
+entries the folder walk refuses (hidden names, symbolic links, too deep: see
+``loaders.walk_corpus``), are collected with their reasons, never fatal — unless no file at
+all can be indexed: then ``CorpusError`` says so before anything is embedded or written, so
+an existing index keeps serving.
 """
 
 from __future__ import annotations
@@ -12,10 +15,14 @@ from typing import Callable
 
 from .chunk import ChunkSettings, chunk_document
 from .clean import find_noise
-from .errors import LoadError
-from .loaders import iter_corpus_files, load_file
+from .errors import LoadError, PolicyQAError
+from .loaders import SUPPORTED_SUFFIXES, walk_corpus, load_file
 from .structure import parse_documents
 from .types import Chunk, Document, SourceFile
+
+
+class CorpusError(PolicyQAError):
+    """The corpus folder is missing, empty, or holds no file that can be indexed."""
 
 
 @dataclass
@@ -56,9 +63,11 @@ def parse_corpus(
     ``on_chunks(chunks, reused)`` receives each indexed file's chunks as soon as they exist
     (the build embeds them while later files are parsed)."""
     if not root.is_dir():
-        raise LoadError(str(root), "corpus folder not found: give an existing folder with --corpus")
+        raise CorpusError(f"corpus folder {root} not found: give an existing folder with --corpus")
     out = ParsedCorpus()
-    for path in iter_corpus_files(root):
+    walk = walk_corpus(root)
+    out.skipped.extend(walk.skipped)
+    for path in walk.files:
         try:
             sf = load_file(path, root, max_bytes)
         except LoadError as e:
@@ -80,4 +89,17 @@ def parse_corpus(
             on_chunks(chunks, previous is not None)
         if on_file:
             on_file(sf.source)
+    out.skipped.sort(key=lambda e: e.source)
+    if not out.chunks:
+        raise CorpusError(_nothing_indexed(root, out.skipped))
     return out
+
+
+def _nothing_indexed(root: Path, skipped: list[LoadError]) -> str:
+    """One line: why the build has nothing to index, and what to do."""
+    add = f"add {'/'.join(SUPPORTED_SUFFIXES)} files"
+    if not skipped:
+        return f"corpus folder {root} is empty: {add}"
+    first = "; ".join(f"{e.source}: {e.reason}" for e in skipped[:3])
+    more = ", …" if len(skipped) > 3 else ""
+    return f"no file in {root} could be indexed: {len(skipped)} skipped (first reasons: {first}{more}); {add}"

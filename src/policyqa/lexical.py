@@ -127,6 +127,8 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> "LexicalIndex":
+        if not texts:  # (bm25s fails on an empty corpus: max() of an empty sequence)
+            return cls.from_matrix(0, {}, np.zeros(1, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int32))
         import bm25s
 
         corpus_tokens = [tokenize(t) or ["<empty>"] for t in texts]
