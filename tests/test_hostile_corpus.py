@@ -102,12 +102,7 @@ def test_cli_search_never_returns_the_linked_file(linked_corpus, tmp_path, capsy
     assert not any("nologin" in r["text"] or "secretword" in r["text"] for r in results)
 
 
-NEEDS_API = ("api._skipped_entry hashes every skipped entry through `corpus / source` (following a "
-             "link out of the corpus) and api._unchanged_files only knows iter_corpus_files; the fix is "
-             "to skip SkippedEntry in _skipped_entry and to count walk_corpus(...).skipped as seen")
 
-
-@pytest.mark.xfail(strict=True, reason=NEEDS_API)
 def test_refused_entries_are_never_opened_and_keep_the_index_current(linked_corpus, tmp_path) -> None:
     settings = _settings(linked_corpus, tmp_path)
     build_index(settings, HashEmbedder(dim=64))

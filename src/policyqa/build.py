@@ -40,7 +40,7 @@ from .index import (
 )
 from .ingest import ParsedCorpus, parse_corpus
 from .lexical import LexicalIndex, normalise
-from .loaders import iter_corpus_files, source_name
+from .loaders import SkippedEntry, corpus_path, iter_corpus_files, source_name, walk_corpus
 from .search import lexical_text, passage_text, query_text
 from .targets import extract_all, indicator_text
 from .types import Chunk, Document, ProgressEvent
@@ -388,8 +388,10 @@ def _skipped_entry(corpus: Path, error) -> dict:
     """A skipped file for the manifest: name, reason, and its raw state when readable, so an
     unchanged bad file does not make the index look stale."""
     entry: dict = {"source": error.source, "reason": error.reason}
+    if isinstance(error, SkippedEntry):
+        return entry  # refused by the walk (a link, hidden, too deep): never opened, never hashed
     try:
-        state = _raw_state(corpus / error.source)
+        state = _raw_state(corpus_path(corpus, error.source))
         del state["mtime_ns"]  # (a touched bad file is still the same bad file: compared by hash)
         entry.update(state)
     except OSError:
@@ -404,8 +406,9 @@ def _unchanged_files(settings: Settings, files: dict[str, dict]) -> bool:
     the sha256 of its bytes decides (a touched but identical file is unchanged). ``policyqa
     index`` always hashes every file. ``files`` holds both indexed and skipped files
     (skipped ones record their raw state too)."""
-    seen: set[str] = set()
-    for path in iter_corpus_files(settings.corpus):
+    walk = walk_corpus(settings.corpus)
+    seen: set[str] = {entry.source for entry in walk.skipped}
+    for path in walk.files:
         source = source_name(path, settings.corpus)
         known = files.get(source)
         try:

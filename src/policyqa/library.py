@@ -14,14 +14,13 @@ import unicodedata
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .errors import PolicyQAError
+from .loaders import SUPPORTED_SUFFIXES, corpus_path
 
 MAX_NAME_BYTES = 150
 _BAD_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 
 
 def supported_suffixes() -> tuple[str, ...]:
-    from .loaders import SUPPORTED_SUFFIXES
-
     return tuple(SUPPORTED_SUFFIXES)
 
 
@@ -49,7 +48,7 @@ def safe_name(filename: str) -> str:
 def inside(corpus: Path, source: str) -> Path:
     """The path of ``source`` under ``corpus``; refuses anything that escapes it."""
     root = corpus.resolve()
-    path = (root / source).resolve()
+    path = corpus_path(root, source).resolve()
     if root != path and root not in path.parents:
         raise PolicyQAError(f"{source!r} is outside the corpus folder")
     return path
