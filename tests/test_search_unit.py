@@ -94,16 +94,18 @@ def test_off_topic_when_the_evidence_fits_the_question_without_its_unknown_words
 
 
 def test_engine_declines_off_topic_questions_where_the_model_has_a_margin(fake_settings, monkeypatch):
-    from policyqa import api
+    from policyqa import api, web
     from policyqa import engine as engine_module
 
     engine = api.Engine.open(fake_settings, build_if_needed=True)
     question = "校园欺凌事件怎么处理"
     assert not engine.ask(question).abstained  # no margin for this model: not checked
     monkeypatch.setitem(engine_module.OFF_TOPIC_MARGIN, fake_settings.model, -2.0)  # any difference counts
-    assert engine.off_topic(engine.search(question))  # 欺凌 is in no passage
+    result = engine.search(question)  # 欺凌 is in no passage
+    assert result.abstained and result.hits  # the verdict ask declines on; nearest passages kept
     assert engine.ask(question).abstained
-    assert not engine.search(question).abstained  # a result list still shows the nearest passages
+    page = web.results_html(result)
+    assert web.NOT_COVERED in page and "pqa-card" in page
     assert not engine.off_topic(engine.search("学前教育毛入园率"))  # every word is known
     assert not engine.ask("学前教育毛入园率").abstained
 

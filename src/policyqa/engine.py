@@ -24,7 +24,7 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -324,7 +324,16 @@ class Engine:
         return checked_length(query, self.settings.max_query_chars, "query")
 
     def search(self, query: str, k: int | None = None, filters: Filters | None = None) -> SearchResult:
-        return self._search(self.data, self._query(query), k, filters)
+        """Ranked passages; ``abstained`` is the same verdict ``ask`` declines on (the nearest
+        passages are still returned, for a result list to show below a "not covered" note)."""
+        data = self.data
+        query = self._query(query)
+        return self._verdict(self._search(data, query, k, filters), data)
+
+    def _verdict(self, result: SearchResult, data: IndexData, expansion: tuple[Phrase, ...] | None = None) -> SearchResult:
+        if result.abstained or not self.off_topic(result, expansion, data):
+            return result
+        return replace(result, abstained=True)
 
     def _search(self, data: IndexData, query: str, k: int | None, filters: Filters | None) -> SearchResult:
         if k is not None and k <= 0:
@@ -342,8 +351,7 @@ class Engine:
                   data: IndexData | None = None) -> bool:
         """Whether a CJK question's words that the corpus never uses are what its top
         evidence lacks (search.is_off_topic), for models with a measured margin. Costs a
-        second query embedding, so ``ask`` checks it and ``search`` does not: a result list
-        may show the nearest passages, an answer must not assert them."""
+        second query embedding (of the question without those words)."""
         data = data or self.data
         margin = OFF_TOPIC_MARGIN.get(self.settings.model)
         if margin is None or result.abstained or not result.hits or not is_cjk_query(result.query):
@@ -363,9 +371,9 @@ class Engine:
     def ask(self, question: str, filters: Filters | None = None) -> Answer:
         data = self.data
         question = self._query(question)
-        result = self._search(data, question, None, filters)
         expansion = self.expansion(question, data)
-        declined = result.abstained or self.off_topic(result, expansion, data)
+        result = self._verdict(self._search(data, question, None, filters), data, expansion)
+        declined = result.abstained
         scorer = IndexedScorer(data, self.query_vector(question), self.embed_passages, result.hits)
         weights = IndexedTermWeights(data.lexical, self.translation(question, data), expansion)
         with self.limit_threads():  # (the scorer may embed a few sentences)

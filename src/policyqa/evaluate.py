@@ -96,6 +96,20 @@ def _mean(xs: Iterable[float]) -> float:
     return round(sum(xs) / len(xs), 4) if xs else 0.0
 
 
+def roc_auc(negative_scores: Sequence[float], positive_scores: Sequence[float]) -> float | None:
+    """Probability that a random positive query's top score is above a random negative's (ties
+    count half): how well the top score separates answerable from uncovered queries."""
+    if not negative_scores or not positive_scores:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in positive_scores for n in negative_scores)
+    return round(wins / (len(positive_scores) * len(negative_scores)), 4)
+
+
+def mean_passage_chars(runs: dict[str, dict[str, Any]], k: int = 5) -> float:
+    """Mean length in characters of the top-``k`` returned passages (what a reader must read)."""
+    return _mean(r["end"] - r["start"] for run in runs.values() for r in run["results"][:k])
+
+
 def evaluate(queries: Sequence[dict[str, Any]], runs: dict[str, dict[str, Any]], k: int = 10) -> dict[str, Any]:
     """``runs[id] = {"abstained": bool, "top_score": float, "results": [{"source","start","end"}]}``."""
     per_query: list[dict[str, Any]] = []
@@ -121,14 +135,27 @@ def evaluate(queries: Sequence[dict[str, Any]], runs: dict[str, dict[str, Any]],
         "summary": summary,
         "by_kind": {kind: {"n": len(rows), **{m: _mean(r[m] for r in rows) for m in METRICS}}
                     for kind, rows in sorted(by_kind.items())},
+        "by_lang": {lang: {"n": len(rows), **{m: _mean(r[m] for r in rows) for m in METRICS}}
+                    for lang, rows in sorted(_group(positives, queries, "lang").items())},
         "negatives": {
             "n": len(negatives),
             "abstained": sum(r["abstained"] for r in negatives),
             "top_scores": [r["top_score"] for r in negatives],
+            "auc": roc_auc([r["top_score"] for r in negatives if r["top_score"] is not None],
+                           [r["top_score"] for r in positives if r["top_score"] is not None]),
         },
+        "mean_passage_chars@5": mean_passage_chars(runs),
         "positives_abstained": sum(r["abstained"] for r in positives),
         "per_query": per_query,
     }
+
+
+def _group(rows: Sequence[dict[str, Any]], queries: Sequence[dict[str, Any]], field: str) -> dict[str, list]:
+    value = {q["id"]: q.get(field, "?") for q in queries}
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[value[r["id"]]].append(r)
+    return groups
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -143,6 +170,8 @@ def format_report(report: dict[str, Any]) -> str:
     for kind, row in report["by_kind"].items():
         lines.append(f"  {kind:<12} n={row['n']:<3} " + "  ".join(f"{m}={row[m]:.2f}" for m in METRICS))
     neg = report["negatives"]
+    if neg.get("auc") is not None:
+        lines.append(f"top-score ROC AUC (positives vs negatives): {neg['auc']:.3f}")
     lines.append(f"negatives abstained: {neg['abstained']}/{neg['n']}   "
                  f"positives abstained: {report['positives_abstained']}/{s['n']}")
     misses = [r for r in report["per_query"] if r.get("r@5") == 0.0]

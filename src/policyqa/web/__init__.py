@@ -21,7 +21,7 @@ Every public name is re-exported here (``from policyqa import web; web.ask_turn(
 from __future__ import annotations
 
 from .app import api_functions, build_app, launch, parse_auth, serve, stderr_progress
-from .common import (ALL, CSS, MAX_CITES, NO_RESULTS, esc, esc_lines, facet_choices, guard, heading_label,
+from .common import (ALL, CSS, MAX_CITES, NO_RESULTS, NOT_COVERED, esc, esc_lines, facet_choices, guard, heading_label,
                      make_filters, mark_spans)
 from .compare_tab import (COMPARE_COLUMNS, CSV_COLUMNS, NO_NUMBER, compare_choices, compare_csv_rows,
                           compare_html, row_ref, run_compare, value_text, write_compare_csv)
@@ -35,7 +35,7 @@ from .search_tab import hit_ref, mark_terms, query_terms, result_choices, result
 
 __all__ = [
     # common
-    "ALL", "CSS", "MAX_CITES", "NO_RESULTS", "esc", "esc_lines", "facet_choices", "guard", "heading_label",
+    "ALL", "CSS", "MAX_CITES", "NO_RESULTS", "NOT_COVERED", "esc", "esc_lines", "facet_choices", "guard", "heading_label",
     "make_filters", "mark_spans",
     # 问答
     "answer_messages", "ask_turn", "citation_label", "cite_button_updates",

@@ -24,6 +24,7 @@ log = logging.getLogger("policyqa.web")
 MAX_CITES = 8
 ALL = ""  # dropdown value meaning "no filter"
 NO_RESULTS = "没有找到相关内容"
+NOT_COVERED = "文档中没有直接回答这个问题的内容；以下是最接近的段落，仅供参考。"
 
 CSS = """
 .pqa-doc{white-space:pre-wrap;line-height:1.8;font-size:15px}

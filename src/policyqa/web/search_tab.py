@@ -7,7 +7,7 @@ from typing import Callable
 
 from ..clean import matching_copy
 from ..types import Hit, SearchResult
-from .common import ALL, NO_RESULTS, _short, esc, heading_label, make_filters, mark_spans, required
+from .common import ALL, NO_RESULTS, NOT_COVERED, _short, esc, heading_label, make_filters, mark_spans, required
 
 
 _QUERY_NOISE = re.compile(r"什么|哪些|怎么|怎样|如何|多少|是否|有没有|请问|[的了吗呢吧？?，,。、\s]")
@@ -52,7 +52,7 @@ def marked_query(result: SearchResult) -> str:
 
 
 def results_html(result: SearchResult) -> str:
-    if result.abstained or not result.hits:
+    if not result.hits:
         return f'<div class="pqa-results"><div class="pqa-empty">{NO_RESULTS}</div></div>'
     cards = []
     for n, h in enumerate(result.hits, start=1):
@@ -69,6 +69,8 @@ def results_html(result: SearchResult) -> str:
     notes = (("英文检索词按词典对应为：", result.translated_terms),
              ("口语说法同时按公文用语检索：", result.expanded_terms))
     note = "".join(f'<div class="pqa-path">{label}{esc("、".join(terms))}</div>' for label, terms in notes if terms)
+    if result.abstained:
+        note = f'<div class="pqa-empty">{NOT_COVERED}</div>' + note
     return f'<div class="pqa-results">{note}{"".join(cards)}</div>'
 
 
