@@ -1,3 +1,4 @@
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -131,3 +132,27 @@ def test_answer_scorer_reads_indexed_vectors_and_embeds_only_unknown_sentences(f
     assert sims[0] == pytest.approx(expected, abs=1e-6)  # part of an indexed sentence
     assert sims[2] == pytest.approx(expected, abs=1e-6)  # holding one
     assert embedded == [["完全不在索引里的一句话。"]]
+
+
+def test_a_long_draft_lets_queries_use_the_model_between_its_batches(fake_settings):
+    """Embedding many sentences takes the model lock one small batch at a time, so a query
+    that arrives meanwhile is embedded before the long request has finished."""
+    import threading
+
+    from policyqa import api
+    from policyqa.embed import HashEmbedder
+
+    class Slow(HashEmbedder):
+        def embed_passages(self, texts):
+            time.sleep(0.005 * len(texts))  # cost grows with the batch, as a model's does
+            return super().embed_passages(texts)
+
+    engine = api.Engine.open(fake_settings, build_if_needed=True, embedder=Slow(dim=128))
+    long_done = threading.Event()
+    worker = threading.Thread(target=lambda: (engine.embed_passages([f"句子{i}" for i in range(200)]), long_done.set()))
+    worker.start()
+    time.sleep(0.1)
+    vec = engine.query_vector("一个从未问过的问题")
+    query_finished_first = not long_done.is_set()
+    worker.join()
+    assert vec.shape == (128,) and query_finished_first

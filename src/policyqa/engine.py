@@ -80,6 +80,10 @@ def generation_of(index_dir: Path) -> str | None:
         return None
 
 
+# sentences embedded per turn of the model lock (a query waits for at most one turn)
+EMBED_TURN = 8
+
+
 @dataclass
 class QueryVectors:
     """The most recently used query vectors (ask and search of one question embed it once)."""
@@ -299,8 +303,16 @@ class Engine:
             return self.embedder.embed_queries([query_text(t) for t in texts])
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        with self._embed_lock:
-            return self.embedder.embed_passages([query_text(t) for t in texts])
+        """Embeds in small batches, taking the model lock per batch: a long draft's many
+        sentences let other users' queries in between instead of holding the model."""
+        texts = [query_text(t) for t in texts]
+        if not texts:
+            return self.embedder.embed_passages([])
+        parts = []
+        for i in range(0, len(texts), EMBED_TURN):
+            with self._embed_lock:
+                parts.append(self.embedder.embed_passages(texts[i:i + EMBED_TURN]))
+        return np.vstack(parts)
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's vector, cached."""
