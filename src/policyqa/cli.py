@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("topic", help="e.g. 学前教育毛入园率, 教师培训经费, preschool enrollment target")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--csv", type=Path, metavar="FILE", help="also write the table as CSV (UTF-8 with BOM, for Excel)")
-    p.add_argument("--max-rows", type=positive_int, default=20, help="at most this many rows (default 20)")
+    p.add_argument("--max-rows", type=positive_int, help="at most this many rows (default: every document on the topic)")
 
     p = sub.add_parser("precedents", help="find passages of other plans like a draft paragraph or section")
     _common(p)

@@ -410,7 +410,7 @@ class Engine:
         self._targets = (data, index)
         return index
 
-    def compare(self, topic: str, max_rows: int = 20) -> CompareTable:
+    def compare(self, topic: str, max_rows: int | None = None) -> CompareTable:
         """One row per document on ``topic``: how it phrases its target (targets.compare)."""
         data = self.data
         topic = checked_length(checked_topic(topic), self.settings.max_query_chars, "topic")

@@ -698,11 +698,12 @@ def checked_topic(topic: str) -> str:
     return topic
 
 
-def compare(data: IndexData, index: TargetIndex, topic: str, topic_vector: np.ndarray, max_rows: int = 20,
+def compare(data: IndexData, index: TargetIndex, topic: str, topic_vector: np.ndarray, max_rows: int | None = None,
             params: CompareParams | None = None) -> CompareTable:
     """One row per document that says something on ``topic``: its best on-topic target (the
     sentence, indicator, comparator, value, unit, deadline and sentence span) or, when it
-    states no number on the topic, its on-topic sentence with value/comparator None.
+    states no number on the topic, its on-topic sentence with value/comparator None. Every
+    document on the topic gets its row unless ``max_rows`` caps the table.
 
     A target scores the mean of its indicator's and its sentence's similarity to the topic
     (+ a lexical bonus for Chinese topics); a sentence its similarity (+ bonus).
@@ -748,7 +749,7 @@ def compare(data: IndexData, index: TargetIndex, topic: str, topic_vector: np.nd
             continue
         if doc not in best or r_norm[rr] > best[doc][0]:
             best[doc] = (float(r_norm[rr]), int(rr), False)
-    order = sorted(best.items(), key=lambda kv: -kv[1][0])[:max_rows]
+    order = sorted(best.items(), key=lambda kv: -kv[1][0])[:max_rows]  # (None: all)
     rows = [_row(data, index, doc, s, k, is_t) for doc, (s, k, is_t) in order]
     return CompareTable(topic, tuple(rows))
 
