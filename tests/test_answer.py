@@ -326,9 +326,22 @@ def test_sentences_after_the_first_must_share_its_key_terms():
         # all three score alike; the one without 校车 is left out, the two others are kept
         assert "学校开展读书活动。" not in "".join(cited)
         assert "校车每年检查一次。" in "".join(cited) and "校车配备照管员。" in "".join(cited)
-        # a question with no key term in the best sentence keeps close sentences as before
+        # when no sentence holds a key term (a paraphrase), the best one stands alone:
+        # nothing sharing no key term with the question is appended to it
         none = build_answer("怎么管理?", hits, source_text, FlatScorer(), abstained=False,
                             term_weights=FixedTerms({"火星": 3.0}))
-        assert "学校开展读书活动。" in "".join(c.text for c in none.citations)
+        assert len(none.citations) == 1 and none.citations[0].text.count("。") == 1
     finally:
         del TEXTS["close.txt"]
+
+
+def test_a_title_or_heading_line_is_never_an_answer_sentence():
+    body = "二、学前教育\n（一）学前三年毛入园率\n学前三年毛入园率达到90%以上。\n"
+    TEXTS["head.txt"] = body
+    try:
+        hits = [make_hit("head.txt", body, 0.9, title="某县教育计划", path=("二、学前教育", "（一）学前三年毛入园率"))]
+        ans = build_answer("学前三年毛入园率", hits, source_text, FlatScorer(), abstained=False,
+                           term_weights=FixedTerms({"毛入园率": 3.0}))
+        assert [c.text for c in ans.citations] == ["学前三年毛入园率达到90%以上。"]
+    finally:
+        del TEXTS["head.txt"]

@@ -264,6 +264,8 @@ def _candidates(
             if sum(ch.isalnum() for ch in text[s:e]) < MIN_SENTENCE_CHARS:
                 continue
             whole = text[s:e]
+            if _is_structural_heading(whole, c.title, c.heading_path):
+                continue  # a title or section heading names a topic, it does not answer
             s, e = _best_window(text, s, e, terms, MAX_SENTENCE_CHARS)
             heading = _looks_like_heading(text[s:e])
             m = _NUMBERING.match(text, s, e)
@@ -280,6 +282,19 @@ _NUMBERING = re.compile(
     r"\s*(?:[(（][一二三四五六七八九十百\d]+[)）]|[一二三四五六七八九十百]+[、.．]|\d+[.、．)）]|"
     r"第[一二三四五六七八九十百\d]+[条章节部分])\s*"
 )
+
+
+def _heading_key(text: str) -> str:
+    m = _NUMBERING.match(text)
+    body = text[m.end():] if m else text
+    return _compact(_fold(body)).rstrip("：:")
+
+
+def _is_structural_heading(text: str, title: str, heading_path: Sequence[str]) -> bool:
+    """Whether the line is the document's title or one of the headings above the passage
+    (as the structure stage read them), whatever its numbering or script."""
+    key = _heading_key(text)
+    return bool(key) and any(key == _heading_key(h) for h in (title, *heading_path) if h)
 
 
 def _looks_like_heading(text: str) -> bool:
@@ -357,14 +372,14 @@ def _jaccard(a: str, b: str) -> float:
 def _pick(cands: list[_Sentence], scores: list[float], max_sentences: int,
           terms: KeyTerms | None = None) -> list[tuple[_Sentence, float]]:
     """The best sentence, and up to ``max_sentences`` - 1 more scoring within
-    CLOSE_TO_BEST of it that are not near-duplicates; when the best one contains some of
-    the question's key terms, the others must too (a close score alone, common when the
-    similarities are bunched, does not make a sentence an answer)."""
+    CLOSE_TO_BEST of it that are not near-duplicates and share some of the question's key
+    terms (a close score alone, common when the similarities are bunched, does not make a
+    sentence an answer; a paraphrased best sentence stands alone)."""
     order = sorted(range(len(cands)), key=lambda i: (-scores[i], cands[i].hit_rank, cands[i].start))
     picks: list[tuple[_Sentence, float]] = []
     total = 0
     best = scores[order[0]]
-    needs_terms = terms is not None and terms.coverage(cands[order[0]].text) > 0
+    needs_terms = terms is not None
     for i in order:
         cand, score = cands[i], scores[i]
         if len(picks) >= max_sentences or score < best - CLOSE_TO_BEST:
