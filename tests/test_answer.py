@@ -7,6 +7,7 @@ import re
 
 from policyqa.answer import (
     NOT_FOUND,
+    PLACEHOLDER_NOTE,
     EmbeddingScorer,
     KeyTerms,
     build_answer,
@@ -345,3 +346,21 @@ def test_a_title_or_heading_line_is_never_an_answer_sentence():
         assert [c.text for c in ans.citations] == ["学前三年毛入园率达到90%以上。"]
     finally:
         del TEXTS["head.txt"]
+
+
+def test_placeholders_are_flagged_not_passed_off_as_values():
+    body = "某县计划\n到2025年，学前三年毛入园率达到xx%，新建×××幼儿园。\n普通高中毛入学率达到95%。\n"
+    TEXTS["ph.txt"] = body
+    try:
+        hits = [make_hit("ph.txt", "到2025年，学前三年毛入园率达到xx%，新建×××幼儿园。", 0.9),
+                make_hit("ph.txt", "普通高中毛入学率达到95%。", 0.8)]
+        ans = build_answer("毛入园率目标是多少", hits, source_text, FlatScorer(), abstained=False,
+                           term_weights=FixedTerms({"毛入园率": 3.0}))
+        assert ans.citations[0].placeholder and PLACEHOLDER_NOTE in ans.answer
+        assert ans.citations[0].to_json()["placeholder"] is True
+        assert check_citations(ans, source_text) == []  # the note is not read as quoted text
+        plain = build_answer("普通高中毛入学率", hits[1:], source_text, FlatScorer(), abstained=False,
+                             term_weights=FixedTerms({"毛入学率": 3.0}))
+        assert not plain.citations[0].placeholder and PLACEHOLDER_NOTE not in plain.answer
+    finally:
+        del TEXTS["ph.txt"]

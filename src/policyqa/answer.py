@@ -48,6 +48,9 @@ _SENT_END = re.compile(r"[。！？；!?;]+[”’\"'）)」』]*|\n+")
 _CLAUSE_END = re.compile(r"[，,、：:]")
 _NUMBER = re.compile(r"[0-9０-９]+(?:[.．][0-9０-９]+)?")
 _MARKER = re.compile(r"\[(\d+)\]")
+# a value or name left to fill in: "××× 县", "达到xx%", "新建x所"
+_PLACEHOLDER = re.compile(r"[×＊*]{2,}|(?<![A-Za-z])[xX]{1,4}(?![A-Za-z])\s*(?=[%％‰所个名人次元万亿项年月日家座班倍])")
+PLACEHOLDER_NOTE = "（原文此处为待填写的占位符，不是实际数值）"
 _PIAN = re.compile(r"^(篇[一二三四五六七八九十百零〇0-9]+|第[一二三四五六七八九十百零〇0-9]+篇)")
 _NUMBER_QUESTION = re.compile(
     r"多少|几[个所项名人次年%]?|比例|目标|百分|率|数量|how many|how much|percent|rate|number|target",
@@ -495,7 +498,8 @@ def build_answer(
         chunk = group.first.hit.chunk
         span = source_text(chunk.source)[group.start : group.end]
         prefix = short_title(chunk.title, chunk.heading_path) + "：" if several_docs else ""
-        parts.append(f"{prefix}{_display(span)}[{n}]")
+        placeholder = bool(_PLACEHOLDER.search(span))
+        parts.append(f"{prefix}{_display(span)}[{n}]" + (PLACEHOLDER_NOTE if placeholder else ""))
         citations.append(
             Citation(
                 n=n,
@@ -506,6 +510,7 @@ def build_answer(
                 title=chunk.title,
                 heading_path=tuple(chunk.heading_path),
                 doc_id=chunk.doc_id,
+                placeholder=placeholder,
             )
         )
     return Answer(question, False, ("\n" if several_docs else "").join(parts), tuple(citations))
@@ -521,7 +526,7 @@ def answer_segments(answer: Answer) -> dict[int, str]:
     segments: dict[int, str] = {}
     pos = 0
     for m in _MARKER.finditer(answer.answer):
-        seg = answer.answer[pos : m.start()].lstrip("\n")
+        seg = answer.answer[pos : m.start()].replace(PLACEHOLDER_NOTE, "").lstrip("\n")
         seg = re.sub(r"^(?:《[^》]*》)?(?:篇[一二三四五六七八九十百零〇]+|第[一二三四五六七八九十百零〇]+篇)?：", "", seg)
         segments[int(m.group(1))] = seg
         pos = m.end()

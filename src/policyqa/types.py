@@ -165,9 +165,12 @@ class Citation:
     title: str
     heading_path: tuple[str, ...]
     doc_id: str = ""
+    # the passage holds a placeholder instead of a value ("xx%", "×××"): a template, not a figure
+    placeholder: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "placeholder": self.placeholder,
             "n": self.n,
             "source": self.source,
             "start": self.start,
