@@ -287,6 +287,13 @@ def test_reindex_in_the_serving_process_removes_its_previous_generation(site):
     engine.close()
 
 
+def test_opening_with_a_build_leaves_only_the_new_generation(site):
+    add_plan(site, "plan_c")
+    engine = Engine.open(settings_for(site), build_if_needed=True, embedder=HashEmbedder(128))
+    assert "plan_c.txt" in engine.data.texts and generations(site) == {engine.data.path.name}
+    engine.close()
+
+
 def test_engine_close_releases_its_generation(site):
     engine = Engine.open(settings_for(site), embedder=HashEmbedder(128))
     lock = engine.data.path / READERS_LOCK

@@ -260,8 +260,13 @@ def document_from_json(d: dict[str, Any]) -> Document:
 @contextlib.contextmanager
 def build_lock(index_dir: Path) -> Iterator[None]:
     """Refuse a second concurrent build of the same index directory."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    fh = open(index_dir / ".lock", "a+")
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(index_dir / ".lock", "a+")
+    except OSError as e:
+        if e.errno in DISK_FULL:
+            raise disk_full(index_dir, e) from None
+        raise
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -273,6 +278,11 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         yield
     finally:
         fh.close()
+
+
+def disk_full(index_dir: Path, e: OSError) -> DiskFullError:
+    return DiskFullError(f"disk full while writing the index in {index_dir} ({e.strerror}): free space "
+                         "and run 'policyqa index' again; the previous index is unchanged")
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -343,8 +353,7 @@ def write_index(index_dir: Path, data: IndexData) -> Path:
         if not switched:
             shutil.rmtree(final, ignore_errors=True)
         if isinstance(e, OSError) and e.errno in DISK_FULL:
-            raise DiskFullError(f"disk full while writing the index in {index_dir} ({e.strerror}): free space "
-                                "and run 'policyqa index' again; the previous index is unchanged") from None
+            raise disk_full(index_dir, e) from None
         raise
     remove_unused(index_dir, keep=stamp)
     return final
