@@ -9,7 +9,7 @@ from policyqa import index as index_mod
 from policyqa.api import Engine, build_index, index_is_current
 from policyqa.config import load_settings
 from policyqa.embed import HashEmbedder
-from policyqa.errors import IndexBusyError, IndexMismatchError, IndexMissingError
+from policyqa.errors import DiskFullError, IndexBusyError, IndexMismatchError, IndexMissingError
 from policyqa.index import build_lock, load_index
 from policyqa.types import Filters
 
@@ -82,7 +82,7 @@ def test_failed_build_leaves_previous_index_serving(fake_settings, fake_embedder
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(index_mod.LexicalIndex, "save", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(DiskFullError, match="^disk full while writing the index in .*the previous index is unchanged$"):
         build_index(fake_settings, fake_embedder)
     monkeypatch.undo()
     data = load_index(fake_settings.index_dir)

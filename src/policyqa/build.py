@@ -36,6 +36,7 @@ from .index import (
     describe_vector_index,
     embed_key,
     read_manifest,
+    remove_unused,
     write_index,
 )
 from .ingest import ParsedCorpus, parse_corpus
@@ -328,11 +329,13 @@ def build_index(
 ) -> BuildSummary:
     """Parse the corpus (reusing unchanged files), embed (reusing vectors of unchanged
     passages and sentences) and write a new index generation atomically. Bad files are
-    skipped and reported, never fatal. Nothing is written when nothing changed."""
+    skipped and reported, never fatal. Nothing is written when nothing changed; either way
+    old generations no process reads and leftovers of killed builds are removed."""
     t0 = time.perf_counter()
     if previous is not None and previous.manifest.model != settings.model:
         previous = None
     with build_lock(settings.index_dir):
+        remove_unused(settings.index_dir)
         progress(ProgressEvent("scan", 0, 0, detail=f"reading {settings.corpus}"))
         stream = EmbedStream(embedder, settings.batch_size, lambda: cached_vectors(previous), progress,
                              flush_at=EMBED_FLUSH_AT)

@@ -168,19 +168,30 @@ def open_engine(settings: Settings):
     return Engine.open(settings)
 
 
+def previous_index(settings: Settings):
+    """The current index to update from, or None (none yet, or unreadable: then the build
+    starts from scratch, saying why in one line)."""
+    from .errors import IndexDamagedError, IndexMissingError
+    from .index import load_index
+
+    try:
+        return load_index(settings.index_dir)
+    except IndexMissingError:
+        return None
+    except IndexDamagedError as e:
+        log(f"index damaged: {e.file}: {e.reason}; rebuilding it from scratch")
+    except PolicyQAError as e:
+        log(f"the index in {settings.index_dir} cannot be used ({e}); rebuilding it from scratch")
+    return None
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from .api import build_index
     from .embed import make_embedder
-    from .errors import IndexMissingError
-    from .index import load_index
+    from .index import tidy_index
 
     settings = settings_from(args)
-    previous = None
-    if not args.rebuild:
-        try:
-            previous = load_index(settings.index_dir)
-        except (IndexMissingError, PolicyQAError):
-            previous = None
+    previous = None if args.rebuild else previous_index(settings)
     log(f"loading model {settings.model} …")
     embedder = make_embedder(settings.model, settings.batch_size)
     progress, close = tqdm_progress()
@@ -188,6 +199,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         summary = build_index(settings, embedder, progress, previous)
     finally:
         close()
+        if previous is not None:
+            previous.close()
+    tidy_index(settings.index_dir)  # the generation this build updated from, now released
     if args.json:
         print(json.dumps(summary.to_json(), ensure_ascii=False))
     else:

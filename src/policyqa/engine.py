@@ -8,7 +8,10 @@ running ``policyqa serve``). Every public call takes one snapshot of the data at
 (``Engine.data``), so a request never mixes two generations; at most every
 ``Settings.reload_check_seconds`` that snapshot is checked against the index folder's
 ``current`` link and the new generation is opened, between requests, while the old one
-keeps serving whoever holds it.
+keeps serving whoever holds it. The engine's data holds a shared lock on its generation
+(index.load_index), so a build in another process leaves that generation in place; the lock
+is released by ``close()``, or after a switch when the last request using the old data is
+done, and a later build (or this engine's own ``reindex``) removes the folder.
 
     from policyqa.config import load_settings
     from policyqa.engine import Engine
@@ -35,9 +38,9 @@ from .answer_index import IndexedScorer, IndexedTermWeights
 from .build import BuildSummary, Progress, build_index, index_is_current
 from .config import Settings
 from .embed import Embedder, ThreadLimit, make_embedder
-from .errors import IndexFormatError, IndexMissingError, PolicyQAError
+from .errors import IndexDamagedError, IndexFormatError, IndexMissingError, PolicyQAError
 from .glossary import Glossary, Phrase, Thesaurus, Translation
-from .index import CURRENT, IndexData, Manifest, check_model, load_index
+from .index import CURRENT, IndexData, Manifest, check_model, load_index, tidy_index
 from .library import add_file, remove_file
 from .precedents import Draft, PrecedentResults, find_precedents
 from .calibration import calibration_for
@@ -137,14 +140,14 @@ class Engine:
     def open(cls, settings: Settings, build_if_needed: bool = False, progress: Progress | None = None,
              embedder: Embedder | None = None) -> "Engine":
         """Open the index in ``settings.index_dir``; with ``build_if_needed``, build or
-        update it from ``settings.corpus`` first (a missing, outdated or unreadable index
-        is rebuilt)."""
+        update it from ``settings.corpus`` first (a missing, outdated or other-format index
+        is rebuilt; a damaged one is reported: ``policyqa index`` repairs it)."""
         progress = progress or _noop
         previous: IndexData | None = None
         try:
             previous = load_index(settings.index_dir)
         except (IndexMissingError, IndexFormatError) as e:
-            if not build_if_needed:
+            if not build_if_needed or isinstance(e, IndexDamagedError):
                 raise
             progress(ProgressEvent("scan", 0, 0, detail=f"building the index ({e})"))
         if previous is not None and previous.manifest.model != settings.model:
@@ -154,14 +157,15 @@ class Engine:
         embedder = embedder or make_embedder(settings.model, settings.batch_size)
         if build_if_needed and (previous is None or not index_is_current(settings)):
             build_index(settings, embedder, progress, previous)
-            previous = load_index(settings.index_dir)
+            previous = load_index(settings.index_dir)  # (the old generation's lock goes with the old data)
+            tidy_index(settings.index_dir)
         return cls(settings, previous, embedder, _checked_at=time.monotonic())
 
     def close(self) -> None:
+        """Stop the worker thread, close the index files and release the generation."""
         self._lexical_worker.shutdown(wait=True)
-        closer = getattr(self._data, "close", None)
-        if closer is not None:
-            closer()
+        self._targets = None
+        self._data.close()
 
     def __enter__(self) -> "Engine":
         return self
@@ -197,8 +201,10 @@ class Engine:
 
     def reload(self) -> None:
         """Open the current generation now. The previous data is left to whoever still
-        holds it (it closes when the last request using it is done)."""
+        holds it (its files and its generation's lock are released when the last request
+        using it is done)."""
         self._data = load_index(self.settings.index_dir)
+        self._targets = None  # (held the previous data)
         self._checked_at = time.monotonic()
 
     @property
@@ -277,6 +283,7 @@ class Engine:
         summary = build_index(self.settings, self.embedder, progress or _noop, self.data)
         if not summary.up_to_date:
             self.reload()
+            tidy_index(self.settings.index_dir)  # the previous generation, unless a request still reads it
         return summary
 
     def add_file(self, filename: str, data: bytes) -> str:

@@ -31,6 +31,20 @@ class IndexFormatError(IndexMismatchError):
     """The index on disk is from another policyqa version, incomplete or damaged: rebuild it."""
 
 
+class IndexDamagedError(IndexFormatError):
+    """A file of the index is missing, truncated or not what the build wrote. ``file`` names
+    it, ``reason`` says what is wrong with it."""
+
+    def __init__(self, file: object, reason: str):
+        super().__init__(f"index damaged: {file}: {reason}; run 'policyqa index --rebuild'")
+        self.file = str(file)
+        self.reason = reason
+
+
+class DiskFullError(PolicyQAError):
+    """The disk (or the user's quota) filled up while a build wrote the index."""
+
+
 class IndexBusyError(PolicyQAError):
     """Another process is building the index."""
 

@@ -4,7 +4,9 @@ texts and a manifest.
 Layout of ``index_dir``::
 
     current -> gen-<stamp>/             symlink, swapped atomically (os.replace)
-    gen-<stamp>/manifest.json           written last; a generation without it is never loaded
+    gen-<stamp>/manifest.json           written last; a generation without it is never loaded;
+                                        records every file's size and checksum (generations.py)
+    gen-<stamp>/readers.lock            shared-locked by every process reading the generation
     gen-<stamp>/vectors.faiss           passage vectors (kept in memory)
     gen-<stamp>/embed_keys.json         content hash of each chunk's embedded text (build cache)
     gen-<stamp>/chunks.jsonl            one chunk per line, read on demand (store.RecordStore)
@@ -28,33 +30,39 @@ the query's tokens and everything else is read when a hit, a citation or a build
 million-chunk index needs well under 2 KB of memory per chunk (docs/performance.md).
 
 A build writes a whole new generation beside the serving one and swaps the symlink only
-when every file is on disk, so an interrupted build leaves the previous index serving.
+when every file is on disk, so an interrupted build (or a full disk) leaves the previous
+index serving. Old generations are removed only when no process reads them any more, and
+every file is checked against its checksum when a generation is opened (generations.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .errors import IndexBusyError, IndexFormatError, IndexMismatchError, IndexMissingError
+from .errors import (DiskFullError, IndexBusyError, IndexDamagedError, IndexFormatError, IndexMismatchError,
+                     PolicyQAError)
+from .generations import (CURRENT, MANIFEST, MANIFEST_DIGEST, READERS_LOCK, GenerationLock, Removal,
+                          current_generation, lock_current, manifest_digest, record_checksums, remove_unused,
+                          verify_checksums)
 from .lexical import LexicalIndex, normalise
 from .store import LazyJson, RecordStore, RowFile, TextStore, write_npy, write_records, write_texts
-from .errors import PolicyQAError
 from .types import Block, Chunk, DocMeta, Document, Target, targets_from_json, targets_to_json
 from .vector_index import build_vector_index, describe as describe_vector_index  # noqa: F401 (re-exported)
 
-FORMAT_VERSION = 3
-CURRENT = "current"
+FORMAT_VERSION = 4  # 4: checksums in the manifest, readers.lock in every generation
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,7 @@ class Manifest:
     index_type: str
     created: float
     build_seconds: float
+    checksums: dict[str, dict[str, Any]] = field(default_factory=dict)  # file -> {size, mtime_ns, xxh3}
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,6 +147,18 @@ class IndexData:
     target_keys: Sequence[str] = field(default_factory=list)
     path: Path | None = None
     doc_table: DocTable | None = field(default=None, repr=False)  # built on first use if absent
+    lock: GenerationLock | None = field(default=None, repr=False)  # held while the generation is read
+
+    def close(self) -> None:
+        """Close the files of a loaded index and release its generation (a build may then
+        remove it). Without ``close`` both happen when the object is collected."""
+        for store in (self.chunks, self.documents, self.texts, self.sentences.spans, self.sentences.vectors,
+                      self.target_vectors, self.lexical.data, self.lexical.indices):
+            closer = getattr(store, "close", None)
+            if closer is not None:
+                closer()
+        if self.lock is not None:
+            self.lock.release()
 
     def table(self) -> DocTable:
         """The per-document columns (built from the records on first use after a build)."""
@@ -239,8 +260,13 @@ def document_from_json(d: dict[str, Any]) -> Document:
 @contextlib.contextmanager
 def build_lock(index_dir: Path) -> Iterator[None]:
     """Refuse a second concurrent build of the same index directory."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    fh = open(index_dir / ".lock", "a+")
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(index_dir / ".lock", "a+")
+    except OSError as e:
+        if e.errno in DISK_FULL:
+            raise disk_full(index_dir, e) from None
+        raise
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -254,6 +280,11 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         fh.close()
 
 
+def disk_full(index_dir: Path, e: OSError) -> DiskFullError:
+    return DiskFullError(f"disk full while writing the index in {index_dir} ({e.strerror}): free space "
+                         "and run 'policyqa index' again; the previous index is unchanged")
+
+
 def _write_json(path: Path, obj: Any) -> None:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(obj, f, ensure_ascii=False)
@@ -261,87 +292,148 @@ def _write_json(path: Path, obj: Any) -> None:
         os.fsync(f.fileno())
 
 
-def write_index(index_dir: Path, data: IndexData) -> Path:
-    """Write a new generation and make it current atomically. Returns its path."""
+def _write_files(tmp: Path, data: IndexData) -> None:
+    """Every file of a generation but its manifest."""
     import faiss
 
+    faiss.write_index(data.vectors, str(tmp / "vectors.faiss"))
+    _write_json(tmp / "embed_keys.json", list(data.embed_keys))
+    write_records(tmp / "chunks.jsonl", data.chunks, chunk_to_json)
+    write_records(tmp / "documents.jsonl", data.documents, document_to_json)
+    table = doc_table(data)
+    _write_json(tmp / "doc_table.json", table.to_json())
+    write_npy(tmp / "chunk_doc.npy", table.chunk_doc.astype(np.int32))
+    write_texts(tmp / "texts.jsonl", data.texts)
+    data.lexical.save(tmp / "lexical")
+    st = data.sentences
+    write_npy(tmp / "sentence_spans.npy", np.asarray(st.spans, dtype=np.int64).reshape(-1, 2))
+    write_npy(tmp / "sentence_ptr.npy", np.asarray(st.ptr, dtype=np.int64))
+    write_npy(tmp / "sentence_vectors.npy", np.asarray(st.vectors, dtype=np.float16))
+    _write_json(tmp / "sentence_keys.json", list(st.keys))
+    _write_json(tmp / "targets.json", targets_to_json(data.targets))
+    tv = data.target_vectors if data.target_vectors is not None else np.zeros((0, data.vectors.d), np.float32)
+    write_npy(tmp / "target_vectors.npy", np.asarray(tv, dtype=np.float32))
+    _write_json(tmp / "target_keys.json", list(data.target_keys))
+    with open(tmp / READERS_LOCK, "x"):
+        pass
+
+
+def _write_manifest(gen: Path, manifest: Manifest) -> None:
+    """The manifest with the checksum of every file written, and its own digest."""
+    d = replace(manifest, checksums=record_checksums(gen)).to_json()
+    d[MANIFEST_DIGEST] = manifest_digest(d)
+    _write_json(gen / MANIFEST, d)
+
+
+def _point_current(index_dir: Path, stamp: str) -> None:
+    link_tmp = index_dir / f".{CURRENT}.{os.getpid()}.tmp"
+    if link_tmp.is_symlink() or link_tmp.exists():
+        link_tmp.unlink()
+    os.symlink(stamp, link_tmp)
+    os.replace(link_tmp, index_dir / CURRENT)
+
+
+def write_index(index_dir: Path, data: IndexData) -> Path:
+    """Write a new generation and make it current atomically; then remove the generations
+    no process reads any more. Returns its path. A full disk raises ``DiskFullError`` with
+    the previous generation still current and nothing of the new one left."""
     index_dir.mkdir(parents=True, exist_ok=True)
     stamp = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
-    tmp = index_dir / f".{stamp}.tmp"
-    tmp.mkdir()
+    tmp, final = index_dir / f".{stamp}.tmp", index_dir / stamp
+    switched = False
     try:
-        faiss.write_index(data.vectors, str(tmp / "vectors.faiss"))
-        _write_json(tmp / "embed_keys.json", list(data.embed_keys))
-        write_records(tmp / "chunks.jsonl", data.chunks, chunk_to_json)
-        write_records(tmp / "documents.jsonl", data.documents, document_to_json)
-        table = doc_table(data)
-        _write_json(tmp / "doc_table.json", table.to_json())
-        write_npy(tmp / "chunk_doc.npy", table.chunk_doc.astype(np.int32))
-        write_texts(tmp / "texts.jsonl", data.texts)
-        data.lexical.save(tmp / "lexical")
-        st = data.sentences
-        write_npy(tmp / "sentence_spans.npy", np.asarray(st.spans, dtype=np.int64).reshape(-1, 2))
-        write_npy(tmp / "sentence_ptr.npy", np.asarray(st.ptr, dtype=np.int64))
-        write_npy(tmp / "sentence_vectors.npy", np.asarray(st.vectors, dtype=np.float16))
-        _write_json(tmp / "sentence_keys.json", list(st.keys))
-        _write_json(tmp / "targets.json", targets_to_json(data.targets))
-        tv = data.target_vectors if data.target_vectors is not None else np.zeros((0, data.vectors.d), np.float32)
-        write_npy(tmp / "target_vectors.npy", np.asarray(tv, dtype=np.float32))
-        _write_json(tmp / "target_keys.json", list(data.target_keys))
-        _write_json(tmp / "manifest.json", data.manifest.to_json())  # last: marks completeness
-        final = index_dir / stamp
+        tmp.mkdir()
+        _write_files(tmp, data)
+        _write_manifest(tmp, data.manifest)  # last: marks completeness
         os.rename(tmp, final)
-        link_tmp = index_dir / f".{CURRENT}.{os.getpid()}.tmp"
-        if link_tmp.is_symlink() or link_tmp.exists():
-            link_tmp.unlink()
-        os.symlink(stamp, link_tmp)
-        os.replace(link_tmp, index_dir / CURRENT)
-    except BaseException:
+        _point_current(index_dir, stamp)
+        switched = True
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not switched:
+            shutil.rmtree(final, ignore_errors=True)
+        if isinstance(e, OSError) and e.errno in DISK_FULL:
+            raise disk_full(index_dir, e) from None
         raise
-    _remove_old_generations(index_dir, keep=stamp)
+    remove_unused(index_dir, keep=stamp)
     return final
 
 
-def _remove_old_generations(index_dir: Path, keep: str) -> None:
-    for p in index_dir.iterdir():
-        if p.name == keep or p.name == CURRENT or p.name == ".lock":
-            continue
-        if p.is_dir() and (p.name.startswith("gen-") or p.name.startswith(".gen-")):
-            shutil.rmtree(p, ignore_errors=True)
+def tidy_index(index_dir: Path) -> Removal | None:
+    """Remove the generations no process reads any more (and leftovers of killed builds);
+    None when a build is running (it tidies when it writes) or the folder is read-only."""
+    try:
+        with build_lock(index_dir):
+            return remove_unused(index_dir)
+    except (IndexBusyError, OSError):
+        return None
 
 
 # --- reading ------------------------------------------------------------------------
 
 
-def current_generation(index_dir: Path) -> Path:
-    link = index_dir / CURRENT
-    target = link.resolve() if link.is_symlink() else None
-    if target is None or not (target / "manifest.json").is_file():
-        raise IndexMissingError(
-            f"no index in {index_dir}: run 'policyqa index --corpus CORPUS --index-dir {index_dir}' first"
+def manifest_of(gen: Path) -> Manifest:
+    """The manifest of generation ``gen``: ``IndexFormatError`` for another format,
+    ``IndexDamagedError`` when it is not the JSON the build wrote."""
+    path = gen / MANIFEST
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise IndexDamagedError(path, "missing") from None
+    except OSError as e:
+        raise IndexDamagedError(path, f"cannot be read ({e.strerror or e})") from None
+    if not raw.strip():
+        raise IndexDamagedError(path, "empty")
+    try:
+        d = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise IndexDamagedError(path, "not valid JSON") from None
+    if not isinstance(d, dict):
+        raise IndexDamagedError(path, "not a JSON object")
+    if d.get("format_version") != FORMAT_VERSION:
+        raise IndexFormatError(
+            f"index in {gen.parent} has format {d.get('format_version')}, this policyqa reads "
+            f"{FORMAT_VERSION}: rebuild it with 'policyqa index --rebuild'"
         )
-    return target
+    if d.pop(MANIFEST_DIGEST, None) != manifest_digest(d):
+        raise IndexDamagedError(path, "its content does not match the checksum recorded at build time")
+    try:
+        return Manifest(**d)
+    except TypeError:
+        raise IndexDamagedError(path, "fields are missing or unknown") from None
 
 
 def read_manifest(index_dir: Path) -> Manifest:
-    gen = current_generation(index_dir)
-    d = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
-    if d.get("format_version") != FORMAT_VERSION:
-        raise IndexFormatError(
-            f"index in {index_dir} has format {d.get('format_version')}, this policyqa reads "
-            f"{FORMAT_VERSION}: rebuild it with 'policyqa index --rebuild'"
-        )
-    return Manifest(**d)
+    return manifest_of(current_generation(index_dir))
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def load_index(index_dir: Path) -> IndexData:
-    """Open the current generation. Only the vector index, the filter columns and the
-    BM25 vocabulary are read into memory; the rest is read on demand."""
+    """Open the current generation, holding its readers lock until ``IndexData.close()``
+    (or until the data is collected), after checking every file against the manifest.
+    Only the vector index, the filter columns and the BM25 vocabulary are read into memory;
+    the rest is read on demand, always from this generation's folder."""
+    lock = lock_current(index_dir)
+    try:
+        manifest = manifest_of(lock.path)
+        if not lock.held:
+            raise IndexDamagedError(lock.path / READERS_LOCK, "missing")
+        verify_checksums(lock.path, manifest.checksums)
+        data = _open_generation(lock.path, manifest)
+    except BaseException:
+        lock.release()
+        raise
+    data.lock = lock
+    return data
+
+
+def _open_generation(gen: Path, manifest: Manifest) -> IndexData:
     import faiss
 
-    manifest = read_manifest(index_dir)
-    gen = current_generation(index_dir)
     try:
         chunks = RecordStore(gen / "chunks.jsonl", chunk_from_json)
         documents = RecordStore(gen / "documents.jsonl", document_from_json)
@@ -353,13 +445,12 @@ def load_index(index_dir: Path) -> IndexData:
         sentences = SentenceTable(RowFile(gen / "sentence_spans.npy"), np.load(gen / "sentence_ptr.npy"),
                                   RowFile(gen / "sentence_vectors.npy"), LazyJson(gen / "sentence_keys.json"))
         target_vectors = RowFile(gen / "target_vectors.npy")
-    except (OSError, ValueError, KeyError) as e:
-        raise IndexFormatError(f"index in {index_dir} is incomplete or damaged ({e}): "
-                                 "rebuild it with 'policyqa index --rebuild'") from None
+    except (OSError, ValueError, KeyError, TypeError, EOFError, RuntimeError) as e:
+        raise IndexDamagedError(gen, f"cannot be read ({_one_line(e)})") from None
     n = len(chunks)
     if (vectors.ntotal != n or lexical.n_docs != n or len(sentences.ptr) != n + 1
             or len(table.chunk_doc) != n or len(documents) != len(table.doc_ids)):
-        raise IndexFormatError(f"index in {index_dir} is inconsistent: rebuild it with 'policyqa index --rebuild'")
+        raise IndexDamagedError(gen, "its files disagree on the number of chunks or documents")
     return IndexData(manifest, chunks, documents, texts, vectors, LazyJson(gen / "embed_keys.json"), lexical,
                      sentences, LazyTargets(gen / "targets.json"), target_vectors,
                      LazyJson(gen / "target_keys.json"), gen, doc_table=table)

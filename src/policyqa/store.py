@@ -173,6 +173,9 @@ class TextStore(Mapping):
     def __contains__(self, source: object) -> bool:
         return source in self._row
 
+    def close(self) -> None:
+        self._records.close()
+
 
 class RowFile(_PreadFile):
     """Read-only rows of a C-ordered ``.npy`` array: ``f[i]``, ``f[a:b]`` read just those
