@@ -118,6 +118,12 @@ def test_a_name_of_several_provinces_needs_a_place_that_resolves_it() -> None:
     assert meta.region_code[:4] == next(iter(_codes("呼和浩特市")))[:4]
 
 
+def test_a_title_name_of_several_provinces_is_resolved_by_the_text() -> None:
+    meta = _meta(_plan("长春市教育局部署全区工作。", title="朝阳区教育局工作计划"))
+    assert meta.region == "朝阳区"
+    assert meta.region_code[:4] == next(iter(_codes("长春市")))[:4]
+
+
 def test_traditional_text_is_folded() -> None:
     meta = _meta(_plan("宜昌市夷陵區教育局負責督導,夷陵區各校落實。", title="教育督導工作計劃"))
     assert meta.region == "夷陵区"

@@ -86,11 +86,10 @@ class Gazetteer:
     def find(self, text: str) -> list[Mention]:
         """Mentions of divisions in ``text`` (a simplified matching copy), in order."""
         found = [m for m in self._candidates(text) if len(m.name) > 2 and _starts_word(text, m.start)]
-        found = _leftmost_longest(found + self._after_parent(text, found))
-        return found
+        return _leftmost_longest(found + self._after_parent(text, found))
 
     def ancestor(self, divisions: list[Division]) -> Division | None:
-        """The smallest division containing all ``divisions`` (a current one first)."""
+        """The smallest division containing all ``divisions``: their city, else their province."""
         for depth in (1, 0):
             prefixes = {d.code[: 2 * (depth + 1)] for d in divisions}
             if len(prefixes) != 1:
@@ -164,9 +163,10 @@ def _placed(mentions: list[Mention]) -> list[Mention]:
     return [m for m in mentions if m.name in keep]
 
 
-def most_specific(mentions: list[Mention]) -> Division | None:
-    """The lowest-level division mentioned (the first of equals)."""
-    chosen = resolve(mentions)
+def most_specific(mentions: list[Mention], context: list[Mention]) -> Division | None:
+    """The lowest-level division of ``mentions`` (the first of equals), each name resolved
+    with the ``context`` mentions too (a title's 朝阳区 by its text's 北京市)."""
+    chosen = resolve(mentions + context)
     return max((chosen[m.name] for m in mentions), key=lambda d: d.depth, default=None)
 
 

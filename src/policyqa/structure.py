@@ -432,4 +432,5 @@ def _doc_type(title: str) -> str | None:
 def _region(title: str, body: str) -> Division | None:
     """A division named in the title (the lowest level), else the body's most frequent."""
     gazetteer = load_gazetteer()
-    return most_specific(gazetteer.find(title)) or most_frequent(gazetteer.find(body), gazetteer)
+    in_title, in_body = gazetteer.find(title), gazetteer.find(body)
+    return most_specific(in_title, in_body) or most_frequent(in_body, gazetteer)
