@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
 
-from policyqa.clean import find_noise
+from policyqa.clean import find_noise, matching_copy
+from policyqa.gazetteer import load_gazetteer, resolve
 from policyqa.loaders import iter_corpus_files, load_file
 from policyqa.structure import DOC_TYPES, heading_rank, parse_documents
 from policyqa.types import Document, SourceFile
@@ -91,7 +93,9 @@ def test_compilation_with_trailing_markers() -> None:
     assert _path_of(COMPILATION_TAIL, first, "坚持") == ("篇一", "一、指导思想")
     assert COMPILATION_TAIL[docs[2].start:docs[2].end].endswith("（一）加强队伍建设")
     meta = first.metadata
-    assert meta.year == 2021 and meta.doc_type == "计划" and meta.date == "2021-02-03"
+    assert meta.doc_type == "计划" and meta.date == "2021-02-03"
+    # 2021 is the compilation's title, repeated on each marker line; the piece states no year
+    assert meta.year is None
 
 
 COMPILATION_HEAD = """教育局工作计划
@@ -146,7 +150,7 @@ def test_traditional_nth_markers_and_metadata() -> None:
     assert first.region == "颍州区"  # folded to simplified
     assert first.year == 2014  # from the text: the title has none
     assert first.date == "2022-03-07"
-    assert docs[1].metadata.year == 2022  # falls back to the file's date line
+    assert docs[1].metadata.year is None  # the page's date line is the compilation's
     assert _path_of(TRADITIONAL, docs[1], "1.深入") == ("第二篇", "1.深入學習")
 
 
@@ -298,15 +302,25 @@ def test_corpus_titles_and_markers(corpus_docs) -> None:
     sf, docs = corpus_docs["000_f6cba63e34b70575.txt"]
     assert docs[1].title == "2023年教育局人才工作计划 篇二"
     assert docs[12].blocks[0].heading_path == ("篇十三",)
-    assert all(d.metadata.year == 2023 and d.metadata.doc_type == "计划" for d in docs)
+    assert all(d.metadata.doc_type == "计划" for d in docs)
+    for doc in docs:  # each piece's year is the first its own text (below the marker) states
+        own = sf.text[doc.blocks[1].start:doc.end]
+        stated = re.search(r"(?<![\dxX])((?:19|20)\d{2})\s*年", own)
+        assert doc.metadata.year == (int(stated.group(1)) if stated else None), doc.doc_id
+    assert len({d.metadata.year for d in docs}) > 1
     assert docs[5].metadata.region == "金沙县"
     assert docs[1].blocks[3].heading_path[0] == "篇二"
     sf3, docs3 = corpus_docs["003_c5cb94ea05cb7042.txt"]
     assert [d.title for d in docs3][:2] == ["教育局工作计划 篇一", "教育局工作计划 篇二"]
-    _, docs4 = corpus_docs["004_4a79f1c835e673f9.txt"]
+    sf4, docs4 = corpus_docs["004_4a79f1c835e673f9.txt"]
     assert docs4[1].title == "教育督導工作計劃 第二篇"
     assert all(d.metadata.doc_type == "督导" for d in docs4)
-    assert docs4[0].metadata.region in {"颍泉区", "颍州区", "颍东区"}
+    # the first piece names several counties of one city once each: the region is the city
+    first4 = docs4[0].metadata
+    assert first4.region_level == "city"
+    mentions = load_gazetteer().find(matching_copy(sf4.text[docs4[0].start:docs4[0].end]))
+    counties = [d for d in resolve(mentions).values() if d.level == "county"]
+    assert counties and all(d.code[:4] == first4.region_code[:4] for d in counties)
     _, (doc1,) = corpus_docs["001_f04b9f986299fbce.txt"]
     assert doc1.title == "教育局2021年度工作思路范文"
     assert doc1.metadata.site == "www.gjknj.com" and doc1.metadata.date == "2021-10-25"

@@ -42,18 +42,19 @@ itself; it does not open a level). Other segments are "text" under the current p
 Metadata (``DocMeta``):
   * year — the first 19xx/20xx in the title; else the first "19xx年/20xx年" in the document's
     kept text; else the year of the file's date line. Placeholders ("20xx年", "xxxx年") are no
-    years;
-  * doc_type — fixed vocabulary ``DOC_TYPES`` looked up in the title: "督导" wins whenever it
-    occurs (a 督导工作计划 is a supervision plan), otherwise the type word occurring first
-    (工作总结及下半年工作思路 → 总结); None if the title has none;
-  * region — place names ending in 省/市/县/区/旗/州/盟, matched on the folded text: the
-    longest word that jieba's bundled dictionary tags as a place ("ns": 藁城市, 石家庄市,
-    合肥市; read once, lazily) counts 1; an unknown two-character name + suffix (颍州区) that
-    passes the filters counts 0.5, so it must be seen twice. Filters: generic words (全市,
-    我区, 城区, 地区, 开发区, 城市, 责任区, 教育强市 …), names with numerals, pronouns or
-    function characters, ordinary dictionary words (协助市, 参加省), a suffix followed by
-    级/长/域/场. A name in the title wins; else the highest count (ties: county level over
-    city over province, then the first seen), at least 1. Returned simplified ("颍州区");
+    years. A piece of a compilation reads only its own title (the one on its marker line,
+    unless that repeats the compilation's) and its own text below the marker line: the
+    compilation's title and the page's date line are the compilation's, so a piece that
+    states no year has none;
+  * doc_type — fixed vocabulary ``DOC_TYPES`` looked up in the (full) title: "督导" wins
+    whenever it occurs (a 督导工作计划 is a supervision plan), otherwise the type word
+    occurring first (工作总结及下半年工作思路 → 总结); None if the title has none;
+  * region, region_code, region_level — a division of the official gazetteer
+    (``gazetteer``: names and codes of provinces, cities and counties, current and former),
+    matched on the folded text, from the same title and text as the year: the lowest-level
+    division the title names; else the body's most often named one (see
+    ``gazetteer.most_frequent``: equally frequent counties of one city give the city, unrelated
+    ones give none). Returned as the division's official simplified name ("颍州区");
   * site — the most frequent web domain in the file (shown with "www." when seen so), else
     the value of a "来源:" line that names a site (not "网络整理"-like);
   * date — the first "时间/日期/上传时间/发布时间: 2023-12-04" (also 2023年12月4日) in the
@@ -67,10 +68,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import PurePosixPath
 
 from .clean import matching_copy
+from .gazetteer import Division, load_gazetteer, most_frequent, most_specific
 from .types import Block, DocMeta, Document, SourceFile, Span
 
 DOC_TYPES: tuple[str, ...] = (
@@ -122,29 +123,6 @@ _DOMAIN = re.compile(
 _SOURCE_LINE = re.compile(r"(?:^|\n)[\s•·]*(?:来源|文章来源|信息来源)\s*:\s*([^\s:]{2,20})")
 _SITE_NOT_A_NAME = re.compile(r"网络|网友|整理|原创|本站|互联网|免责")
 
-_REGION_SUFFIX_RANK = {"区": 2, "县": 2, "旗": 2, "市": 1, "州": 1, "盟": 1, "省": 0}
-_REGION_AFTER_BAD = set("级长域场别")
-_REGION_NAME_BAD = set(
-    "省市县区旗盟全我本该各此其这那每一二三四五六七八九十百千万两几多诸在和对等的被了与及向从把将给让到至"
-)
-_PLACE_NAME_BAD = set("省市县区旗盟全我本该各此其这那每")  # for dictionary place names
-_REGION_GENERIC_WORDS = {"大城市", "文明城市", "卫生城市", "中小城市", "大中城市", "县市区", "东三省"}
-_REGION_FIRST_BAD = set("在对和与及的为是了把将向从由按据经被给让使以到至等于年月日号中上下内外并或受同即如赴来去往回入出现成建设推进动展开级管属有地所个新老原跨")
-_REGION_GENERIC_NAMES = {
-    "卫生", "文明", "智慧", "中心", "工业", "港口", "旅游", "花园", "园林", "宜居", "生态", "新兴",
-    "核心", "特大", "大中", "中小", "教育", "国家", "全国", "示范", "先进", "重点", "试点", "实验",
-    "开发", "经济", "高新", "保税", "自由", "贸易", "行政", "城乡", "城镇", "农村", "山区", "边远",
-    "贫困", "民族", "自治", "少数", "责任", "服务", "管理", "创建", "建设", "辖属", "直辖", "省辖",
-    "地级", "县级", "所在", "周边", "相关", "有关", "兄弟", "外地", "本地", "当地", "城区", "郊区",
-}
-_REGION_GENERIC_TAILS = {
-    "城市", "都市", "超市", "上市", "地区", "社区", "校区", "园区", "景区", "辖区", "山区", "牧区",
-    "片区", "学区", "新区", "老区", "郊区", "小区", "街区", "矿区", "灾区", "特区", "专区", "政区",
-    "选区", "禁区", "盲区", "误区", "分区", "城区", "强市", "名市", "强县", "名县", "强区", "强省",
-    "大省",
-}
-
-
 @dataclass(frozen=True)
 class _Seg:
     start: int
@@ -180,7 +158,8 @@ def parse_documents(sf: SourceFile, noise: list[Span]) -> list[Document]:
         doc_segs = segs[marker.seg_index:stop]
         title = f"{marker.title or base} {marker.label}"
         blocks = _blocks(doc_segs, sf.text, mt, prefix=(marker.label,), title_seg=doc_segs[0])
-        docs.append(_document(sf, mt, n, title, doc_segs, blocks, file_meta))
+        meta = _piece_meta(title, _own_title(marker, base), doc_segs[1:], mt, file_meta)
+        docs.append(_document(sf, n, title, doc_segs, blocks, meta))
     return docs
 
 
@@ -307,12 +286,21 @@ def _single_document(sf: SourceFile, mt: str, segs: list[_Seg], file_meta: DocMe
         a, b = title_seg.start, title_seg.end
         title = _clean_title(sf.text[a:b], mt[a:b])
     blocks = _blocks(segs, sf.text, mt, prefix=(), title_seg=title_seg)
-    return _document(sf, mt, 1, title or _stem(sf.source), segs, blocks, file_meta)
+    title = title or _stem(sf.source)
+    title_mt = matching_copy(title)
+    meta = _doc_meta(title_mt, title_mt, _joined(segs, mt), file_meta, file_meta.date)
+    return _document(sf, 1, title, segs, blocks, meta)
+
+
+def _own_title(marker: _Marker, base: str) -> str:
+    """The piece's own title: the one on its marker line unless that repeats the
+    compilation's ("2023年…计划(精选13篇)篇一")."""
+    own = matching_copy(marker.title)
+    return "" if own == matching_copy(base) else own
 
 
 def _document(
-    sf: SourceFile, mt: str, n: int, title: str, segs: list[_Seg],
-    blocks: tuple[Block, ...], file_meta: DocMeta,
+    sf: SourceFile, n: int, title: str, segs: list[_Seg], blocks: tuple[Block, ...], meta: DocMeta,
 ) -> Document:
     return Document(
         doc_id=f"{sf.source}#{n}",
@@ -320,7 +308,7 @@ def _document(
         title=title,
         start=segs[0].start,
         end=segs[-1].end,
-        metadata=_doc_meta(title, matching_copy(title), segs, mt, file_meta),
+        metadata=meta,
         blocks=blocks,
     )
 
@@ -402,12 +390,24 @@ def _site(text: str, mt: str) -> str | None:
     return None
 
 
-def _doc_meta(title: str, title_mt: str, segs: list[_Seg], mt: str, file_meta: DocMeta) -> DocMeta:
-    body = "\n".join(mt[s.start:s.end] for s in segs)
+def _joined(segs: list[_Seg], mt: str) -> str:
+    return "\n".join(mt[s.start:s.end] for s in segs)
+
+
+def _piece_meta(title: str, own_title: str, segs: list[_Seg], mt: str, file_meta: DocMeta) -> DocMeta:
+    """A compilation's piece: year and region from its own title and text only — the
+    compilation's title and the page's date line belong to the compilation."""
+    return _doc_meta(matching_copy(title), own_title, _joined(segs, mt), file_meta, None)
+
+
+def _doc_meta(type_title: str, title: str, body: str, file_meta: DocMeta, date: str | None) -> DocMeta:
+    region = _region(title, body)
     return DocMeta(
-        year=_year(title_mt, body, file_meta.date),
-        region=_region(title_mt, body),
-        doc_type=_doc_type(title_mt),
+        year=_year(title, body, date),
+        region=region.name if region else None,
+        region_code=region.code if region else None,
+        region_level=region.level if region else None,
+        doc_type=_doc_type(type_title),
         site=file_meta.site,
         date=file_meta.date,
     )
@@ -429,84 +429,8 @@ def _doc_type(title: str) -> str | None:
     return min(found)[1] if found else None
 
 
-@lru_cache(maxsize=1)
-def _place_lexicon() -> tuple[frozenset[str], frozenset[str]]:
-    """(words jieba's dictionary tags as place names "ns", its other two-character words).
-
-    Read once, lazily, from the dictionary file jieba ships; empty sets without jieba."""
-    try:
-        import jieba
-    except ImportError:  # pragma: no cover - jieba is a declared dependency
-        return frozenset(), frozenset()
-    places, others = set(), set()
-    with jieba.dt.get_dict_file() as fh:
-        for raw in fh:
-            parts = (raw.decode("utf-8") if isinstance(raw, bytes) else raw).split()
-            if len(parts) < 3:
-                continue
-            if parts[2] == "ns":
-                places.add(parts[0])
-            elif len(parts[0]) == 2:
-                others.add(parts[0])
-    return frozenset(places), frozenset(others)
-
-
-def _is_cjk(s: str) -> bool:
-    return bool(s) and all("\u4e00" <= c <= "\u9fff" for c in s)
-
-
-def _plausible_short_name(name: str, suffix: str, others: frozenset[str]) -> bool:
-    return (
-        _is_cjk(name)
-        and name not in others
-        and not any(c in _REGION_NAME_BAD for c in name)
-        and name[0] not in _REGION_FIRST_BAD
-        and name not in _REGION_GENERIC_NAMES
-        and name[-1] + suffix not in _REGION_GENERIC_TAILS
-        and name[-1] + suffix not in others
-    )
-
-
-def _dictionary_place(text: str, i: int, places: frozenset[str]) -> str | None:
-    """The longest dictionary place name ending with the suffix at ``i``."""
-    for n in (5, 4, 3, 2):
-        word = text[i - n:i + 1] if i >= n else ""
-        if (
-            word in places
-            and _is_cjk(word[:-1])
-            and word not in _REGION_GENERIC_WORDS
-            and not any(c in _PLACE_NAME_BAD for c in word[:-1])
-        ):
-            return word
-    return None
-
-
-def _region_candidates(text: str) -> list[tuple[str, int, float]]:
-    """(name, position, weight) of every plausible place name "XX省/市/县/区/旗/州/盟" in a
-    matching copy: the longest dictionary place name (jieba tag "ns") ending at the suffix
-    (weight 1), else a two-character name unknown to the dictionary that passes the
-    generic-word filters (weight 0.5: it must be seen twice to count)."""
-    places, others = _place_lexicon()
-    out = []
-    for i, suffix in enumerate(text):
-        if suffix not in _REGION_SUFFIX_RANK or i < 2 or text[i + 1:i + 2] in _REGION_AFTER_BAD:
-            continue
-        word = _dictionary_place(text, i, places)
-        if word is not None:
-            out.append((word, i + 1 - len(word), 1.0))
-        elif _plausible_short_name(text[i - 2:i], suffix, others):
-            out.append((text[i - 2:i + 1], i - 2, 0.5))
-    return out
-
-
-def _region(title: str, body: str) -> str | None:
-    in_title = _region_candidates(title)
-    if in_title:
-        return max(in_title, key=lambda c: _REGION_SUFFIX_RANK[c[0][-1]])[0]
-    scores: Counter[str] = Counter()
-    first: dict[str, int] = {}
-    for name, pos, weight in _region_candidates(body):
-        scores[name] += weight
-        first.setdefault(name, pos)
-    ranked = sorted(scores, key=lambda n: (-scores[n], -_REGION_SUFFIX_RANK[n[-1]], first[n]))
-    return ranked[0] if ranked and scores[ranked[0]] >= 1 else None
+def _region(title: str, body: str) -> Division | None:
+    """A division named in the title (the lowest level), else the body's most frequent."""
+    gazetteer = load_gazetteer()
+    in_title, in_body = gazetteer.find(title), gazetteer.find(body)
+    return most_specific(in_title, in_body) or most_frequent(in_body, gazetteer)

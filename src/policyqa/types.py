@@ -32,7 +32,9 @@ class DocMeta:
     """Metadata read from a document's own text (all optional)."""
 
     year: int | None = None
-    region: str | None = None
+    region: str | None = None  # official name of the division, e.g. "颍州区"
+    region_code: str | None = None  # its six-digit code (GB/T 2260), e.g. "341202"
+    region_level: str | None = None  # "province" / "city" / "county"
     doc_type: str | None = None  # 计划 / 总结 / 思路 / 方案 / 督导 / ...
     site: str | None = None
     date: str | None = None  # publication date as written, ISO-like when known
