@@ -31,8 +31,16 @@ def test_negatives_and_kinds():
             "n": {"abstained": True, "top_score": 0.1, "results": []}}
     rep = evaluate(queries, runs)
     assert rep["summary"]["r@1"] == 1.0 and rep["summary"]["n"] == 1
-    assert rep["negatives"] == {"n": 1, "abstained": 1, "top_scores": [0.1]}
+    assert rep["negatives"] == {"n": 1, "abstained": 1, "top_scores": [0.1], "auc": 1.0}
     assert rep["by_kind"]["keyword"]["n"] == 1
+    assert rep["mean_passage_chars@5"] == 20.0
+
+
+def test_roc_auc_counts_ties_half():
+    from policyqa.evaluate import roc_auc
+
+    assert roc_auc([0.1, 0.5], [0.5, 0.9]) == 0.875  # 0.9 beats both, 0.5 beats 0.1 and ties 0.5
+    assert roc_auc([], [0.3]) is None
 
 
 def test_load_queries_skips_a_meta_line(tmp_path):
