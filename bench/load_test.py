@@ -348,7 +348,9 @@ def report(run: Run) -> dict[str, Any]:
         by[kind] = [s for s in run.samples if s.kind == kind]
     out: dict[str, Any] = {
         "url": run.url, "clients": run.clients, "endpoint": run.endpoint, "elapsed_s": round(run.elapsed, 2),
-        "machine": {"cpus": os.cpu_count(), "loadavg": [round(x, 2) for x in os.getloadavg()]},
+        "machine": {"cpus": os.cpu_count(), "loadavg": [round(x, 2) for x in os.getloadavg()],
+                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")},
         "summary": {k: summary(v, run.elapsed) for k, v in by.items() if v},
         "first_errors": list(dict.fromkeys(s.error for s in run.samples if s.error))[:5],
     }
