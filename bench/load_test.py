@@ -83,7 +83,10 @@ class Reindex:
     returncode: int | None = None
     output_tail: str = ""
     probe_file: str | None = None
-    new_generation_after_s: float | None = None  # from the reindex finishing to the first answer from it
+    # From the reindex finishing to the first answer from the new generation; that request was
+    # sent ``new_generation_sent_s`` after (its own queueing and work lie between the two).
+    new_generation_after_s: float | None = None
+    new_generation_sent_s: float | None = None
     probe_note: str = ""
 
 
@@ -237,10 +240,12 @@ def probe_new_generation(reindex: Reindex, client: Client, sentence: str, t0: fl
     """Search for the probe sentence until the probe file is among the hits."""
     assert reindex.finished is not None
     while time.perf_counter() - t0 - reindex.finished < timeout:
+        sent = time.perf_counter() - t0 - reindex.finished
         _, result, _ = timed(client, "search", sentence)
         sources = [r.get("source") for r in (result or {}).get("results", [])]
         if reindex.probe_file in sources:
             reindex.new_generation_after_s = round(time.perf_counter() - t0 - reindex.finished, 3)
+            reindex.new_generation_sent_s = round(max(sent, 0.0), 3)
             return
         time.sleep(0.1)
     reindex.probe_note = f"the server did not answer from the new generation within {timeout:g} s"
@@ -374,7 +379,8 @@ def one_line(rep: dict[str, Any]) -> str:
     r = rep.get("reindex")
     if r:
         took = f"{r['seconds']:.0f}s" if r["seconds"] is not None else "did not run"
-        swap = (f"new generation answered {r['new_generation_after_s']:.2f}s after it finished"
+        swap = (f"new generation answered {r['new_generation_after_s']:.2f}s after it finished "
+                f"(request sent at +{r['new_generation_sent_s']:.2f}s)"
                 if r["new_generation_after_s"] is not None else r["probe_note"])
         line += f"; reindex at {r['at']:g}s took {took} (rc {r['returncode']}), {swap}"
     return line
