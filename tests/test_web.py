@@ -213,6 +213,16 @@ def test_parse_auth():
         web.parse_auth("admin")
 
 
+def test_serve_build_progress_goes_to_stderr(capsys):
+    from policyqa.types import ProgressEvent
+
+    web.stderr_progress(ProgressEvent("embed", 3, 12, detail="plan_a.txt"))
+    web.stderr_progress(ProgressEvent("scan", 0, 0, detail="building the index (no index yet)"))
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("[ 25.0%]") and err[0].endswith("plan_a.txt")
+    assert err[1].startswith("[  0.0%]") and "no index yet" in err[1]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -18,11 +18,12 @@ import gradio as gr
 
 from ..config import Settings
 from ..errors import PolicyQAError
+from ..types import ProgressEvent
 from .common import ALL, CSS, MAX_CITES, facet_choices, guard, make_filters
 from .compare_tab import compare_choices, compare_html, row_ref, run_compare, write_compare_csv
 from .document import open_citation, render_document
-from .library_tab import (confirm_html, library_html, library_updates, reindex_library, remove_document,
-                          source_choices, upload_files)
+from .library_tab import (confirm_html, library_html, library_updates, progress_zh, reindex_library,
+                          remove_document, source_choices, upload_files)
 from .precedents_tab import precedent_choices, precedent_ref, precedents_html, run_precedents
 from .qa import ask_turn, cite_button_updates
 from .search_tab import hit_ref, result_choices, results_html, run_search
@@ -300,8 +301,10 @@ def parse_auth(auth: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def stderr_progress(message: str, fraction: float) -> None:
-    print(f"[{fraction * 100:5.1f}%] {message}", file=sys.stderr, flush=True)
+def stderr_progress(event: ProgressEvent) -> None:
+    """The engine's build progress as lines on stderr (serve building a missing index)."""
+    detail = f" {event.detail}" if event.detail else ""
+    print(f"[{event.fraction * 100:5.1f}%] {progress_zh(event)}{detail}", file=sys.stderr, flush=True)
 
 
 def launch(app: gr.Blocks, settings: Settings, **kwargs) -> Any:
