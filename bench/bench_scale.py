@@ -239,7 +239,7 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
     for key, label in [("vector_p95", "vector search (chosen index)"), ("flat_p95", "exact flat search"),
                        ("lexical_p95", "lexical BM25"), ("embed_p50", "query embedding (p50)"),
-                       ("whole_p95", "whole search, 1 client"), ("whole_conc_p95", f"whole search, 4 clients")]:
+                       ("whole_p95", "whole search, 1 client"), ("whole_conc_p95", "whole search, 4 clients")]:
         ax[0].plot(n, [r.get(key) for r in rows], marker="o", label=label)
     ax[0].axhline(100, color="grey", ls="--", lw=1); ax[0].set_ylabel("p95 latency, ms (log)"); ax[0].set_yscale("log")
     ax[0].set_title("warm search latency (p95)")

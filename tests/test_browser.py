@@ -5,7 +5,6 @@ Set ``PQA_SCREENSHOTS=/some/dir`` to save a screenshot of each tab.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

@@ -23,7 +23,7 @@ BODY = [
 
 def _check_spans(text: str, spans: list[tuple[int, int]]) -> None:
     assert spans == sorted(spans)
-    for (a, b), (c, _) in zip(spans, spans[1:]):
+    for (_, b), (c, _) in zip(spans, spans[1:]):
         assert b < c and text[b:c].strip(), "spans must be merged across whitespace"
     assert all(0 <= a < b <= len(text) for a, b in spans)
 

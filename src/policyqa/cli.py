@@ -357,8 +357,12 @@ def cmd_precedents(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .web import serve
-
+    try:  # gradio is the optional [web] extra: the other commands run without it
+        from .web import serve
+    except ModuleNotFoundError as e:
+        if e.name != "gradio":
+            raise
+        raise PolicyQAError("the web app needs gradio: pip install 'policyqa[web]' (or -e '.[web]')") from None
     serve(settings_from(args))
     return 0
 

@@ -176,7 +176,6 @@ def _exact_subset(index: Any, q: np.ndarray, k: int, allowed: np.ndarray) -> tup
 def search(index: Any, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(scores, ids) like ``index.search``; ``allowed`` is an int64 array of permitted ids
     (a filter). Missing results are id -1."""
-    import faiss
 
     q = np.ascontiguousarray(np.asarray(queries, dtype=np.float32).reshape(-1, index.d))
     if allowed is None:
