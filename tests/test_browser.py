@@ -47,7 +47,7 @@ def page(browser, server):
 
 def test_ask_cite_and_open_source(page):
     box = page.locator("#ask-input textarea")
-    box.fill("教师交流轮岗有什么要求？")
+    box.fill("交流轮岗教师比例有什么要求？")
     box.press("Enter")
     chat = page.locator("#chat")
     chat.get_by_text("每年交流轮岗教师比例不低于10%").first.wait_for()

@@ -50,10 +50,10 @@ def test_every_interactive_element_has_an_id(engine):
 
 
 def test_ask_turn_builds_cited_messages(engine):
-    history, cites, answer = web.ask_turn(engine, "教师交流轮岗有什么要求？", [])
+    history, cites, answer = web.ask_turn(engine, "交流轮岗教师比例有什么要求？", [])
     assert answer is not None and not answer.abstained
     assert check_citations(answer, engine.source_text) == []
-    assert history[0] == {"role": "user", "content": "教师交流轮岗有什么要求？"}
+    assert history[0] == {"role": "user", "content": "交流轮岗教师比例有什么要求？"}
     assert "[1]" in history[1]["content"] and "10%" in history[1]["content"]
     sources = [m for m in history if m.get("metadata")]
     assert len(sources) == len(cites) >= 1
@@ -106,7 +106,7 @@ def test_document_view_escapes_and_highlights(engine):
     assert "&lt;img src=x onerror=alert(1)&gt;安全管理" in outline
     assert "mark" not in body
 
-    _, cites, _ = web.ask_turn(engine, "教师交流轮岗有什么要求？", [])
+    _, cites, _ = web.ask_turn(engine, "交流轮岗教师比例有什么要求？", [])
     doc_id, outline, body = web.open_citation(engine, cites[0])
     marked = re.findall(r'<mark class="pqa-hit"[^>]*>(.*?)</mark>', body)
     assert "".join(marked) == web.esc(cites[0].text)
@@ -193,7 +193,7 @@ def test_guard_turns_errors_into_messages():
 
 def test_api_functions_return_json(engine):
     ask, search = web.api_functions(engine)
-    a = ask("教师交流轮岗有什么要求？")
+    a = ask("交流轮岗教师比例有什么要求？")
     assert set(a) == {"question", "abstained", "answer", "citations"}
     assert a["citations"] and {"n", "source", "start", "end", "text", "title", "heading_path"} <= set(a["citations"][0])
     s = search("教师培训", 3, region="西城区")
@@ -226,7 +226,7 @@ def test_gradio_client_endpoints(engine):
     web.launch(app, settings, prevent_thread_lock=True, quiet=True, ssr_mode=False)
     try:
         client = client_mod.Client(f"http://127.0.0.1:{settings.port}/", verbose=False)
-        a = client.predict("教师交流轮岗有什么要求？", api_name="/ask")
+        a = client.predict("交流轮岗教师比例有什么要求？", api_name="/ask")
         assert a["citations"][0]["text"] in engine.source_text(a["citations"][0]["source"])
         s = client.predict("校园安全", 5, "", "", "", "", api_name="/search")
         assert s["results"] and s["query"] == "校园安全"

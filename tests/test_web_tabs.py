@@ -303,7 +303,7 @@ def test_compare_sees_library_changes(tmp_path):
 
 def _precedents(engine) -> dict:
     out = []
-    for c, score in ((engine._chunks[0], 0.91), (engine._chunks[-1], 0.5), (engine._chunks[1], 0.8)):
+    for c, score in ((engine.data.chunks[0], 0.91), (engine.data.chunks[-1], 0.5), (engine.data.chunks[1], 0.8)):
         first = c.text.split("。")[0] + "。"
         out.append({"doc_id": c.doc_id, "title": c.title, "source": c.source, "start": c.start, "end": c.end,
                     "text": c.text, "heading_path": list(c.heading_path), "score": score,
