@@ -69,7 +69,15 @@ def test_ask_turn_abstains_plainly(engine):
     history, cites, answer = web.ask_turn(engine, "火星探测器的发射窗口", [])
     assert answer.abstained and cites == []
     assert "没有找到" in history[-1]["content"]
-    assert web.ask_turn(engine, "   ", history)[0] == history
+
+
+def test_empty_or_too_long_question_is_a_message(engine):
+    with pytest.raises(PolicyQAError, match="请输入问题"):
+        web.ask_turn(engine, "   ", [])
+    limit = engine.settings.max_query_chars
+    with pytest.raises(PolicyQAError, match=f"超过上限 {limit:,} 字"):
+        web.ask_turn(engine, "教" * (limit + 1), [])
+    assert web.ask_turn(engine, "教师" + "培" * (limit - 2), [])[2] is not None  # at the limit: asked
 
 
 def test_chat_messages_escape_hostile_text(engine):
