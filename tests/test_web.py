@@ -262,3 +262,90 @@ def test_results_of_an_expanded_chinese_query_mark_the_official_words(engine):
     assert "<mark>教师</mark>" in page or "<mark>教師</mark>" in page
     assert "口语说法同时按公文用语检索：教师、&lt;i&gt;" in page
     assert "<i>" not in page and "<b>手把手" not in page
+
+
+# ---------------------------------------------------------------------------- page wiring
+
+
+def _events(app, event: str) -> list:
+    return [f for f in app.fns.values() if any(t[1] == event for t in f.targets)]
+
+
+def _ids(blocks) -> list[str]:
+    return [b.elem_id for b in blocks]
+
+
+LISTS = ["filter-type", "filter-year", "filter-region", "filter-doc", "doc-select"]
+
+
+def test_page_load_and_tabs_refresh_every_document_list():
+    """A page built before a library change (another session's upload) shows the change
+    on its next load, or when a tab listing documents is opened."""
+    engine = FakeEngine()
+    app = web.build_app(engine)
+    refreshers = _events(app, "load") + _events(app, "select")
+    shown = {app.blocks[t[0]].elem_id for f in _events(app, "select") for t in f.targets}
+    assert shown == {"tab-search", "tab-doc", "tab-library"} and len(refreshers) == 4
+    for f in refreshers:
+        assert _ids(f.inputs) == LISTS and _ids(f.outputs) == ["lib-table", "lib-remove"] + LISTS
+    engine.add_file("bei.txt", "2025年北区教育局工作计划\n一、冰雪运动\n建设冰雪特色学校8所。\n".encode())
+    engine.reindex()
+    table, remove, f_type, f_year, f_region, f_doc, doc_select = refreshers[0].fn(
+        web.ALL, "2023", web.ALL, "plan-2", "tw-1")
+    assert "bei.txt" in table and "bei.txt" in [v for _, v in remove["choices"]]
+    assert ("2025", "2025") in f_year["choices"] and f_year["value"] == "2023"  # kept
+    assert "up-bei.txt" in [v for _, v in f_doc["choices"]] and f_doc["value"] == "plan-2"
+    assert "up-bei.txt" in [v for _, v in doc_select["choices"]] and doc_select["value"] == "tw-1"
+
+
+def test_boxes_stop_at_the_configured_limits():
+    from dataclasses import replace
+
+    engine = FakeEngine()
+    engine.settings = replace(engine.settings, max_query_chars=120, max_draft_chars=900)
+    app = web.build_app(engine)
+    boxes = {b.elem_id: b for b in app.blocks.values() if isinstance(b, gr.Textbox)}
+    limits = {i: boxes[i].max_length for i in ("ask-input", "search-input", "compare-input", "prec-input")}
+    assert limits == {"ask-input": 120, "search-input": 120, "compare-input": 120, "prec-input": 900}
+    # each box tells, in the browser, when it is full
+    notes = {f.outputs[0].elem_id: f.js for f in _events(app, "input") if f.fn is None}
+    assert set(notes) == {"ask-limit", "search-limit", "compare-limit", "prec-limit"}
+    assert ">= 120" in notes["ask-limit"] and ">= 900" in notes["prec-limit"] and "120 字的上限" in notes["ask-limit"]
+
+
+def test_over_long_input_is_a_clear_message_everywhere(engine):
+    q = "教" * (engine.settings.max_query_chars + 1)
+    for call in (lambda: web.run_search(engine, q), lambda: web.run_compare(engine, q),
+                 lambda: web.ask_turn(engine, q, [])):
+        with pytest.raises(PolicyQAError, match="超过上限"):
+            call()
+    with pytest.raises(PolicyQAError, match="草稿有 .* 字，超过上限"):
+        web.run_precedents(engine, "教" * (engine.settings.max_draft_chars + 1))
+    ask, search = web.api_functions(engine)
+    with pytest.raises(gr.Error, match="问题有 1,001 字，超过上限 1,000 字"):
+        ask(q)
+    with pytest.raises(gr.Error, match="请输入问题"):
+        ask("  ")
+    with pytest.raises(gr.Error, match="超过上限"):
+        search(q)
+
+
+def test_every_open_in_document_goes_through_one_helper(engine):
+    """Citation buttons, search and precedent pickers and the compare button: the same
+    outputs, and the same messages for nothing chosen and for a stale choice."""
+    app = web.build_app(engine)
+    opens = [f for f in app.fns.values() if _ids(f.outputs) == ["tabs", "doc-select", "doc-outline", "doc-view"]]
+    triggers = sorted(app.blocks[t[0]].elem_id for f in opens for t in f.targets)
+    assert triggers == sorted([f"cite-{i + 1}" for i in range(web.MAX_CITES)]
+                              + ["compare-open-btn", "prec-open", "search-open"])
+    refs = [web.hit_ref(h) for h in web.run_search(engine, "学前三年毛入园率", k=3).hits]
+    pick = next(f for f in opens if f.targets[0][0] == next(
+        b._id for b in app.blocks.values() if getattr(b, "elem_id", None) == "search-open"))
+    tabs, select, outline, view = pick.fn(refs, "0")
+    assert select["value"] == refs[0]["doc_id"] and 'class="pqa-hit"' in view and "一、总体目标" in outline
+    for choice, message in ((None, "请先选择"), ("", "请先选择"), ("7", "不在当前结果中")):
+        with pytest.raises(gr.Error, match=message):
+            pick.fn(refs, choice)
+    cite_2 = next(f for f in opens if app.blocks[f.targets[0][0]].elem_id == "cite-2")
+    with pytest.raises(gr.Error, match="不在当前结果中"):
+        cite_2.fn(refs[:1])

@@ -91,7 +91,7 @@ def limit_note(box: gr.Textbox, limit: int, elem_id: str) -> gr.HTML:
     browser silently cuts a longer paste at the limit. Runs in the browser only."""
     note = gr.HTML("", elem_id=elem_id, css_template=CSS, js_on_load=None, padding=False)
     message = f'<div class="pqa-limit">已达到 {limit:,} 字的上限，超出的部分没有输入。</div>'
-    box.input(None, [box], [note], js=f"(t) => ((t || '').length >= {limit} ? {json.dumps(message)} : '')",
+    box.input(None, [box], [note], js=f"(t) => ((t || '').length >= {limit} ? {json.dumps(message, ensure_ascii=False)} : '')",
               **PRIVATE)
     return note
 
