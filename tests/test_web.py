@@ -308,7 +308,7 @@ def test_boxes_stop_at_the_configured_limits():
     limits = {i: boxes[i].max_length for i in ("ask-input", "search-input", "compare-input", "prec-input")}
     assert limits == {"ask-input": 120, "search-input": 120, "compare-input": 120, "prec-input": 900}
     # each box tells, in the browser, when it is full
-    notes = {f.outputs[0].elem_id: f.js for f in _events(app, "input") if f.fn is None}
+    notes = {f.outputs[0].elem_id: f.js for f in _events(app, "change") if f.fn is None}
     assert set(notes) == {"ask-limit", "search-limit", "compare-limit", "prec-limit"}
     assert ">= 120" in notes["ask-limit"] and ">= 900" in notes["prec-limit"] and "120 字的上限" in notes["ask-limit"]
 
@@ -349,3 +349,18 @@ def test_every_open_in_document_goes_through_one_helper(engine):
     cite_2 = next(f for f in opens if app.blocks[f.targets[0][0]].elem_id == "cite-2")
     with pytest.raises(gr.Error, match="不在当前结果中"):
         cite_2.fn(refs[:1])
+
+
+def test_refused_text_is_shown_at_its_box_before_anything_runs(engine):
+    app = web.build_app(engine)
+    checked = {app.blocks[f.targets[0][0]].elem_id: f.validator for f in app.fns.values() if f.validator}
+    assert set(checked) == {"ask-input", "ask-btn", "search-input", "search-btn", "compare-input", "compare-btn",
+                            "prec-btn"}
+    too_long = "教" * (engine.settings.max_query_chars + 1)
+    box, history = checked["ask-input"]("  ", [])
+    assert box == {"__type__": "validate", "is_valid": False, "message": web.qa.EMPTY_QUESTION}
+    assert history["is_valid"] is True
+    box, *others = checked["search-btn"](too_long, web.ALL, web.ALL, web.ALL, web.ALL, 10)
+    assert not box["is_valid"] and "超过上限" in box["message"] and all(o["is_valid"] for o in others)
+    assert checked["compare-input"]("学前教育")[0]["is_valid"]
+    assert checked["prec-btn"]("")[0]["message"] == "请粘贴一段正在起草的文字。"

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from .app import api_functions, build_app, launch, parse_auth, serve, stderr_progress
 from .common import (ALL, CSS, MAX_CITES, NO_RESULTS, esc, esc_lines, facet_choices, guard, heading_label,
-                     limit_note, make_filters, mark_spans, query_input, within)
+                     limit_note, make_filters, mark_spans, query_input, text_validator, within)
 from .compare_tab import (COMPARE_COLUMNS, CSV_COLUMNS, NO_NUMBER, CompareTab, build_compare_tab, compare_choices,
                           compare_csv_rows, compare_html, row_ref, run_compare, value_text, write_compare_csv)
 from .document import (DocumentOpener, DocumentTab, build_document_tab, find_document, open_citation, open_item,
@@ -47,7 +47,7 @@ __all__ = [
     "EngineLike",
     # common
     "ALL", "CSS", "MAX_CITES", "NO_RESULTS", "esc", "esc_lines", "facet_choices", "guard", "heading_label",
-    "limit_note", "make_filters", "mark_spans", "query_input", "within",
+    "limit_note", "make_filters", "mark_spans", "query_input", "text_validator", "within",
     # 问答
     "AskTab", "answer_messages", "ask_turn", "build_ask_tab", "citation_label", "cite_button_updates",
     # 文档

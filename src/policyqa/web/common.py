@@ -86,12 +86,28 @@ def query_input(engine: EngineLike, text: str | None, empty: str, what: str) -> 
     return within(required(text, empty), engine.settings.max_query_chars, what)
 
 
+def text_validator(check: Callable[[str | None], Any]) -> Callable:
+    """A Gradio ``validator`` for an event whose first input is a text box: when ``check``
+    refuses the text (PolicyQAError), its message shows at the box and nothing runs; the
+    other inputs are always valid. (A handler's error would mark every output instead.)"""
+
+    def validate(text, *others):
+        try:
+            check(text)
+        except PolicyQAError as e:
+            return [gr.validate(False, str(e))] + [gr.validate(True, "")] * len(others)
+        return [gr.validate(True, "")] * (1 + len(others))
+
+    return validate
+
+
 def limit_note(box: gr.Textbox, limit: int, elem_id: str) -> gr.HTML:
     """A line under ``box`` (which has ``max_length=limit``) saying so once it is full: the
-    browser silently cuts a longer paste at the limit. Runs in the browser only."""
+    browser silently cuts a longer paste at the limit. Runs in the browser only, on every
+    change (the box's "input" event misses pastes)."""
     note = gr.HTML("", elem_id=elem_id, css_template=CSS, js_on_load=None, padding=False)
     message = f'<div class="pqa-limit">已达到 {limit:,} 字的上限，超出的部分没有输入。</div>'
-    box.input(None, [box], [note], js=f"(t) => ((t || '').length >= {limit} ? {json.dumps(message, ensure_ascii=False)} : '')",
+    box.change(None, [box], [note], js=f"(t) => ((t || '').length >= {limit} ? {json.dumps(message, ensure_ascii=False)} : '')",
               **PRIVATE)
     return note
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from .common import CSS, NO_RESULTS, PRIVATE, _short, esc, guard, limit_note, query_input
+from .common import CSS, NO_RESULTS, PRIVATE, _short, esc, guard, limit_note, query_input, text_validator
 from .protocol import EngineLike
 
 
@@ -45,9 +45,13 @@ def value_text(row: dict) -> str:
     return str(shown or "")
 
 
+def compare_topic(engine: EngineLike, topic: str | None) -> str:
+    return query_input(engine, topic, "请输入要对比的主题，例如：学前教育毛入园率。", "对比主题")
+
+
 def run_compare(engine: EngineLike, topic: str, max_rows: int = 20, progress: Callable | None = None) -> dict:
     """The comparison table for ``topic`` as JSON (``engine.compare(...).to_json()``)."""
-    topic = query_input(engine, topic, "请输入要对比的主题，例如：学前教育毛入园率。", "对比主题")
+    topic = compare_topic(engine, topic)
     if progress:
         progress(0.3, desc="检索并抽取各文档的目标…")
     return engine.compare(topic, max_rows=max_rows).to_json()
@@ -169,6 +173,7 @@ def build_compare_tab(engine: EngineLike) -> CompareTab:
                 gr.update(choices=compare_choices(result), value=None), download)
 
     outputs = [table, refs, pick, csv_file]
-    topic.submit(on_compare, [topic], outputs, **PRIVATE)
-    button.click(on_compare, [topic], outputs, **PRIVATE)
+    checked = text_validator(lambda t: compare_topic(engine, t))
+    topic.submit(on_compare, [topic], outputs, validator=checked, **PRIVATE)
+    button.click(on_compare, [topic], outputs, validator=checked, **PRIVATE)
     return CompareTab(refs, pick, open_button)

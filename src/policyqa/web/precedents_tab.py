@@ -7,13 +7,18 @@ from typing import Callable, Sequence
 
 import gradio as gr
 
-from .common import CSS, NO_RESULTS, PRIVATE, _short, esc, guard, heading_label, limit_note, mark_spans, required, within
+from .common import (CSS, NO_RESULTS, PRIVATE, _short, esc, guard, heading_label, limit_note, mark_spans, required,
+                     text_validator, within)
 from .protocol import EngineLike
+
+
+def draft_text(engine: EngineLike, text: str | None) -> str:
+    return within(required(text, "请粘贴一段正在起草的文字。"), engine.settings.max_draft_chars, "草稿")
 
 
 def run_precedents(engine: EngineLike, text: str, k: int = 10, progress: Callable | None = None) -> dict:
     """Precedents for a draft as JSON (``engine.precedents(...).to_json()``)."""
-    text = within(required(text, "请粘贴一段正在起草的文字。"), engine.settings.max_draft_chars, "草稿")
+    text = draft_text(engine, text)
     if progress:
         progress(0.3, desc="查找相似段落…")
     return engine.precedents(text, k=int(k), exclude_self=True).to_json()
@@ -107,5 +112,6 @@ def build_precedents_tab(engine: EngineLike) -> PrecedentsTab:
         return (precedents_html(result), [precedent_ref(r) for r in items],
                 gr.update(choices=precedent_choices(result), value=None))
 
-    button.click(on_precedents, [draft], [results, refs, pick], **PRIVATE)
+    button.click(on_precedents, [draft], [results, refs, pick], validator=text_validator(lambda t: draft_text(engine, t)),
+                 **PRIVATE)
     return PrecedentsTab(refs, pick)

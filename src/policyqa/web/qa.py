@@ -8,7 +8,8 @@ from typing import Any, Callable, Sequence
 import gradio as gr
 
 from ..types import Answer, Citation
-from .common import MAX_CITES, PRIVATE, _short, esc, esc_lines, guard, heading_label, limit_note, query_input
+from .common import (MAX_CITES, PRIVATE, _short, esc, esc_lines, guard, heading_label, limit_note, query_input,
+                     text_validator)
 from .protocol import EngineLike
 
 EMPTY_QUESTION = "请输入问题，例如：学前三年毛入园率的目标是多少？"
@@ -84,7 +85,7 @@ def build_ask_tab(engine: EngineLike) -> AskTab:
     limit = engine.settings.max_query_chars
     with gr.Row(elem_id="ask-row"):
         # min_width: on a phone the buttons wrap below instead of squeezing the box
-        question = gr.Textbox(elem_id="ask-input", show_label=False, scale=6, min_width=280, max_length=limit,
+        question = gr.Textbox(elem_id="ask-input", label="问题", show_label=False, scale=6, min_width=280, max_length=limit,
                               placeholder="输入问题后按回车，例如：学前三年毛入园率的目标是多少？")
         ask_btn = gr.Button("提问", elem_id="ask-btn", variant="primary", scale=1, min_width=80)
         clear_btn = gr.Button("清空", elem_id="clear-btn", scale=1, min_width=80)
@@ -99,7 +100,8 @@ def build_ask_tab(engine: EngineLike) -> AskTab:
         return [hist, hist, cs, ""] + cite_button_updates(cs)
 
     outputs = [history, chatbot, cites, question] + buttons
-    question.submit(on_ask, [question, history], outputs, **PRIVATE)
-    ask_btn.click(on_ask, [question, history], outputs, **PRIVATE)
+    checked = text_validator(lambda q: query_input(engine, q, EMPTY_QUESTION, "问题"))
+    question.submit(on_ask, [question, history], outputs, validator=checked, **PRIVATE)
+    ask_btn.click(on_ask, [question, history], outputs, validator=checked, **PRIVATE)
     clear_btn.click(lambda: [[], [], [], ""] + cite_button_updates([]), None, outputs, **PRIVATE)
     return AskTab(history, cites, question, buttons)

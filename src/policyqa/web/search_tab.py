@@ -11,7 +11,7 @@ import gradio as gr
 from ..clean import matching_copy
 from ..types import Hit, SearchResult
 from .common import (ALL, CSS, NO_RESULTS, PRIVATE, _short, esc, facet_choices, guard, heading_label, limit_note,
-                     make_filters, mark_spans, query_input)
+                     make_filters, mark_spans, query_input, text_validator)
 from .protocol import EngineLike
 
 
@@ -85,9 +85,13 @@ def result_choices(result: SearchResult) -> list[tuple[str, str]]:
     return out
 
 
+def search_query(engine: EngineLike, query: str | None) -> str:
+    return query_input(engine, query, "请输入要检索的内容。", "检索内容")
+
+
 def run_search(engine: EngineLike, query: str, doc_type: str = ALL, year: str = ALL, region: str = ALL,
                doc_id: str = ALL, k: int = 10, progress: Callable | None = None) -> SearchResult:
-    query = query_input(engine, query, "请输入要检索的内容。", "检索内容")
+    query = search_query(engine, query)
     if progress:
         progress(0.3, desc="检索中…")
     return engine.search(query, k=int(k), filters=make_filters(doc_type, year, region, doc_id))
@@ -130,6 +134,7 @@ def build_search_tab(engine: EngineLike) -> SearchTab:
                 gr.update(choices=result_choices(result), value=None))
 
     inputs, outputs = [query, *filters, k], [results, refs, pick]
-    query.submit(on_search, inputs, outputs, **PRIVATE)
-    button.click(on_search, inputs, outputs, **PRIVATE)
+    checked = text_validator(lambda q: search_query(engine, q))
+    query.submit(on_search, inputs, outputs, validator=checked, **PRIVATE)
+    button.click(on_search, inputs, outputs, validator=checked, **PRIVATE)
     return SearchTab(filters, refs, pick)
