@@ -114,8 +114,8 @@ def test_hostile_document_renders_inert(page):
     view = page.locator("#doc-view")
     view.get_by_text("onerror=alert(1)").first.wait_for()
     view.get_by_text("${alert(2)}").first.wait_for()
+    page.wait_for_timeout(300)  # let the dropdown's list fade out before the screenshot
     shot(page, "4-hostile", "doc")
-    page.wait_for_timeout(300)
     for sel in ("#doc-view", "#doc-outline", "#search-results", "#chat"):
         root = page.locator(sel)
         assert root.locator("img").count() == 0, sel
