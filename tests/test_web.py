@@ -364,3 +364,10 @@ def test_refused_text_is_shown_at_its_box_before_anything_runs(engine):
     assert not box["is_valid"] and "超过上限" in box["message"] and all(o["is_valid"] for o in others)
     assert checked["compare-input"]("学前教育")[0]["is_valid"]
     assert checked["prec-btn"]("")[0]["message"] == "请粘贴一段正在起草的文字。"
+
+
+def test_serve_prints_typed_build_progress(capsys):
+    from policyqa.types import ProgressEvent
+
+    web.stderr_progress(ProgressEvent("embed", 3, 10, "files", "plan_a.txt"))
+    assert capsys.readouterr().err == "[ 30.0%] 解析文件并计算向量 3/10 个文件 plan_a.txt\n"
