@@ -1,17 +1,21 @@
-"""Drive the real page in Debian's headless Chromium (design.md §7).
+"""Drive the real page in Debian's headless Chromium (design.md §7), over the FakeEngine.
 
-Set ``PQA_SCREENSHOTS=/some/dir`` to save a screenshot of each tab.
+Screenshots of each step land in tests/artifacts/screenshots/ (browser_support.shot).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 
 import pytest
 
 from tests.browser_support import MARKS, free_port, launch_browser, open_page, shot, tab
+from policyqa.web.qa import EMPTY_QUESTION
 from tests.fake_engine import EVIL_TITLE, FakeEngine
 
 pytestmark = MARKS
+
+QUERY_LIMIT = 60
 
 
 IN_VIEW = (
@@ -27,6 +31,7 @@ def server():
     from policyqa.web import build_app, launch
 
     engine = FakeEngine()
+    engine.settings = replace(engine.settings, max_query_chars=QUERY_LIMIT)
     settings = Settings(model="hash:256", host="127.0.0.1", port=free_port())
     app = build_app(engine)
     launch(app, settings, prevent_thread_lock=True, quiet=True, ssr_mode=False)
@@ -46,19 +51,19 @@ def page(browser, server):
 
 def test_ask_cite_and_open_source(page):
     box = page.locator("#ask-input textarea")
-    box.fill("教师交流轮岗有什么要求？")
+    box.fill("交流轮岗教师比例有什么要求？")
     box.press("Enter")
     chat = page.locator("#chat")
     chat.get_by_text("每年交流轮岗教师比例不低于10%").first.wait_for()
     assert "[1]" in chat.inner_text()
-    shot(page, "1-ask")
+    shot(page, "1-ask", "ask")
     page.locator("#cite-1").click()
     hit = page.locator("#doc-view mark.pqa-hit").first
     hit.wait_for(state="visible")
     assert "交流轮岗" in hit.inner_text()
     page.wait_for_function(IN_VIEW, timeout=5_000)  # scrolled into view
     assert "二、教师队伍建设" in page.locator("#doc-outline").inner_text()
-    shot(page, "3-doc")
+    shot(page, "3-doc", "doc")
     # a second citation, opened while the document view already exists, scrolls too
     tab(page, "问答")
     box.fill("学前三年毛入园率目标是多少")
@@ -81,7 +86,7 @@ def test_filtered_search(page):
     assert "东城区" not in results.inner_text()
     assert "2023年教育局工作计划" not in results.inner_text()
     assert results.locator("mark").count() > 0
-    shot(page, "2-search")
+    shot(page, "2-search", "search")
     page.locator("#search-input textarea").fill("火星探测器发射窗口")
     page.locator("#search-btn").click()
     results.get_by_text("没有找到相关内容").wait_for()
@@ -109,8 +114,8 @@ def test_hostile_document_renders_inert(page):
     view = page.locator("#doc-view")
     view.get_by_text("onerror=alert(1)").first.wait_for()
     view.get_by_text("${alert(2)}").first.wait_for()
-    shot(page, "4-hostile")
-    page.wait_for_timeout(300)
+    page.wait_for_timeout(300)  # let the dropdown's list fade out before the screenshot
+    shot(page, "4-hostile", "doc")
     for sel in ("#doc-view", "#doc-outline", "#search-results", "#chat"):
         root = page.locator(sel)
         assert root.locator("img").count() == 0, sel
@@ -118,3 +123,37 @@ def test_hostile_document_renders_inert(page):
         assert root.locator("a[href^='javascript']").count() == 0, sel
     assert page.evaluate("document.querySelectorAll('img[src=x], img[onerror]').length") == 0
     assert page.dialogs == []
+
+
+def test_empty_and_over_long_questions_say_so(page):
+    box = page.locator("#ask-input textarea")
+    box.fill("   ")
+    box.press("Enter")
+    page.locator("#ask-input").get_by_text(EMPTY_QUESTION).wait_for()  # said at the box
+    # the box stops at the limit and says so …
+    box.fill("教" * (QUERY_LIMIT + 5))  # as a paste does
+    assert len(box.input_value()) == QUERY_LIMIT
+    page.locator("#ask-limit").get_by_text(f"已达到 {QUERY_LIMIT} 字的上限").wait_for()
+    shot(page, "8-ask-limit", "ask")
+    box.fill("教师")
+    page.locator("#ask-limit .pqa-limit").wait_for(state="detached")
+    # … and a page whose box lost its limit gets the server's message, and nothing is asked
+    page.evaluate("document.querySelector('#ask-input textarea').removeAttribute('maxlength')")
+    box.fill("教" * (QUERY_LIMIT + 5))
+    box.press("Enter")
+    page.locator("#ask-input").get_by_text(f"问题有 {QUERY_LIMIT + 5} 字，超过上限 {QUERY_LIMIT} 字").wait_for()
+    shot(page, "8-ask-too-long", "ask")
+    assert "教教教" not in page.locator("#chat").inner_text()
+    assert page.dialogs == []
+
+
+def test_narrow_screen_keeps_the_question_box_usable(browser, server):
+    for pg in open_page(browser, server, height=800, width=390):
+        box = pg.locator("#ask-input textarea")
+        width = box.bounding_box()["width"]
+        assert width >= 250, width  # the buttons wrap below it instead of squeezing it
+        assert pg.evaluate("document.documentElement.scrollWidth") <= 390 + 1  # no sideways scrolling
+        box.fill("交流轮岗教师比例有什么要求？")
+        pg.locator("#ask-btn").click()
+        pg.locator("#chat").get_by_text("每年交流轮岗教师比例不低于10%").first.wait_for()
+        shot(pg, "9-ask-390px", "ask")

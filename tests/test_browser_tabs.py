@@ -1,7 +1,7 @@
 """Drive the 文库 / 对比 / 找先例 tabs of the real page in headless Chromium, over the REAL
 engine on a small temporary corpus indexed with the deterministic ``HashEmbedder``.
 
-Set ``PQA_SCREENSHOTS=/some/dir`` to save a screenshot of each tab.
+Screenshots of each tab land in tests/artifacts/screenshots/ (browser_support.shot).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import MARKS, free_port, launch_browser, open_page, shot, tab
+from tests.browser_support import MARKS, TITLE, free_port, launch_browser, open_page, shot, tab
 from tests.conftest import PLAN_A, PLAN_B, write
 
 pytestmark = MARKS
@@ -65,6 +65,65 @@ def _search(page, text: str) -> str:
     return results.inner_text()
 
 
+def _upload(page, name: str, text: str) -> None:
+    """Upload one file on the 文库 tab and wait for the report."""
+    tab(page, "文库")
+    upload = page.locator("#lib-upload")
+    upload.get_by_text("点击上传").wait_for()
+    shown = name.rsplit("/", 1)[-1]
+    for attempt in range(3):  # the file input can be swapped while the tab first renders
+        upload.locator("input[type=file]").set_input_files(
+            files=[{"name": name, "mimeType": "text/plain", "buffer": text.encode("utf-8")}])
+        try:
+            upload.get_by_text(shown).first.wait_for(timeout=5_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+    page.locator("#lib-upload-btn").click()
+    page.locator("#lib-msg").get_by_text("新增").wait_for()
+
+
+def _options(page, selector: str) -> list[str]:
+    page.locator(f"{selector} input").click()
+    page.get_by_role("option").first.wait_for()
+    names = page.get_by_role("option").all_inner_texts()
+    page.keyboard.press("Escape")
+    return names
+
+
+def _wait_offered(page, selector: str, name: str) -> None:
+    page.locator(f"{selector} input").click()
+    page.get_by_role("option", name=name).wait_for()
+    page.keyboard.press("Escape")
+
+
+def test_library_change_reaches_another_session(browser, real_site):
+    """Session B, open before session A uploads, sees the new document in its lists when it
+    opens a tab that shows them, and after a reload."""
+    url, engine, _ = real_site
+    title = "西区教育局2026年工作计划"
+    for other in open_page(browser, url):
+        tab(other, "检索")
+        assert title not in _options(other, "#filter-doc")
+        tab(other, "问答")
+        for uploader in open_page(browser, url):
+            _upload(uploader, "west.txt", f"{title}\n\n一、劳动教育\n每周开设劳动课不少于1课时。\n")
+        tab(other, "文档")
+        _wait_offered(other, "#doc-select", title)
+        tab(other, "检索")
+        _wait_offered(other, "#filter-doc", title)
+        tab(other, "文库")
+        other.locator("#lib-table").get_by_text("west.txt").first.wait_for()
+        shot(other, "10-library-other-session", "library")
+        other.reload()
+        other.get_by_text(TITLE).wait_for()
+        tab(other, "检索")
+        assert title in _options(other, "#filter-doc")  # a fresh page's filters too
+    engine.remove_source("west.txt")
+    engine.reindex()
+
+
 def test_library_upload_search_remove(page, real_site):
     _, engine, base = real_site
     corpus = engine.settings.corpus
@@ -75,27 +134,15 @@ def test_library_upload_search_remove(page, real_site):
     before = {p for p in base.rglob("*") if p.is_file() and corpus not in p.parents}
 
     # upload a file with a hostile name
-    upload = page.locator("#lib-upload")
-    upload.get_by_text("点击上传").wait_for()
-    for attempt in range(3):  # the file input can be swapped while the tab first renders
-        upload.locator("input[type=file]").set_input_files(
-            files=[{"name": "../../evil.txt", "mimeType": "text/plain", "buffer": NEW_TEXT.encode("utf-8")}])
-        try:
-            upload.get_by_text("evil.txt").first.wait_for(timeout=5_000)
-            break
-        except Exception:
-            if attempt == 2:
-                raise
-    page.locator("#lib-upload-btn").click()
+    _upload(page, "../../evil.txt", NEW_TEXT)
     msg = page.locator("#lib-msg")
-    msg.get_by_text("新增").wait_for()
     assert "evil.txt" in msg.inner_text()
     table.get_by_text("evil.txt").first.wait_for()
     assert "北区教育局2025年工作计划" in table.inner_text()
     assert (corpus / "evil.txt").is_file()
     after = {p for p in base.rglob("*") if p.is_file() and corpus not in p.parents}
     assert {p for p in after - before if "evil" in p.name} == set()  # nothing outside the corpus
-    shot(page, "5-library")
+    shot(page, "5-library", "library")
 
     # the new document is searchable at once and offered in the filters
     assert "冰雪特色学校8所" in _search(page, "冰雪运动进校园")
@@ -130,7 +177,7 @@ def test_compare_table_csv_and_open_row(page):
     assert "全县学前三年毛入园率达到92%以上" in text and "某区教育局2024年工作计划" in text
     assert "到2025年" in text
     page.wait_for_timeout(400)  # let the pending-state fade finish before the screenshot
-    shot(page, "6-compare")
+    shot(page, "6-compare", "compare")
     # CSV download: UTF-8 with BOM
     link = page.locator("#compare-csv a").first
     link.wait_for()
@@ -157,7 +204,7 @@ def test_precedents_grouped_marked_and_openable(page):
     assert "某区教育局2024年工作计划" in text and "某县教育局2023年工作计划" in text
     assert "相似度" in text
     page.wait_for_timeout(400)
-    shot(page, "7-precedents")
+    shot(page, "7-precedents", "precedents")
     page.locator("#prec-open input").click()
     page.get_by_role("option").filter(has_text="某区教育局2024年工作计划").first.click()
     page.locator("#doc-view mark.pqa-hit").first.wait_for(state="visible")

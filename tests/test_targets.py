@@ -11,6 +11,7 @@ import pytest
 
 from policyqa.targets import (
     COMPARATORS,
+    CSV_COLUMNS,
     Target,
     cn_number,
     extract_all,
@@ -268,7 +269,13 @@ def test_cli_compare_json_and_csv(fake_settings, fake_embedder, tmp_path, capsys
     assert js["topic"] == "学前三年毛入园率" and js["rows"]
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads the Chinese correctly
-    assert "毛入园率".encode() in raw or js["rows"][0]["title"].encode() in raw
+    header, *rows = csv.reader(io.StringIO(raw.decode("utf-8-sig")))
+    assert tuple(header) == CSV_COLUMNS and len(rows) == len(js["rows"])
+    for row, expected in zip(rows, js["rows"]):
+        cells = dict(zip(header, row))
+        assert (cells["title"], cells["phrasing"], cells["source"]) == \
+            (expected["title"], expected["phrasing"], expected["source"])
+        assert (int(cells["start"]), int(cells["end"])) == (expected["start"], expected["end"])
 
 
 # ---------------------------------------------------------------- compare (real model)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+from dataclasses import replace
 
 import gradio as gr
 import pytest
@@ -50,10 +51,10 @@ def test_every_interactive_element_has_an_id(engine):
 
 
 def test_ask_turn_builds_cited_messages(engine):
-    history, cites, answer = web.ask_turn(engine, "教师交流轮岗有什么要求？", [])
+    history, cites, answer = web.ask_turn(engine, "交流轮岗教师比例有什么要求？", [])
     assert answer is not None and not answer.abstained
     assert check_citations(answer, engine.source_text) == []
-    assert history[0] == {"role": "user", "content": "教师交流轮岗有什么要求？"}
+    assert history[0] == {"role": "user", "content": "交流轮岗教师比例有什么要求？"}
     assert "[1]" in history[1]["content"] and "10%" in history[1]["content"]
     sources = [m for m in history if m.get("metadata")]
     assert len(sources) == len(cites) >= 1
@@ -69,7 +70,15 @@ def test_ask_turn_abstains_plainly(engine):
     history, cites, answer = web.ask_turn(engine, "火星探测器的发射窗口", [])
     assert answer.abstained and cites == []
     assert "没有找到" in history[-1]["content"]
-    assert web.ask_turn(engine, "   ", history)[0] == history
+
+
+def test_empty_or_too_long_question_is_a_message(engine):
+    with pytest.raises(PolicyQAError, match="请输入问题"):
+        web.ask_turn(engine, "   ", [])
+    limit = engine.settings.max_query_chars
+    with pytest.raises(PolicyQAError, match=f"超过上限 {limit:,} 字"):
+        web.ask_turn(engine, "教" * (limit + 1), [])
+    assert web.ask_turn(engine, "教师" + "培" * (limit - 2), [])[2] is not None  # at the limit: asked
 
 
 def test_chat_messages_escape_hostile_text(engine):
@@ -106,7 +115,7 @@ def test_document_view_escapes_and_highlights(engine):
     assert "&lt;img src=x onerror=alert(1)&gt;安全管理" in outline
     assert "mark" not in body
 
-    _, cites, _ = web.ask_turn(engine, "教师交流轮岗有什么要求？", [])
+    _, cites, _ = web.ask_turn(engine, "交流轮岗教师比例有什么要求？", [])
     doc_id, outline, body = web.open_citation(engine, cites[0])
     marked = re.findall(r'<mark class="pqa-hit"[^>]*>(.*?)</mark>', body)
     assert "".join(marked) == web.esc(cites[0].text)
@@ -137,8 +146,10 @@ def test_search_filters_and_results_html(engine):
     assert result.hits and {h.chunk.doc_id for h in result.hits} == {"plan-2"}
     page = web.results_html(result)
     assert "篇二" in page and "<mark>教师</mark>" in page and "相关度" in page
-    empty = web.run_search(engine, "火星探测器发射窗口", k=5)
-    assert web.NO_RESULTS in web.results_html(empty)
+    uncovered = web.run_search(engine, "火星探测器发射窗口", k=5)
+    page = web.results_html(uncovered)  # one verdict with ask: not covered, nearest passages below
+    assert uncovered.abstained and web.NOT_COVERED in page and "pqa-card" in page
+    assert web.NO_RESULTS in web.results_html(replace(uncovered, hits=()))
     with pytest.raises(PolicyQAError):
         web.run_search(engine, "  ")
 
@@ -193,7 +204,7 @@ def test_guard_turns_errors_into_messages():
 
 def test_api_functions_return_json(engine):
     ask, search = web.api_functions(engine)
-    a = ask("教师交流轮岗有什么要求？")
+    a = ask("交流轮岗教师比例有什么要求？")
     assert set(a) == {"question", "abstained", "answer", "citations"}
     assert a["citations"] and {"n", "source", "start", "end", "text", "title", "heading_path"} <= set(a["citations"][0])
     s = search("教师培训", 3, region="西城区")
@@ -236,7 +247,7 @@ def test_gradio_client_endpoints(engine):
     web.launch(app, settings, prevent_thread_lock=True, quiet=True, ssr_mode=False)
     try:
         client = client_mod.Client(f"http://127.0.0.1:{settings.port}/", verbose=False)
-        a = client.predict("教师交流轮岗有什么要求？", api_name="/ask")
+        a = client.predict("交流轮岗教师比例有什么要求？", api_name="/ask")
         assert a["citations"][0]["text"] in engine.source_text(a["citations"][0]["source"])
         s = client.predict("校园安全", 5, "", "", "", "", api_name="/search")
         assert s["results"] and s["query"] == "校园安全"
@@ -264,3 +275,112 @@ def test_results_of_an_expanded_chinese_query_mark_the_official_words(engine):
     assert "<mark>教师</mark>" in page or "<mark>教師</mark>" in page
     assert "口语说法同时按公文用语检索：教师、&lt;i&gt;" in page
     assert "<i>" not in page and "<b>手把手" not in page
+
+
+# ---------------------------------------------------------------------------- page wiring
+
+
+def _events(app, event: str) -> list:
+    return [f for f in app.fns.values() if any(t[1] == event for t in f.targets)]
+
+
+def _ids(blocks) -> list[str]:
+    return [b.elem_id for b in blocks]
+
+
+LISTS = ["filter-type", "filter-year", "filter-region", "filter-doc", "doc-select"]
+
+
+def test_page_load_and_tabs_refresh_every_document_list():
+    """A page built before a library change (another session's upload) shows the change
+    on its next load, or when a tab listing documents is opened."""
+    engine = FakeEngine()
+    app = web.build_app(engine)
+    refreshers = _events(app, "load") + _events(app, "select")
+    shown = {app.blocks[t[0]].elem_id for f in _events(app, "select") for t in f.targets}
+    assert shown == {"tab-search", "tab-doc", "tab-library"} and len(refreshers) == 4
+    for f in refreshers:
+        assert _ids(f.inputs) == LISTS and _ids(f.outputs) == ["lib-table", "lib-remove"] + LISTS
+    engine.add_file("bei.txt", "2025年北区教育局工作计划\n一、冰雪运动\n建设冰雪特色学校8所。\n".encode())
+    engine.reindex()
+    table, remove, f_type, f_year, f_region, f_doc, doc_select = refreshers[0].fn(
+        web.ALL, "2023", web.ALL, "plan-2", "tw-1")
+    assert "bei.txt" in table and "bei.txt" in [v for _, v in remove["choices"]]
+    assert ("2025", "2025") in f_year["choices"] and f_year["value"] == "2023"  # kept
+    assert "up-bei.txt" in [v for _, v in f_doc["choices"]] and f_doc["value"] == "plan-2"
+    assert "up-bei.txt" in [v for _, v in doc_select["choices"]] and doc_select["value"] == "tw-1"
+
+
+def test_boxes_stop_at_the_configured_limits():
+    from dataclasses import replace
+
+    engine = FakeEngine()
+    engine.settings = replace(engine.settings, max_query_chars=120, max_draft_chars=900)
+    app = web.build_app(engine)
+    boxes = {b.elem_id: b for b in app.blocks.values() if isinstance(b, gr.Textbox)}
+    limits = {i: boxes[i].max_length for i in ("ask-input", "search-input", "compare-input", "prec-input")}
+    assert limits == {"ask-input": 120, "search-input": 120, "compare-input": 120, "prec-input": 900}
+    # each box tells, in the browser, when it is full
+    notes = {f.outputs[0].elem_id: f.js for f in _events(app, "change") if f.fn is None}
+    assert set(notes) == {"ask-limit", "search-limit", "compare-limit", "prec-limit"}
+    assert ">= 120" in notes["ask-limit"] and ">= 900" in notes["prec-limit"] and "120 字的上限" in notes["ask-limit"]
+
+
+def test_over_long_input_is_a_clear_message_everywhere(engine):
+    q = "教" * (engine.settings.max_query_chars + 1)
+    for call in (lambda: web.run_search(engine, q), lambda: web.run_compare(engine, q),
+                 lambda: web.ask_turn(engine, q, [])):
+        with pytest.raises(PolicyQAError, match="超过上限"):
+            call()
+    with pytest.raises(PolicyQAError, match="草稿有 .* 字，超过上限"):
+        web.run_precedents(engine, "教" * (engine.settings.max_draft_chars + 1))
+    ask, search = web.api_functions(engine)
+    with pytest.raises(gr.Error, match="问题有 1,001 字，超过上限 1,000 字"):
+        ask(q)
+    with pytest.raises(gr.Error, match="请输入问题"):
+        ask("  ")
+    with pytest.raises(gr.Error, match="超过上限"):
+        search(q)
+
+
+def test_every_open_in_document_goes_through_one_helper(engine):
+    """Citation buttons, search and precedent pickers and the compare button: the same
+    outputs, and the same messages for nothing chosen and for a stale choice."""
+    app = web.build_app(engine)
+    opens = [f for f in app.fns.values() if _ids(f.outputs) == ["tabs", "doc-select", "doc-outline", "doc-view"]]
+    triggers = sorted(app.blocks[t[0]].elem_id for f in opens for t in f.targets)
+    assert triggers == sorted([f"cite-{i + 1}" for i in range(web.MAX_CITES)]
+                              + ["compare-open-btn", "prec-open", "search-open"])
+    refs = [web.hit_ref(h) for h in web.run_search(engine, "学前三年毛入园率", k=3).hits]
+    pick = next(f for f in opens if f.targets[0][0] == next(
+        b._id for b in app.blocks.values() if getattr(b, "elem_id", None) == "search-open"))
+    tabs, select, outline, view = pick.fn(refs, "0")
+    assert select["value"] == refs[0]["doc_id"] and 'class="pqa-hit"' in view and "一、总体目标" in outline
+    for choice, message in ((None, "请先选择"), ("", "请先选择"), ("7", "不在当前结果中")):
+        with pytest.raises(gr.Error, match=message):
+            pick.fn(refs, choice)
+    cite_2 = next(f for f in opens if app.blocks[f.targets[0][0]].elem_id == "cite-2")
+    with pytest.raises(gr.Error, match="不在当前结果中"):
+        cite_2.fn(refs[:1])
+
+
+def test_refused_text_is_shown_at_its_box_before_anything_runs(engine):
+    app = web.build_app(engine)
+    checked = {app.blocks[f.targets[0][0]].elem_id: f.validator for f in app.fns.values() if f.validator}
+    assert set(checked) == {"ask-input", "ask-btn", "search-input", "search-btn", "compare-input", "compare-btn",
+                            "prec-btn"}
+    too_long = "教" * (engine.settings.max_query_chars + 1)
+    box, history = checked["ask-input"]("  ", [])
+    assert box == {"__type__": "validate", "is_valid": False, "message": web.qa.EMPTY_QUESTION}
+    assert history["is_valid"] is True
+    box, *others = checked["search-btn"](too_long, web.ALL, web.ALL, web.ALL, web.ALL, 10)
+    assert not box["is_valid"] and "超过上限" in box["message"] and all(o["is_valid"] for o in others)
+    assert checked["compare-input"]("学前教育")[0]["is_valid"]
+    assert checked["prec-btn"]("")[0]["message"] == "请粘贴一段正在起草的文字。"
+
+
+def test_serve_prints_typed_build_progress(capsys):
+    from policyqa.types import ProgressEvent
+
+    web.stderr_progress(ProgressEvent("embed", 3, 10, "files", "plan_a.txt"))
+    assert capsys.readouterr().err == "[ 30.0%] 解析文件并计算向量 3/10 个文件 plan_a.txt\n"

@@ -10,9 +10,13 @@ launches the page.
 Layout, one module per tab; data flows one way (tabs import ``common``, ``app`` imports the
 tabs, tabs import neither ``app`` nor each other):
 
-- ``common``: constants and page styles, escaping (``esc`` …) and marking, ``guard``, filters;
-- ``qa`` (问答), ``document`` (文档), ``search_tab`` (检索), ``compare_tab`` (对比),
-  ``precedents_tab`` (找先例), ``library_tab`` (文库): each tab's handlers and HTML renderers;
+- ``protocol``: ``EngineLike``, exactly what the web layer calls on an engine;
+- ``common``: constants and page styles, escaping (``esc`` …) and marking, ``guard``, input
+  checks and length limits, filters;
+- ``qa`` (问答), ``document`` (文档, and ``DocumentOpener``: how every tab opens a passage
+  there), ``search_tab`` (检索), ``compare_tab`` (对比), ``precedents_tab`` (找先例),
+  ``library_tab`` (文库): each tab's handlers, HTML renderers and builder (``build_*_tab``);
+- ``login_limit``: the limit on failed logins per client address;
 - ``app``: the API functions, the page (``build_app``) and serving (``launch``, ``serve``).
 
 Every public name is re-exported here (``from policyqa import web; web.ask_turn(...)``).
@@ -22,36 +26,48 @@ from __future__ import annotations
 
 from .app import api_functions, build_app, launch, parse_auth, serve, stderr_progress
 from .common import (ALL, CSS, MAX_CITES, NO_RESULTS, NOT_COVERED, esc, esc_lines, facet_choices, guard, heading_label,
-                     make_filters, mark_spans)
-from .compare_tab import (COMPARE_COLUMNS, CSV_COLUMNS, NO_NUMBER, compare_choices, compare_csv_rows,
-                          compare_html, row_ref, run_compare, value_text, write_compare_csv)
-from .document import find_document, open_citation, render_document
-from .library_tab import (LIBRARY_COLUMNS, confirm_html, document_list_updates, engine_progress, format_time,
-                          library_html, library_rows, library_updates, progress_zh, reindex_library,
-                          remove_document, source_choices, summary_html, upload_files)
-from .precedents_tab import precedent_choices, precedent_groups, precedent_ref, precedents_html, run_precedents
-from .qa import answer_messages, ask_turn, citation_label, cite_button_updates
-from .search_tab import hit_ref, mark_terms, query_terms, result_choices, results_html, run_search
+                     limit_note, make_filters, mark_spans, query_input, text_validator, within)
+from .compare_tab import (COMPARE_COLUMNS, CSV_COLUMNS, NO_NUMBER, CompareTab, build_compare_tab, compare_choices,
+                          compare_csv_rows, compare_html, row_ref, run_compare, value_text, write_compare_csv)
+from .document import (DocumentOpener, DocumentTab, build_document_tab, find_document, open_citation, open_item,
+                       render_document)
+from .library_tab import (LIBRARY_COLUMNS, LibraryTab, build_library_tab, confirm_html, document_list_updates,
+                          engine_progress, format_time, library_html, library_rows, library_updates, progress_zh,
+                          reindex_library, remove_document, source_choices, summary_html, upload_files)
+from .login_limit import FailedLogins, LoginRateLimit, login_message, refusal_message
+from .precedents_tab import (PrecedentsTab, build_precedents_tab, precedent_choices, precedent_groups,
+                             precedent_ref, precedents_html, run_precedents)
+from .protocol import EngineLike
+from .qa import AskTab, answer_messages, ask_turn, build_ask_tab, citation_label, cite_button_updates
+from .search_tab import (SearchTab, build_search_tab, hit_ref, mark_terms, query_terms, result_choices, results_html,
+                         run_search)
 
 __all__ = [
+    # the engine's interface
+    "EngineLike",
     # common
     "ALL", "CSS", "MAX_CITES", "NO_RESULTS", "NOT_COVERED", "esc", "esc_lines", "facet_choices", "guard", "heading_label",
-    "make_filters", "mark_spans",
+    "limit_note", "make_filters", "mark_spans", "query_input", "text_validator", "within",
     # 问答
-    "answer_messages", "ask_turn", "citation_label", "cite_button_updates",
+    "AskTab", "answer_messages", "ask_turn", "build_ask_tab", "citation_label", "cite_button_updates",
     # 文档
-    "find_document", "open_citation", "render_document",
+    "DocumentOpener", "DocumentTab", "build_document_tab", "find_document", "open_citation", "open_item",
+    "render_document",
     # 检索
-    "hit_ref", "mark_terms", "query_terms", "result_choices", "results_html", "run_search",
+    "SearchTab", "build_search_tab", "hit_ref", "mark_terms", "query_terms", "result_choices", "results_html",
+    "run_search",
     # 对比
-    "COMPARE_COLUMNS", "CSV_COLUMNS", "NO_NUMBER", "compare_choices", "compare_csv_rows", "compare_html",
-    "row_ref", "run_compare", "value_text", "write_compare_csv",
+    "COMPARE_COLUMNS", "CSV_COLUMNS", "NO_NUMBER", "CompareTab", "build_compare_tab", "compare_choices",
+    "compare_csv_rows", "compare_html", "row_ref", "run_compare", "value_text", "write_compare_csv",
     # 找先例
-    "precedent_choices", "precedent_groups", "precedent_ref", "precedents_html", "run_precedents",
+    "PrecedentsTab", "build_precedents_tab", "precedent_choices", "precedent_groups", "precedent_ref",
+    "precedents_html", "run_precedents",
     # 文库
-    "LIBRARY_COLUMNS", "confirm_html", "document_list_updates", "engine_progress", "format_time",
-    "library_html", "library_rows", "library_updates", "progress_zh", "reindex_library", "remove_document",
-    "source_choices", "summary_html", "upload_files",
+    "LIBRARY_COLUMNS", "LibraryTab", "build_library_tab", "confirm_html", "document_list_updates",
+    "engine_progress", "format_time", "library_html", "library_rows", "library_updates", "progress_zh",
+    "reindex_library", "remove_document", "source_choices", "summary_html", "upload_files",
+    # logins
+    "FailedLogins", "LoginRateLimit", "login_message", "refusal_message",
     # the page, API and serving
     "api_functions", "build_app", "launch", "parse_auth", "serve", "stderr_progress",
 ]

@@ -1,5 +1,5 @@
 """What several tabs of the web app share: constants and page styles, escaping and marking,
-the error guard, search filters.
+the error guard, input checks and limits, search filters.
 
 Safety: document text, titles and queries are untrusted. Every piece of them is passed
 through ``esc`` (``html.escape`` plus the template characters ``$ { }``) and only our own tags
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import logging
 import re
 from typing import Any, Callable, Sequence
@@ -18,9 +19,11 @@ import gradio as gr
 
 from ..errors import PolicyQAError
 from ..types import Filters
+from .protocol import EngineLike
 
 log = logging.getLogger("policyqa.web")
 
+PRIVATE = {"api_visibility": "private"}  # page events that are not API endpoints
 MAX_CITES = 8
 ALL = ""  # dropdown value meaning "no filter"
 NO_RESULTS = "没有找到相关内容"
@@ -56,6 +59,7 @@ CSS = """
 .pqa-group-title{font-weight:700;margin-bottom:4px}
 .pqa-group .pqa-pass{border-top:1px dashed #e3e3e3;padding:6px 0}
 .pqa-group .pqa-pass:first-of-type{border-top:none}
+.pqa-limit{color:#b42318;font-size:13px}
 """
 
 
@@ -68,6 +72,45 @@ def required(value: str | None, message: str) -> str:
     if not value:
         raise PolicyQAError(message)
     return value
+
+
+def within(text: str, limit: int, what: str) -> str:
+    """``text`` unless it is longer than ``limit`` characters (then a message saying so).
+    The page's boxes stop at the limit; this catches API calls and edited pages."""
+    if len(text) > limit:
+        raise PolicyQAError(f"{what}有 {len(text):,} 字，超过上限 {limit:,} 字：请缩短后再试。")
+    return text
+
+
+def query_input(engine: EngineLike, text: str | None, empty: str, what: str) -> str:
+    """A question, query or topic from the page: stripped, not empty, within max_query_chars."""
+    return within(required(text, empty), engine.settings.max_query_chars, what)
+
+
+def text_validator(check: Callable[[str | None], Any]) -> Callable:
+    """A Gradio ``validator`` for an event whose first input is a text box: when ``check``
+    refuses the text (PolicyQAError), its message shows at the box and nothing runs; the
+    other inputs are always valid. (A handler's error would mark every output instead.)"""
+
+    def validate(text, *others):
+        try:
+            check(text)
+        except PolicyQAError as e:
+            return [gr.validate(False, str(e))] + [gr.validate(True, "")] * len(others)
+        return [gr.validate(True, "")] * (1 + len(others))
+
+    return validate
+
+
+def limit_note(box: gr.Textbox, limit: int, elem_id: str) -> gr.HTML:
+    """A line under ``box`` (which has ``max_length=limit``) saying so once it is full: the
+    browser silently cuts a longer paste at the limit. Runs in the browser only, on every
+    change (the box's "input" event misses pastes)."""
+    note = gr.HTML("", elem_id=elem_id, css_template=CSS, js_on_load=None, padding=False)
+    message = f'<div class="pqa-limit">已达到 {limit:,} 字的上限，超出的部分没有输入。</div>'
+    box.change(None, [box], [note], js=f"(t) => ((t || '').length >= {limit} ? {json.dumps(message, ensure_ascii=False)} : '')",
+              **PRIVATE)
+    return note
 
 
 def esc(text: Any) -> str:
@@ -158,7 +201,7 @@ def make_filters(doc_type: str | None = None, year: Any = None, region: str | No
     return None if f.is_empty() else f
 
 
-def facet_choices(engine) -> dict[str, list[tuple[str, str]]]:
+def facet_choices(engine: EngineLike) -> dict[str, list[tuple[str, str]]]:
     facets = engine.facets()
     first = [("全部", ALL)]
     return {

@@ -5,10 +5,14 @@ from __future__ import annotations
 import csv
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .common import NO_RESULTS, _short, esc, required
+import gradio as gr
+
+from .common import CSS, NO_RESULTS, PRIVATE, _short, esc, guard, limit_note, query_input, text_validator
+from .protocol import EngineLike
 
 
 COMPARE_COLUMNS = ("#", "文档", "地区", "年份", "表述", "指标", "比较", "数值", "期限")
@@ -41,9 +45,13 @@ def value_text(row: dict) -> str:
     return str(shown or "")
 
 
-def run_compare(engine, topic: str, max_rows: int = 20, progress: Callable | None = None) -> dict:
+def compare_topic(engine: EngineLike, topic: str | None) -> str:
+    return query_input(engine, topic, "请输入要对比的主题，例如：学前教育毛入园率。", "对比主题")
+
+
+def run_compare(engine: EngineLike, topic: str, max_rows: int | None = None, progress: Callable | None = None) -> dict:
     """The comparison table for ``topic`` as JSON (``engine.compare(...).to_json()``)."""
-    topic = required(topic, "请输入要对比的主题，例如：学前教育毛入园率。")
+    topic = compare_topic(engine, topic)
     if progress:
         progress(0.3, desc="检索并抽取各文档的目标…")
     return engine.compare(topic, max_rows=max_rows).to_json()
@@ -130,3 +138,42 @@ def row_ref(row: dict) -> dict:
     """The citation of a compare row (its sentence) for ``open_citation``."""
     return {"doc_id": row.get("doc_id"), "source": row["source"], "start": int(row["start"]),
             "end": int(row["end"])}
+
+
+@dataclass
+class CompareTab:
+    refs: gr.State  # ``row_ref`` of each row, in order
+    pick: gr.Dropdown  # the index of a row
+    open_button: gr.Button  # opens the picked row in the document
+
+
+def build_compare_tab(engine: EngineLike) -> CompareTab:
+    """The 对比 tab's components (inside the current ``gr.Tab``) and its compare events."""
+    limit = engine.settings.max_query_chars
+    with gr.Row():
+        topic = gr.Textbox(elem_id="compare-input", label="对比主题", scale=5, min_width=280, max_length=limit,
+                           placeholder="例如：学前教育毛入园率、教师培训经费、标准化学校建设")
+        button = gr.Button("对比", elem_id="compare-btn", variant="primary", scale=1, min_width=80)
+    limit_note(topic, limit, "compare-limit")
+    table = gr.HTML('<div class="pqa-empty">输入主题，查看各文档如何表述该目标。</div>',
+                    elem_id="compare-table", css_template=CSS, js_on_load=None)
+    with gr.Row():
+        pick = gr.Dropdown([], label="选择一行", elem_id="compare-pick", interactive=True, scale=4)
+        open_button = gr.Button("在文档中打开", elem_id="compare-open-btn", scale=1)
+    csv_file = gr.File(label="下载 CSV（UTF-8）", elem_id="compare-csv", interactive=False, visible=False)
+    refs = gr.State([])
+
+    @guard
+    def on_compare(text, progress=gr.Progress()):
+        result = run_compare(engine, text, progress=progress)
+        rows = result.get("rows") or []
+        download = gr.update(value=write_compare_csv(result), visible=True) if rows else \
+            gr.update(value=None, visible=False)
+        return (compare_html(result), [row_ref(r) for r in rows],
+                gr.update(choices=compare_choices(result), value=None), download)
+
+    outputs = [table, refs, pick, csv_file]
+    checked = text_validator(lambda t: compare_topic(engine, t))
+    topic.submit(on_compare, [topic], outputs, validator=checked, **PRIVATE)
+    button.click(on_compare, [topic], outputs, validator=checked, **PRIVATE)
+    return CompareTab(refs, pick, open_button)

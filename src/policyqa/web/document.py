@@ -1,13 +1,29 @@
-"""The 文档 tab: a document with its outline, a cited span highlighted."""
+"""The 文档 tab: a document with its outline, a cited span highlighted; and the one way the
+other tabs open a passage in it (``DocumentOpener``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import gradio as gr
+
 from ..errors import PolicyQAError
 from ..types import Citation, Document
-from .common import _short, esc
+from .common import CSS, PRIVATE, _short, esc, facet_choices, guard
+from .protocol import EngineLike
+
+# Scroll the highlighted passage into view when the view mounts (the 文档 tab is rendered on
+# first show) and whenever its value changes afterwards.
+_SCROLL_JS = (
+    "const pqaScroll = () => setTimeout(() => {"
+    " const m = element.querySelector('mark.pqa-hit');"
+    " if (m) { m.scrollIntoView({block: 'center'}); } }, 60);"
+    " pqaScroll(); watch('value', pqaScroll);"
+)
 
 
-def find_document(engine, doc_id: str | None = None, source: str | None = None,
+def find_document(engine: EngineLike, doc_id: str | None = None, source: str | None = None,
                   pos: int | None = None) -> Document | None:
     docs = engine.documents()
     if doc_id:
@@ -35,7 +51,7 @@ def _segments(doc: Document, span: tuple[int, int] | None) -> list[tuple[int, in
     return sorted(segs)
 
 
-def render_document(engine, doc_id: str | None, span: tuple[int, int] | None = None) -> tuple[str, str]:
+def render_document(engine: EngineLike, doc_id: str | None, span: tuple[int, int] | None = None) -> tuple[str, str]:
     """(outline HTML, document HTML) with ``span`` highlighted; all text escaped."""
     doc = find_document(engine, doc_id)
     if doc is None:
@@ -72,7 +88,7 @@ def render_document(engine, doc_id: str | None, span: tuple[int, int] | None = N
     return "".join(outline), f'<div class="pqa-doc">{"".join(parts)}</div>'
 
 
-def open_citation(engine, citation: Citation | dict) -> tuple[str, str, str]:
+def open_citation(engine: EngineLike, citation: Citation | dict) -> tuple[str, str, str]:
     """(doc_id, outline HTML, document HTML) for a citation or search hit."""
     c = citation if isinstance(citation, dict) else {
         "doc_id": citation.doc_id, "source": citation.source,
@@ -82,3 +98,63 @@ def open_citation(engine, citation: Citation | dict) -> tuple[str, str, str]:
         raise PolicyQAError(f"{c['source']}: 找不到包含该引用的文档，请重建索引后再试。")
     outline, body = render_document(engine, doc.doc_id, (c["start"], c["end"]))
     return doc.doc_id, outline, body
+
+
+def open_item(engine: EngineLike, refs: Sequence[Citation | dict] | None, choice: Any) -> tuple[str, str, str]:
+    """``open_citation`` of item ``choice`` (its index, as a number or text) of ``refs``.
+    Nothing chosen, or an item that is no longer there (the list was replaced), is a message."""
+    if choice is None or str(choice).strip() == "":
+        raise PolicyQAError("请先选择要打开的一项。")
+    refs = list(refs or [])
+    i = int(choice)
+    if not 0 <= i < len(refs):
+        raise PolicyQAError("这一项已不在当前结果中，请重新查询后再打开。")
+    return open_citation(engine, refs[i])
+
+
+@dataclass
+class DocumentTab:
+    select: gr.Dropdown
+    outline: gr.HTML
+    view: gr.HTML
+
+
+def build_document_tab(engine: EngineLike) -> DocumentTab:
+    """The 文档 tab's components (inside the current ``gr.Tab``) and its selector's event."""
+    select = gr.Dropdown(facet_choices(engine)["doc"][1:], value=None, label="选择文档", elem_id="doc-select")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=200):
+            outline = gr.HTML('<div class="pqa-empty">标题结构</div>', elem_id="doc-outline",
+                              css_template=CSS, js_on_load=None, max_height=640)
+        with gr.Column(scale=3):
+            view = gr.HTML('<div class="pqa-empty">请选择文档，或在问答/检索中点击引用。</div>',
+                           elem_id="doc-view", css_template=CSS, js_on_load=_SCROLL_JS, max_height=640)
+    select.input(guard(lambda doc_id: render_document(engine, doc_id)), [select], [outline, view], **PRIVATE)
+    return DocumentTab(select, outline, view)
+
+
+@dataclass
+class DocumentOpener:
+    """Opens an item of another tab's list (citation, search hit, compare row, precedent) in
+    the 文档 tab at its passage: switches to the tab, selects the document, highlights."""
+
+    engine: EngineLike
+    tabs: gr.Tabs
+    doc: DocumentTab
+
+    @property
+    def outputs(self) -> list[Any]:
+        return [self.tabs, self.doc.select, self.doc.outline, self.doc.view]
+
+    def updates(self, refs: Sequence[Citation | dict] | None, choice: Any) -> list[Any]:
+        doc_id, outline, body = open_item(self.engine, refs, choice)
+        return [gr.Tabs(selected="doc"), gr.update(value=doc_id), outline, body]
+
+    def connect(self, event: Callable, refs: gr.State, choice: gr.Dropdown | int) -> None:
+        """Open on ``event`` (e.g. ``button.click``) item ``choice`` of the list in ``refs``:
+        a fixed index, or the value of a dropdown of indices."""
+        if isinstance(choice, int):
+            index = choice
+            event(guard(lambda items: self.updates(items, index)), [refs], self.outputs, **PRIVATE)
+        else:
+            event(guard(lambda items, chosen: self.updates(items, chosen)), [refs, choice], self.outputs, **PRIVATE)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import gradio as gr
 
 from ..errors import PolicyQAError
+from ..loaders import SUPPORTED_SUFFIXES
 from ..types import ProgressEvent
-from .common import ALL, _short, esc, facet_choices
+from .common import ALL, CSS, PRIVATE, _short, esc, facet_choices, guard
+from .protocol import EngineLike
 
 
 LIBRARY_COLUMNS = ("标题", "类型", "年份", "地区", "源文件", "段落数", "索引时间")
@@ -50,7 +53,7 @@ def format_time(ts: Any) -> str:
         return ""
 
 
-def library_rows(engine) -> list[list[str]]:
+def library_rows(engine: EngineLike) -> list[list[str]]:
     """One row of display strings per indexed document, in ``LIBRARY_COLUMNS`` order."""
     rows = []
     for r in sorted(engine.library(), key=lambda r: (str(r.get("source", "")), str(r.get("title", "")))):
@@ -62,7 +65,7 @@ def library_rows(engine) -> list[list[str]]:
     return rows
 
 
-def library_html(engine) -> str:
+def library_html(engine: EngineLike) -> str:
     """The library table; every cell escaped."""
     rows = library_rows(engine)
     if not rows:
@@ -79,7 +82,7 @@ def library_html(engine) -> str:
             f'<tbody>{"".join(body)}</tbody></table>')
 
 
-def source_choices(engine) -> list[tuple[str, str]]:
+def source_choices(engine: EngineLike) -> list[tuple[str, str]]:
     """(label, source) per indexed file, for the remove dropdown."""
     titles: dict[str, list[str]] = {}
     for r in engine.library():
@@ -123,7 +126,7 @@ def summary_html(summary: Any = None, saved: Sequence[tuple[str, str]] = (),
     return f'<div class="pqa-msg">{"".join(parts)}</div>'
 
 
-def upload_files(engine, paths: Sequence[Any] | None, progress: Callable | None = None) -> str:
+def upload_files(engine: EngineLike, paths: Sequence[Any] | None, progress: Callable | None = None) -> str:
     """Save each uploaded file into the corpus (names sanitised by the engine), reindex once,
     and report. Refused files are listed with their reason; the rest are still indexed."""
     paths = [p for p in (paths or []) if p]
@@ -148,7 +151,7 @@ def upload_files(engine, paths: Sequence[Any] | None, progress: Callable | None 
     return summary_html(summary, saved, refused)
 
 
-def remove_document(engine, source: str | None, confirmed: bool, progress: Callable | None = None) -> str:
+def remove_document(engine: EngineLike, source: str | None, confirmed: bool, progress: Callable | None = None) -> str:
     """Delete a corpus file (after confirmation) and reindex."""
     if not source:
         raise PolicyQAError("请先选择要删除的文件。")
@@ -164,7 +167,7 @@ def confirm_html(source: str) -> str:
             "请先勾选“确认删除”，再点击删除。</div></div>")
 
 
-def reindex_library(engine, progress: Callable | None = None) -> str:
+def reindex_library(engine: EngineLike, progress: Callable | None = None) -> str:
     return summary_html(engine.reindex(engine_progress(progress)))
 
 
@@ -172,7 +175,7 @@ def _keep_value(value: Any, choices: list[tuple[str, str]], default: Any) -> Any
     return value if value in {v for _, v in choices} else default
 
 
-def document_list_updates(engine, current: Sequence[Any] = ()) -> list[Any]:
+def document_list_updates(engine: EngineLike, current: Sequence[Any] = ()) -> list[Any]:
     """Updates for every component that lists documents or facets (search filters type/year/
     region/document, the document selector), so library changes show without a restart.
     ``current`` holds those components' values: kept where still offered, else reset."""
@@ -184,7 +187,75 @@ def document_list_updates(engine, current: Sequence[Any] = ()) -> list[Any]:
     return ups
 
 
-def library_updates(engine, current: Sequence[Any] = ()) -> list[Any]:
+def library_updates(engine: EngineLike, current: Sequence[Any] = ()) -> list[Any]:
     """(table HTML, remove-dropdown update) + ``document_list_updates``."""
     return [library_html(engine), gr.update(choices=source_choices(engine), value=None)] \
         + document_list_updates(engine, current)
+
+
+@dataclass
+class LibraryTab:
+    """The 文库 tab's table and remove selector, and every other tab's list of documents or
+    facets (``lists``: search filters type/year/region/document, the document selector)."""
+
+    engine: EngineLike
+    table: gr.HTML
+    remove: gr.Dropdown
+    lists: list[gr.Dropdown]
+
+    def refresh_on(self, event: Callable) -> None:
+        """Refresh the table and all lists from the engine on ``event`` (a page load, a tab
+        shown): another session's upload or removal, or another process's reindex, shows
+        without a restart; the lists keep their values where still offered."""
+        engine = self.engine
+
+        @guard
+        def refresh(t, y, r, d, doc):
+            return library_updates(engine, (t, y, r, d, doc))
+
+        event(refresh, self.lists, [self.table, self.remove] + self.lists, **PRIVATE)
+
+
+def build_library_tab(engine: EngineLike, lists: Sequence[gr.Dropdown]) -> LibraryTab:
+    """The 文库 tab's components (inside the current ``gr.Tab``) and its events; every library
+    operation refreshes ``lists`` too. One library operation runs at a time."""
+    max_mb = engine.settings.max_file_bytes / 1_000_000
+    table = gr.HTML(library_html(engine), elem_id="lib-table", css_template=CSS, js_on_load=None, max_height=520)
+    with gr.Row():
+        with gr.Column(scale=3):
+            files = gr.File(label=f"上传文件（{'、'.join(SUPPORTED_SUFFIXES)}；每个不超过 {max_mb:g} MB）",
+                            file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), type="filepath",
+                            elem_id="lib-upload", height=140)
+            upload_btn = gr.Button("上传并索引", elem_id="lib-upload-btn", variant="primary")
+        with gr.Column(scale=2):
+            remove = gr.Dropdown(source_choices(engine), value=None, label="删除文件", elem_id="lib-remove",
+                                 interactive=True)
+            confirm = gr.Checkbox(False, label="确认删除（文件将从文库文件夹中删除）", elem_id="lib-confirm")
+            with gr.Row():
+                remove_btn = gr.Button("删除", elem_id="lib-remove-btn", variant="stop")
+                reindex_btn = gr.Button("重新索引", elem_id="lib-reindex-btn")
+    message = gr.HTML("", elem_id="lib-msg", css_template=CSS, js_on_load=None)
+    lists = list(lists)
+    outputs = [message, table, remove] + lists
+    opts = {**PRIVATE, "concurrency_limit": 1, "concurrency_id": "library", "show_progress_on": [message, table]}
+
+    # (t, y, r, d, doc): the current values of ``lists``
+    @guard
+    def on_upload(paths, t, y, r, d, doc, progress=gr.Progress()):
+        return [upload_files(engine, paths, progress)] + library_updates(engine, (t, y, r, d, doc))
+
+    @guard
+    def on_remove(source, confirmed, t, y, r, d, doc, progress=gr.Progress()):
+        if source and not confirmed:  # the first click only asks for confirmation
+            return [confirm_html(source)] + [gr.update()] * (len(outputs) - 1)
+        return [remove_document(engine, source, confirmed, progress)] + library_updates(engine, (t, y, r, d, doc))
+
+    @guard
+    def on_reindex(t, y, r, d, doc, progress=gr.Progress()):
+        return [reindex_library(engine, progress)] + library_updates(engine, (t, y, r, d, doc))
+
+    upload_btn.click(on_upload, [files] + lists, outputs, **opts).success(lambda: None, None, files, **PRIVATE)
+    remove_btn.click(on_remove, [remove, confirm] + lists, outputs, **opts).success(
+        lambda: False, None, confirm, **PRIVATE)
+    reindex_btn.click(on_reindex, lists, outputs, **opts)
+    return LibraryTab(engine, table, remove, lists)

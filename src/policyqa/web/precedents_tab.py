@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .common import NO_RESULTS, _short, esc, heading_label, mark_spans, required
+import gradio as gr
+
+from .common import (CSS, NO_RESULTS, PRIVATE, _short, esc, guard, heading_label, limit_note, mark_spans, required,
+                     text_validator, within)
+from .protocol import EngineLike
 
 
-def run_precedents(engine, text: str, k: int = 10, progress: Callable | None = None) -> dict:
+def draft_text(engine: EngineLike, text: str | None) -> str:
+    return within(required(text, "请粘贴一段正在起草的文字。"), engine.settings.max_draft_chars, "草稿")
+
+
+def run_precedents(engine: EngineLike, text: str, k: int = 10, progress: Callable | None = None) -> dict:
     """Precedents for a draft as JSON (``engine.precedents(...).to_json()``)."""
-    text = required(text, "请粘贴一段正在起草的文字。")
+    text = draft_text(engine, text)
     if progress:
         progress(0.3, desc="查找相似段落…")
     return engine.precedents(text, k=int(k), exclude_self=True).to_json()
@@ -77,3 +86,32 @@ def precedent_choices(result: dict) -> list[tuple[str, str]]:
 def precedent_ref(item: dict) -> dict:
     return {"doc_id": item.get("doc_id"), "source": item["source"], "start": int(item["start"]),
             "end": int(item["end"])}
+
+
+@dataclass
+class PrecedentsTab:
+    refs: gr.State  # ``precedent_ref`` of each passage, in order
+    pick: gr.Dropdown  # "open in the document": the index of a passage
+
+
+def build_precedents_tab(engine: EngineLike) -> PrecedentsTab:
+    """The 找先例 tab's components (inside the current ``gr.Tab``) and its search event."""
+    limit = engine.settings.max_draft_chars
+    draft = gr.Textbox(elem_id="prec-input", label="起草中的段落或章节", lines=8, max_lines=30, max_length=limit,
+                       placeholder="粘贴正在起草的一段文字，查找其他文件中相似的表述。")
+    limit_note(draft, limit, "prec-limit")
+    button = gr.Button("找先例", elem_id="prec-btn", variant="primary")
+    results = gr.HTML("", elem_id="prec-results", css_template=CSS, js_on_load=None)
+    pick = gr.Dropdown([], label="在文档中打开结果", elem_id="prec-open", interactive=True)
+    refs = gr.State([])
+
+    @guard
+    def on_precedents(text, progress=gr.Progress()):
+        result = run_precedents(engine, text, progress=progress)
+        items = list(result.get("results") or [])
+        return (precedents_html(result), [precedent_ref(r) for r in items],
+                gr.update(choices=precedent_choices(result), value=None))
+
+    button.click(on_precedents, [draft], [results, refs, pick], validator=text_validator(lambda t: draft_text(engine, t)),
+                 **PRIVATE)
+    return PrecedentsTab(refs, pick)

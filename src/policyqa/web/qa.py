@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import gradio as gr
 
 from ..types import Answer, Citation
-from .common import MAX_CITES, _short, esc, esc_lines, heading_label
+from .common import (MAX_CITES, PRIVATE, _short, esc, esc_lines, guard, heading_label, limit_note, query_input,
+                     text_validator)
+from .protocol import EngineLike
+
+EMPTY_QUESTION = "请输入问题，例如：学前三年毛入园率的目标是多少？"
 
 
 def citation_label(c: Citation) -> str:
@@ -43,13 +48,12 @@ def cite_button_updates(citations: Sequence[Citation]) -> list[Any]:
     return ups
 
 
-def ask_turn(engine, question: str, history: list[dict] | None,
-             progress: Callable | None = None) -> tuple[list[dict], list[Citation], Answer | None]:
-    """One chat turn: the new history (our own escaped messages) and the answer's citations."""
+def ask_turn(engine: EngineLike, question: str | None, history: list[dict] | None,
+             progress: Callable | None = None) -> tuple[list[dict], list[Citation], Answer]:
+    """One chat turn: the new history (our own escaped messages) and the answer's citations.
+    An empty or over-long question is a message (PolicyQAError), the history unchanged."""
     history = list(history or [])
-    question = (question or "").strip()
-    if not question:
-        return history, [], None
+    question = query_input(engine, question, EMPTY_QUESTION, "问题")
     if progress:
         progress(0.2, desc="检索相关段落…")
     answer = engine.ask(question)
@@ -58,3 +62,46 @@ def ask_turn(engine, question: str, history: list[dict] | None,
     history.append({"role": "user", "content": esc_lines(question)})
     history.extend(answer_messages(answer))
     return history, list(answer.citations), answer
+
+
+@dataclass
+class AskTab:
+    history: gr.State
+    cites: gr.State  # the latest answer's citations, in button order
+    question: gr.Textbox
+    cite_buttons: list[gr.Button]
+
+
+def build_ask_tab(engine: EngineLike) -> AskTab:
+    """The 问答 tab's components (inside the current ``gr.Tab``) and its own events; opening a
+    citation is wired by the page (``DocumentOpener``)."""
+    history, cites = gr.State([]), gr.State([])
+    chatbot = gr.Chatbot(
+        elem_id="chat", label="问答", height=460, render_markdown=False,
+        sanitize_html=True, allow_tags=False, latex_delimiters=[],
+        buttons=["copy", "copy_all"], feedback_options=None,
+        placeholder="请输入问题，例如：教师交流轮岗有什么要求？",
+    )
+    limit = engine.settings.max_query_chars
+    with gr.Row(elem_id="ask-row"):
+        # min_width: on a phone the buttons wrap below instead of squeezing the box
+        question = gr.Textbox(elem_id="ask-input", label="问题", show_label=False, scale=6, min_width=280, max_length=limit,
+                              placeholder="输入问题后按回车，例如：学前三年毛入园率的目标是多少？")
+        ask_btn = gr.Button("提问", elem_id="ask-btn", variant="primary", scale=1, min_width=80)
+        clear_btn = gr.Button("清空", elem_id="clear-btn", scale=1, min_width=80)
+    limit_note(question, limit, "ask-limit")
+    gr.HTML('<div style="color:#666;font-size:13px">查看引用原文：</div>', js_on_load=None, elem_id="cite-hint")
+    with gr.Row(elem_id="cite-row"):
+        buttons = [gr.Button("", visible=False, size="sm", elem_id=f"cite-{i + 1}") for i in range(MAX_CITES)]
+
+    @guard
+    def on_ask(q, hist, progress=gr.Progress()):
+        hist, cs, _ = ask_turn(engine, q, hist, progress)
+        return [hist, hist, cs, ""] + cite_button_updates(cs)
+
+    outputs = [history, chatbot, cites, question] + buttons
+    checked = text_validator(lambda q: query_input(engine, q, EMPTY_QUESTION, "问题"))
+    question.submit(on_ask, [question, history], outputs, validator=checked, **PRIVATE)
+    ask_btn.click(on_ask, [question, history], outputs, validator=checked, **PRIVATE)
+    clear_btn.click(lambda: [[], [], [], ""] + cite_button_updates([]), None, outputs, **PRIVATE)
+    return AskTab(history, cites, question, buttons)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Callable
+
+import gradio as gr
 
 from ..clean import matching_copy
 from ..types import Hit, SearchResult
-from .common import ALL, NO_RESULTS, NOT_COVERED, _short, esc, heading_label, make_filters, mark_spans, required
+from .common import (ALL, CSS, NO_RESULTS, NOT_COVERED, PRIVATE, _short, esc, facet_choices, guard, heading_label, limit_note,
+                     make_filters, mark_spans, query_input, text_validator)
+from .protocol import EngineLike
 
 
 _QUERY_NOISE = re.compile(r"什么|哪些|怎么|怎样|如何|多少|是否|有没有|请问|[的了吗呢吧？?，,。、\s]")
@@ -69,7 +74,7 @@ def results_html(result: SearchResult) -> str:
     notes = (("英文检索词按词典对应为：", result.translated_terms),
              ("口语说法同时按公文用语检索：", result.expanded_terms))
     note = "".join(f'<div class="pqa-path">{label}{esc("、".join(terms))}</div>' for label, terms in notes if terms)
-    if result.abstained:
+    if result.abstained:  # the verdict ask declines on: no direct answer, nearest passages below
         note = f'<div class="pqa-empty">{NOT_COVERED}</div>' + note
     return f'<div class="pqa-results">{note}{"".join(cards)}</div>'
 
@@ -82,9 +87,13 @@ def result_choices(result: SearchResult) -> list[tuple[str, str]]:
     return out
 
 
-def run_search(engine, query: str, doc_type: str = ALL, year: str = ALL, region: str = ALL,
+def search_query(engine: EngineLike, query: str | None) -> str:
+    return query_input(engine, query, "请输入要检索的内容。", "检索内容")
+
+
+def run_search(engine: EngineLike, query: str, doc_type: str = ALL, year: str = ALL, region: str = ALL,
                doc_id: str = ALL, k: int = 10, progress: Callable | None = None) -> SearchResult:
-    query = required(query, "请输入要检索的内容。")
+    query = search_query(engine, query)
     if progress:
         progress(0.3, desc="检索中…")
     return engine.search(query, k=int(k), filters=make_filters(doc_type, year, region, doc_id))
@@ -93,3 +102,41 @@ def run_search(engine, query: str, doc_type: str = ALL, year: str = ALL, region:
 def hit_ref(h: Hit) -> dict:
     c = h.chunk
     return {"doc_id": c.doc_id, "source": c.source, "start": c.start, "end": c.end}
+
+
+@dataclass
+class SearchTab:
+    filters: list[gr.Dropdown]  # type, year, region, document (refreshed after library changes)
+    refs: gr.State  # ``hit_ref`` of each result, in order
+    pick: gr.Dropdown  # "open in the document": the index of a result
+
+
+def build_search_tab(engine: EngineLike) -> SearchTab:
+    """The 检索 tab's components (inside the current ``gr.Tab``) and its search events."""
+    choices = facet_choices(engine)
+    limit = engine.settings.max_query_chars
+    with gr.Row():
+        query = gr.Textbox(elem_id="search-input", label="检索内容", scale=5, min_width=280, max_length=limit,
+                           placeholder="关键词、问题或一段草稿文字")
+        k = gr.Slider(1, 30, value=engine.settings.k or 10, step=1, label="结果数", elem_id="search-k", scale=1)
+    limit_note(query, limit, "search-limit")
+    with gr.Row():
+        filters = [gr.Dropdown(choices[key], value=ALL, label=label, elem_id=elem_id) for key, label, elem_id in (
+            ("doc_type", "文档类型", "filter-type"), ("year", "年份", "filter-year"),
+            ("region", "地区", "filter-region"), ("doc", "文档", "filter-doc"))]
+    button = gr.Button("检索", elem_id="search-btn", variant="primary")
+    results = gr.HTML("", elem_id="search-results", css_template=CSS, js_on_load=None)
+    pick = gr.Dropdown([], label="在文档中打开结果", elem_id="search-open", interactive=True)
+    refs = gr.State([])
+
+    @guard
+    def on_search(q, t, y, r, d, kk, progress=gr.Progress()):
+        result = run_search(engine, q, t, y, r, d, kk, progress)
+        return (results_html(result), [hit_ref(h) for h in result.hits],
+                gr.update(choices=result_choices(result), value=None))
+
+    inputs, outputs = [query, *filters, k], [results, refs, pick]
+    checked = text_validator(lambda q: search_query(engine, q))
+    query.submit(on_search, inputs, outputs, validator=checked, **PRIVATE)
+    button.click(on_search, inputs, outputs, validator=checked, **PRIVATE)
+    return SearchTab(filters, refs, pick)

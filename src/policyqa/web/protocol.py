@@ -1,0 +1,47 @@
+"""``EngineLike``: exactly what the web layer calls on an engine.
+
+``policyqa.engine.Engine`` satisfies it, and so does the test stand-in
+(``tests/fake_engine.FakeEngine``); ``tests/test_engine_contract.py`` runs one suite of
+behaviour checks against both. The page, its handlers and the API functions are typed with
+this protocol, so a method the web layer starts to use has to be added here first.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..build import BuildSummary, Progress
+from ..config import Settings
+from ..precedents import PrecedentResults
+from ..targets import CompareTable
+from ..types import Answer, Document, Filters, SearchResult
+
+
+class EngineLike(Protocol):
+    # read for the page's limits: k, max_query_chars, max_draft_chars, max_file_bytes
+    settings: Settings
+
+    # --- questions (an empty or over-long text raises PolicyQAError; so does k <= 0)
+    def ask(self, question: str, filters: Filters | None = None) -> Answer: ...
+
+    def search(self, query: str, k: int | None = None, filters: Filters | None = None) -> SearchResult: ...
+
+    def compare(self, topic: str, max_rows: int | None = None) -> CompareTable: ...
+
+    def precedents(self, text: str, k: int = 10, exclude_self: bool = True) -> PrecedentResults: ...
+
+    # --- documents
+    def documents(self) -> list[Document]: ...
+
+    def source_text(self, source: str) -> str: ...
+
+    def facets(self) -> dict[str, list]: ...
+
+    # --- the library (corpus folder and reindexing)
+    def library(self) -> list[dict]: ...
+
+    def add_file(self, filename: str, data: bytes) -> str: ...
+
+    def remove_source(self, source: str) -> None: ...
+
+    def reindex(self, progress: Progress | None = None) -> BuildSummary: ...
