@@ -156,3 +156,10 @@ def test_a_long_draft_lets_queries_use_the_model_between_its_batches(fake_settin
     query_finished_first = not long_done.is_set()
     worker.join()
     assert vec.shape == (128,) and query_finished_first
+
+
+def test_request_text_is_cut_to_what_the_model_reads():
+    from policyqa.engine import MODEL_READS_CHARS, model_input
+
+    long = "学前教育" * 400
+    assert len(model_input(long)) == MODEL_READS_CHARS and model_input("入园率") == "入园率"

@@ -86,6 +86,14 @@ def generation_of(index_dir: Path) -> str | None:
 
 # sentences embedded per turn of the model lock (a query waits for at most one turn)
 EMBED_TURN = 8
+# The models read at most 512 tokens (about as many CJK characters); embedding more only
+# costs time, so request-side text is cut to this before it reaches the model.
+MODEL_READS_CHARS = 512
+
+
+def model_input(text: str) -> str:
+    """What the model is given for a query or draft sentence: folded, cut to what it reads."""
+    return query_text(text)[:MODEL_READS_CHARS]
 
 
 @dataclass
@@ -308,12 +316,12 @@ class Engine:
     # --- embedding ---------------------------------------------------------------
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         with self._embed_lock:
-            return self.embedder.embed_queries([query_text(t) for t in texts])
+            return self.embedder.embed_queries([model_input(t) for t in texts])
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         """Embeds in small batches, taking the model lock per batch: a long draft's many
         sentences let other users' queries in between instead of holding the model."""
-        texts = [query_text(t) for t in texts]
+        texts = [model_input(t) for t in texts]
         if not texts:
             return self.embedder.embed_passages([])
         parts = []
@@ -324,7 +332,7 @@ class Engine:
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's vector, cached."""
-        key = query_text(query)
+        key = model_input(query)
         vec = self._queries.get(key)
         if vec is None:
             with self._embed_lock:  # one model instance: concurrent searches take turns
