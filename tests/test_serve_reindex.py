@@ -188,14 +188,14 @@ def view_document(client, page: PageSession, doc_ids: list[str]) -> None:
 def search_and_open(client, page: PageSession, doc_ids: list[str]) -> None:
     out = page.event("search-btn", "click", ["控辍保学", "", "", "", "", 5])
     no_error_text("检索", out)
-    body = page.event("search-open", "input", ["0", None])
+    body = page.event("search-open", "input", [None, "0"])
     no_error_text("打开检索结果", body)
 
 
 def compare_and_open(client, page: PageSession, doc_ids: list[str]) -> None:
     out = page.event("compare-btn", "click", ["学前三年毛入园率"])
     no_error_text("对比", out)
-    body = page.event("compare-open-btn", "click", ["0", None])
+    body = page.event("compare-open-btn", "click", [None, "0"])
     no_error_text("对比打开", body)
 
 
@@ -279,7 +279,7 @@ def open_first_hit(url: str, config: dict, query: str) -> str:
     page = PageSession(url, config)
     try:
         page.event("search-btn", "click", [query, "", "", "", "", 5])
-        return json.dumps(page.event("search-open", "input", ["0", None]), ensure_ascii=False)
+        return json.dumps(page.event("search-open", "input", [None, "0"]), ensure_ascii=False)
     except PageError as e:
         return f"error: {e}"
     finally:
