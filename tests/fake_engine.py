@@ -22,6 +22,7 @@ from policyqa.api import BuildSummary
 from policyqa.config import Settings
 from policyqa.embed import HashEmbedder
 from policyqa.errors import PolicyQAError
+from policyqa.text import bigrams
 from policyqa.types import (
     ProgressEvent,
     Answer,
@@ -108,11 +109,6 @@ def _parse_upload(source: str, data: bytes) -> list:
     spec = [("title", title)] + [
         ("heading" if re.match(r"[一二三四五六七八九十]+、", ln) else "text", ln) for ln in lines[1:]]
     return [(f"up-{source}", title, DocMeta(year=int(year.group(1)) if year else None, doc_type=kind), spec)]
-
-
-def _bigrams(text: str) -> set[str]:
-    chars = [c for c in text.lower() if c.isalnum()]
-    return {chars[i] + chars[i + 1] for i in range(len(chars) - 1)}
 
 
 @dataclass
@@ -282,15 +278,13 @@ class FakeEngine:
         query = query.strip()
         if not query:
             return SearchResult(query, True, 0.0, ())
-        from policyqa.answer import _fold
-
         q = self.embed_queries([query])[0]
-        qgrams = _bigrams(_fold(query))
+        qgrams = set(bigrams(query))
         scored = []
         for chunk, vec in zip(self._chunks, self._vecs):
             if not self._keep(chunk, filters):
                 continue
-            lex = len(qgrams & _bigrams(_fold(chunk.text + " ".join(chunk.heading_path)))) / max(1, len(qgrams))
+            lex = len(qgrams & set(bigrams(chunk.text + " ".join(chunk.heading_path)))) / max(1, len(qgrams))
             dense = float(vec @ q)
             scored.append(Hit(chunk, 0.5 * dense + 0.5 * lex, dense_score=dense, lexical_score=lex))
         scored.sort(key=lambda h: -h.score)

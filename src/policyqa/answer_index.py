@@ -12,21 +12,20 @@ import numpy as np
 from .answer import KeyTerms
 from .glossary import Phrase, Translation
 from .index import IndexData, embed_key
-from .lexical import WORD_TOKEN, LexicalIndex, normalise
+from .lexical import WORD_TOKEN, LexicalIndex
 from .search import question_words
+from .text import normalise
 from .types import Hit
 
 
 @dataclass
 class IndexedScorer:
     """Question↔sentence similarity for the answer engine, from the precomputed vectors of
-    the hits' sentences (read row by row from the sentence table). The answer splits
-    sentences at line breaks too, so a sentence it quotes may be part of an indexed one
-    (a heading line and the sentence under it): it is scored by the indexed sentence that
-    contains it, or else by one it contains (the index also splits at "…"). Only a
-    sentence with neither is embedded (the slow step, ≈25 ms each), at most ``max_embed``
-    per question. ``query_vector`` is the question's vector; ``embed_passages`` embeds
-    the sentences no indexed one covers."""
+    the hits' sentences (read row by row from the sentence table). The answer and the
+    sentence table split a chunk with the same ``text.sentence_spans``, so a sentence it
+    scores is an indexed one, looked up by its folded text. Only a sentence the table does
+    not hold is embedded (the slow step, ≈25 ms each), at most ``max_embed`` per question.
+    ``query_vector`` is the question's vector; ``embed_passages`` embeds the others."""
 
     data: IndexData
     query_vector: np.ndarray
@@ -34,35 +33,24 @@ class IndexedScorer:
     hits: Sequence[Hit] = ()
     max_embed: int = 8
 
-    def _indexed(self) -> tuple[dict[str, int], list[tuple[str, int]]]:
-        """Content key → sentence-table row, and (folded text, row) of every sentence of
-        the hits' chunks."""
+    def _indexed(self) -> dict[str, int]:
+        """Content key → sentence-table row of every sentence of the hits' chunks."""
         st = self.data.sentences
         rows: dict[str, int] = {}
-        texts: list[tuple[str, int]] = []
         for h in self.hits:
             c = h.chunk
             for r in st.of_chunk(c.chunk_id):
                 a, b = (int(x) for x in st.spans[r])
-                folded = normalise(c.text[a - c.start : b - c.start])
-                rows.setdefault(embed_key(folded), r)
-                texts.append((folded, r))
-        return rows, texts
+                rows.setdefault(embed_key(normalise(c.text[a - c.start : b - c.start])), r)
+        return rows
 
     def score(self, question: str, sentences: Sequence[str]) -> list[float]:
         if not sentences:
             return []
         q = self.query_vector
-        rows, texts = self._indexed()
+        rows = self._indexed()
         table = self.data.sentences.vectors
-        found: list[int | None] = []
-        for s in sentences:
-            folded = normalise(s)
-            row = rows.get(embed_key(folded))
-            if row is None and folded.strip():  # part of an indexed sentence, or holding one
-                row = next((r for t, r in texts if folded.strip() in t), None)
-                row = row if row is not None else next((r for t, r in texts if t.strip() and t in folded), None)
-            found.append(row)
+        found = [rows.get(embed_key(normalise(s))) for s in sentences]
         sims = [float(np.asarray(table[r], dtype=np.float32) @ q) if r is not None else None for r in found]
         missing = [i for i, v in enumerate(sims) if v is None][: self.max_embed]
         if missing:

@@ -33,6 +33,7 @@ import numpy as np
 from .answer import build_answer
 from .answer_index import IndexedScorer, IndexedTermWeights
 from .build import BuildSummary, Progress, build_index, index_is_current
+from .compare import CompareTable, TargetIndex, checked_topic, compare, indicator_text
 from .config import Settings
 from .embed import Embedder, ThreadLimit, make_embedder
 from .errors import IndexFormatError, IndexMissingError, PolicyQAError
@@ -40,9 +41,10 @@ from .glossary import Glossary, Phrase, Thesaurus, Translation
 from .index import CURRENT, IndexData, Manifest, check_model, load_index
 from .library import add_file, remove_file
 from .precedents import Draft, PrecedentResults, find_precedents
-from .search import (OFF_TOPIC_MARGIN, SearchParams, calibrated, evidence_vector, expand, is_cjk_query,
-                     is_off_topic, lexical_side, query_text, search, translate, unknown_words, without_words)
-from .targets import CompareTable, TargetIndex, checked_topic, compare, extract_all, indicator_text
+from .search import (OFF_TOPIC_MARGIN, SearchParams, calibrated, evidence_vector, expand, is_off_topic,
+                     lexical_side, query_text, search, translate, unknown_words, without_words)
+from .targets import extract_all
+from .text import is_cjk_query
 from .types import Answer, Document, Filters, ProgressEvent, SearchResult
 
 log = logging.getLogger(__name__)

@@ -47,8 +47,9 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from .errors import IndexBusyError, IndexFormatError, IndexMismatchError, IndexMissingError
-from .lexical import LexicalIndex, normalise
+from .lexical import LexicalIndex
 from .store import LazyJson, RecordStore, RowFile, TextStore, write_npy, write_records, write_texts
+from .text import normalise
 from .errors import PolicyQAError
 from .types import Block, Chunk, DocMeta, Document, Target, targets_from_json, targets_to_json
 from .vector_index import build_vector_index, describe as describe_vector_index  # noqa: F401 (re-exported)

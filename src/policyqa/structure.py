@@ -1,7 +1,7 @@
 """Compilations → documents, heading hierarchy, metadata.
 
 ``parse_documents(sf, noise)`` works on the file's kept text (everything outside the noise
-spans from ``clean.find_noise``), matched on ``clean.matching_copy`` (traditional folded to
+spans from ``clean.find_noise``), matched on ``text.matching_copy`` (traditional folded to
 simplified, full-width ASCII to half-width, same length) and reported with the original
 characters. All offsets index ``sf.text``.
 
@@ -70,7 +70,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import PurePosixPath
 
-from .clean import matching_copy
+from .text import matching_copy, parse_number
 from .types import Block, DocMeta, Document, SourceFile, Span
 
 DOC_TYPES: tuple[str, ...] = (
@@ -78,7 +78,6 @@ DOC_TYPES: tuple[str, ...] = (
 )
 
 _CN_NUM = "一二三四五六七八九十"
-_CN_DIGITS = {ch: i + 1 for i, ch in enumerate(_CN_NUM)} | {"零": 0, "〇": 0, "百": 100}
 _NUM = rf"[{_CN_NUM}百零〇\d]"
 
 _MARKER_TAIL = re.compile(rf"^(?P<title>.{{0,60}}?)\s*(?P<m>篇[{_CN_NUM}]{{1,3}})\s*$")
@@ -228,19 +227,6 @@ def _strip(text: str, a: int, b: int) -> Span | None:
     return (a, b) if b > a else None
 
 
-def _cn_number(s: str) -> int:
-    if s.isdigit():
-        return int(s)
-    if s == "十":
-        return 10
-    if s.startswith("十"):
-        return 10 + _CN_DIGITS.get(s[1], 0)
-    if "十" in s:
-        tens, _, ones = s.partition("十")
-        return _CN_DIGITS.get(tens, 0) * 10 + (_CN_DIGITS.get(ones, 0) if ones else 0)
-    return _CN_DIGITS.get(s, 0)
-
-
 def _marker_of(seg: _Seg, index: int, text: str, mt: str) -> _Marker | None:
     body = mt[seg.start:seg.end]
     for pattern in (_MARKER_HEAD, _MARKER_NTH, _MARKER_TAIL):
@@ -253,7 +239,7 @@ def _marker_of(seg: _Seg, index: int, text: str, mt: str) -> _Marker | None:
         if m.group("title"):
             t0, t1 = seg.start + m.start("title"), seg.start + m.end("title")
             title = _clean_title(text[t0:t1], mt[t0:t1])
-        return _Marker(index, _cn_number(digits), label, title)
+        return _Marker(index, int(parse_number(digits) or 0), label, title)
     return None
 
 
