@@ -22,7 +22,7 @@ from policyqa.api import BuildSummary
 from policyqa.config import Settings
 from policyqa.embed import HashEmbedder
 from policyqa.errors import PolicyQAError
-from policyqa.text import bigrams
+from policyqa.text import bigrams, compact
 from policyqa.types import (
     ProgressEvent,
     Answer,
@@ -279,12 +279,12 @@ class FakeEngine:
         if not query:
             return SearchResult(query, True, 0.0, ())
         q = self.embed_queries([query])[0]
-        qgrams = set(bigrams(query))
+        qgrams = set(bigrams(compact(query)))
         scored = []
         for chunk, vec in zip(self._chunks, self._vecs):
             if not self._keep(chunk, filters):
                 continue
-            lex = len(qgrams & set(bigrams(chunk.text + " ".join(chunk.heading_path)))) / max(1, len(qgrams))
+            lex = len(qgrams & set(bigrams(compact(chunk.text + " ".join(chunk.heading_path))))) / max(1, len(qgrams))
             dense = float(vec @ q)
             scored.append(Hit(chunk, 0.5 * dense + 0.5 * lex, dense_score=dense, lexical_score=lex))
         scored.sort(key=lambda h: -h.score)

@@ -60,8 +60,9 @@ def test_cjk_tests() -> None:
 # ---------------------------------------------------------------- bigrams
 
 
-def test_bigrams_fold_and_span_punctuation_and_spaces() -> None:
-    assert bigrams("教師 交流，輪崗") == ["教师", "师交", "交流", "流轮", "轮岗"]
+def test_bigrams_fold_and_span_spaces() -> None:
+    assert bigrams("教師 交流，\n輪崗") == ["教师", "师交", "交流", "流,", ",轮", "轮岗"]
+    assert bigrams(compact("教師 交流，輪崗")) == ["教师", "师交", "交流", "流轮", "轮岗"]
     assert bigrams("A1 b") == ["a1", "1b"]
     assert bigrams("学") == [] and bigrams("") == []
 
@@ -89,10 +90,12 @@ def test_sentence_spans_keep_offsets_and_quotes() -> None:
     assert [text[a:b] for a, b in spans] == ["第一句。", "第二句！", "“第三句？”", "尾巴"]
 
 
-def test_sentence_spans_split_at_line_breaks_and_ellipses() -> None:
+def test_sentence_spans_split_at_ellipses_and_with_lines_at_line_breaks() -> None:
     text = "一、总体目标\n\n学前三年毛入园率达到90%以上。完成44所标准化学校建设……今后三年\n"
     pieces = [text[a:b] for a, b in sentence_spans(text)]
-    assert pieces == ["一、总体目标", "学前三年毛入园率达到90%以上。", "完成44所标准化学校建设……", "今后三年"]
+    assert pieces == ["一、总体目标\n\n学前三年毛入园率达到90%以上。", "完成44所标准化学校建设……", "今后三年"]
+    lines = [text[a:b] for a, b in sentence_spans(text, lines=True)]
+    assert lines == ["一、总体目标", "学前三年毛入园率达到90%以上。", "完成44所标准化学校建设……", "今后三年"]
 
 
 def test_sentence_spans_of_a_range_index_the_whole_text() -> None:
@@ -103,13 +106,22 @@ def test_sentence_spans_of_a_range_index_the_whole_text() -> None:
     assert spans[0][0] == start and spans[-1][1] == end
 
 
-def test_sentence_spans_cover_every_visible_character_once() -> None:
+@pytest.mark.parametrize("lines", [False, True])
+def test_sentence_spans_cover_every_visible_character_once(lines) -> None:
     text = " 第一条 总则\n（一）提高质量。推进“双减”！ 落实；\n\n结尾?  \n"
-    spans = sentence_spans(text)
+    spans = sentence_spans(text, lines=lines)
     assert all(a < b <= c for (a, b), (c, _) in zip(spans, spans[1:]))
     covered = "".join(text[a:b] for a, b in spans)
     assert "".join(covered.split()) == "".join(text.split())
-    assert all(text[a:b] == text[a:b].strip() and "\n" not in text[a:b] for a, b in spans)
+    assert all(text[a:b] == text[a:b].strip() for a, b in spans)
+    assert any("\n" in text[a:b] for a, b in spans) == (not lines)
+
+
+def test_line_spans_refine_sentence_spans() -> None:
+    text = "一、总体目标\n学前三年毛入园率达到90%以上。\n（一）学前教育\n新建幼儿园3所，\n改扩建5所。"
+    sentences = sentence_spans(text)
+    for a, b in sentence_spans(text, lines=True):
+        assert sum(s <= a and b <= e for s, e in sentences) == 1
 
 
 # ---------------------------------------------------------------- question words

@@ -106,7 +106,7 @@ _compact = lru_cache(maxsize=4096)(compact)
 def _question_bigrams(question: str) -> set[str]:
     grams: set[str] = set()
     for part in strip_question_words(question).split():
-        grams |= set(bigrams(part)) or set(_compact(part))  # a one-character part is its own term
+        grams |= set(bigrams(_compact(part))) or set(_compact(part))  # a one-character part is its own term
     return grams
 
 
@@ -218,7 +218,7 @@ def _candidates(
     for rank, hit in enumerate(hits[:TOP_HITS]):
         c = hit.chunk
         text = source_text(c.source)
-        for s, e in sentence_spans(text, c.start, c.end):
+        for s, e in sentence_spans(text, c.start, c.end, lines=True):
             if sum(ch.isalnum() for ch in text[s:e]) < MIN_SENTENCE_CHARS:
                 continue
             whole = text[s:e]
@@ -308,7 +308,7 @@ def _score_all(question: str, cands: list[_Sentence], scorer: SentenceScorer,
 
 
 def _jaccard(a: str, b: str) -> float:
-    ga, gb = set(bigrams(a)), set(bigrams(b))
+    ga, gb = set(bigrams(_compact(a))), set(bigrams(_compact(b)))
     return len(ga & gb) / max(1, len(ga | gb))
 
 

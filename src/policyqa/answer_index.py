@@ -21,11 +21,12 @@ from .types import Hit
 @dataclass
 class IndexedScorer:
     """Question↔sentence similarity for the answer engine, from the precomputed vectors of
-    the hits' sentences (read row by row from the sentence table). The answer and the
-    sentence table split a chunk with the same ``text.sentence_spans``, so a sentence it
-    scores is an indexed one, looked up by its folded text. Only a sentence the table does
-    not hold is embedded (the slow step, ≈25 ms each), at most ``max_embed`` per question.
-    ``query_vector`` is the question's vector; ``embed_passages`` embeds the others."""
+    the hits' sentences (read row by row from the sentence table). The answer splits a
+    chunk with the table's ``text.sentence_spans`` and at line breaks too, so a sentence it
+    scores is an indexed one or a line of one (a heading line, or the sentence under it):
+    it is scored by the indexed sentence that it is or that contains it. Only a sentence of
+    no indexed one is embedded (the slow step, ≈25 ms each), at most ``max_embed`` per
+    question. ``query_vector`` is the question's vector; ``embed_passages`` embeds those."""
 
     data: IndexData
     query_vector: np.ndarray
@@ -33,24 +34,35 @@ class IndexedScorer:
     hits: Sequence[Hit] = ()
     max_embed: int = 8
 
-    def _indexed(self) -> dict[str, int]:
-        """Content key → sentence-table row of every sentence of the hits' chunks."""
+    def _indexed(self) -> tuple[dict[str, int], list[tuple[str, int]]]:
+        """Content key → sentence-table row, and (folded text, row) of every sentence of
+        the hits' chunks."""
         st = self.data.sentences
         rows: dict[str, int] = {}
+        texts: list[tuple[str, int]] = []
         for h in self.hits:
             c = h.chunk
             for r in st.of_chunk(c.chunk_id):
                 a, b = (int(x) for x in st.spans[r])
-                rows.setdefault(embed_key(normalise(c.text[a - c.start : b - c.start])), r)
-        return rows
+                folded = normalise(c.text[a - c.start : b - c.start])
+                rows.setdefault(embed_key(folded), r)
+                texts.append((folded, r))
+        return rows, texts
+
+    def _row_of(self, sentence: str, rows: dict[str, int], texts: list[tuple[str, int]]) -> int | None:
+        folded = normalise(sentence)
+        row = rows.get(embed_key(folded))
+        if row is None and folded.strip():  # a line of an indexed sentence
+            row = next((r for t, r in texts if folded.strip() in t), None)
+        return row
 
     def score(self, question: str, sentences: Sequence[str]) -> list[float]:
         if not sentences:
             return []
         q = self.query_vector
-        rows = self._indexed()
+        rows, texts = self._indexed()
         table = self.data.sentences.vectors
-        found = [rows.get(embed_key(normalise(s))) for s in sentences]
+        found = [self._row_of(s, rows, texts) for s in sentences]
         sims = [float(np.asarray(table[r], dtype=np.float32) @ q) if r is not None else None for r in found]
         missing = [i for i, v in enumerate(sims) if v is None][: self.max_embed]
         if missing:

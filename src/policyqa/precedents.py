@@ -12,8 +12,8 @@ Candidates are the chunks nearest to the whole draft plus the chunks holding the
 nearest to each draft sentence. Draft and corpus are both embedded as passages (the corpus
 vectors are passage vectors), so the similarity is passage-to-passage.
 
-The draft itself: a passage whose character bigrams (``text.bigrams``: folded, letters and
-digits) are ≥ 0.8 contained in the draft, or that contains ≥ 0.8 of a draft of at least 20
+The draft itself: a passage whose character bigrams (``text.bigrams``: folded, white space
+dropped) are ≥ 0.8 contained in the draft, or that contains ≥ 0.8 of a draft of at least 20
 bigrams, is the draft's own text — with ``exclude_self`` it is dropped. A passage sharing
 ≥ 0.5 (``source_overlap``) is taken for the draft's source (a reworded copy): its document is
 the draft's source document, and with ``exclude_self`` that document's passages are moved after

@@ -87,30 +87,33 @@ def is_cjk_query(query: str) -> bool:
 
 
 def bigrams(text: str, cjk_only: bool = False) -> list[str]:
-    """Character bigrams of ``normalise(text)`` in order, repeats kept: of its letters and
-    digits (punctuation and spaces dropped, so a bigram spans them), or with ``cjk_only``
-    of each run of CJK ideographs (never across a character of another kind)."""
+    """Character bigrams of ``normalise(text)`` in order, repeats kept: of all but its white
+    space (a bigram spans a space or a line break; pass ``compact(text)`` for letters and
+    digits only), or with ``cjk_only`` of each run of CJK ideographs (never across a
+    character of another kind)."""
     folded = normalise(text)
     if cjk_only:
         return [run[i : i + 2] for run in CJK_RUN.findall(folded) for i in range(len(run) - 1)]
-    chars = "".join(ch for ch in folded if ch.isalnum())
+    chars = "".join(folded.split())
     return [chars[i : i + 2] for i in range(len(chars) - 1)]
 
 
 # ---------------------------------------------------------------- sentences
 
-# A sentence ends after 。！？；!?;… and the closing quotes or brackets that follow them, or
-# before a line break (a heading line is a sentence of its own).
-_SENTENCE_END = re.compile(r"[。！？!?；;…]+[”’」』）)》\"']*|\n+")
+# A sentence ends after 。！？；!?;… and the closing quotes or brackets that follow them.
+_SENTENCE_END = r"[。！？!?；;…]+[”’」』）)》\"']*"
+_SENTENCE_ENDS = {False: re.compile(_SENTENCE_END), True: re.compile(_SENTENCE_END + r"|\n+")}
 
 
-def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[Span]:
+def sentence_spans(text: str, start: int = 0, end: int | None = None, lines: bool = False) -> list[Span]:
     """``[s, e)`` spans of the sentences of ``text[start:end]``, surrounding whitespace
-    trimmed, empty ones dropped; offsets index ``text``."""
+    trimmed, empty ones dropped; offsets index ``text``. With ``lines`` a line break ends a
+    sentence too, so each sentence is one of the sentences without ``lines`` or a line of
+    one (a heading line and the sentence under it come apart)."""
     end = len(text) if end is None else end
     spans: list[Span] = []
     pos = start
-    for m in _SENTENCE_END.finditer(text, start, end):
+    for m in _SENTENCE_ENDS[lines].finditer(text, start, end):
         spans.append((pos, m.start() if m.group()[0] == "\n" else m.end()))
         pos = m.end()
     if pos < end:
