@@ -16,6 +16,7 @@ from policyqa.text import (
     compact,
     fold,
     has_cjk,
+    is_cjk,
     is_cjk_query,
     matching_copy,
     normalise,
@@ -52,6 +53,7 @@ def test_importing_the_module_builds_no_converter() -> None:
 
 def test_cjk_tests() -> None:
     assert has_cjk("abc教育") and not has_cjk("abc 123")
+    assert is_cjk("阜阳市") and not is_cjk("阜阳市A") and not is_cjk("")
     assert is_cjk_query("学前教育毛入园率") and is_cjk_query("STEM教育课程")
     assert not is_cjk_query("preschool enrollment 率")
     assert not is_cjk_query("")

@@ -70,7 +70,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import PurePosixPath
 
-from .text import matching_copy, parse_number
+from .text import has_cjk, is_cjk, matching_copy, parse_number, trim
 from .types import Block, DocMeta, Document, SourceFile, Span
 
 DOC_TYPES: tuple[str, ...] = (
@@ -212,19 +212,11 @@ def _segments(text: str, noise: list[Span]) -> list[_Seg]:
             cuts.append((cur, end))
         first = True
         for a, b in cuts:
-            seg = _strip(text, a, b)
-            if seg is not None:
-                segs.append(_Seg(seg[0], seg[1], first))
+            a, b = trim(text, a, b)
+            if b > a:
+                segs.append(_Seg(a, b, first))
                 first = False
     return segs
-
-
-def _strip(text: str, a: int, b: int) -> Span | None:
-    while a < b and text[a].isspace():
-        a += 1
-    while b > a and text[b - 1].isspace():
-        b -= 1
-    return (a, b) if b > a else None
 
 
 def _marker_of(seg: _Seg, index: int, text: str, mt: str) -> _Marker | None:
@@ -266,7 +258,7 @@ def _clean_title(original: str, matching: str) -> str:
 def _is_title_like(body: str) -> bool:
     return (
         0 < len(body) <= 50
-        and re.search(r"[\u4e00-\u9fff]", body) is not None
+        and has_cjk(body)
         and body[-1] not in "。,;:!?、"
         and heading_rank(body) is None
     )
@@ -437,13 +429,9 @@ def _place_lexicon() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(places), frozenset(others)
 
 
-def _is_cjk(s: str) -> bool:
-    return bool(s) and all("\u4e00" <= c <= "\u9fff" for c in s)
-
-
 def _plausible_short_name(name: str, suffix: str, others: frozenset[str]) -> bool:
     return (
-        _is_cjk(name)
+        is_cjk(name)
         and name not in others
         and not any(c in _REGION_NAME_BAD for c in name)
         and name[0] not in _REGION_FIRST_BAD
@@ -459,7 +447,7 @@ def _dictionary_place(text: str, i: int, places: frozenset[str]) -> str | None:
         word = text[i - n:i + 1] if i >= n else ""
         if (
             word in places
-            and _is_cjk(word[:-1])
+            and is_cjk(word[:-1])
             and word not in _REGION_GENERIC_WORDS
             and not any(c in _PLACE_NAME_BAD for c in word[:-1])
         ):

@@ -69,8 +69,9 @@ CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
 _CJK_CHAR = re.compile(f"[{_CJK_CLASS}]")
 
 
-def is_cjk(ch: str) -> bool:
-    return bool(_CJK_CHAR.fullmatch(ch))
+def is_cjk(text: str) -> bool:
+    """Whether ``text`` is CJK ideographs only (and not empty)."""
+    return CJK_RUN.fullmatch(text) is not None
 
 
 def has_cjk(text: str) -> bool:
