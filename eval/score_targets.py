@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from policyqa.chunk import ChunkSettings  # noqa: E402
-from policyqa.clean import matching_copy  # noqa: E402
+from policyqa.text import matching_copy  # noqa: E402
 from policyqa.ingest import parse_corpus  # noqa: E402
 from policyqa.targets import extract_all  # noqa: E402
 

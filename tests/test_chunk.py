@@ -1,4 +1,4 @@
-from policyqa.chunk import ChunkSettings, chunk_document, sentence_spans, split_long
+from policyqa.chunk import ChunkSettings, chunk_document, split_long
 from policyqa.types import Block, DocMeta, Document
 
 
@@ -18,12 +18,6 @@ def _line_blocks(text: str, headings: dict[str, tuple[str, ...]]) -> list[Block]
                 blocks.append(Block(pos, pos + len(line), "text", path))
         pos += len(line) + 1
     return blocks
-
-
-def test_sentence_spans_keep_offsets_and_quotes():
-    text = "  第一句。第二句！“第三句？”尾巴"
-    spans = sentence_spans(text, 0, len(text))
-    assert [text[a:b] for a, b in spans] == ["第一句。", "第二句！", "“第三句？”", "尾巴"]
 
 
 def test_split_long_respects_clause_punctuation_and_offsets():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from policyqa.clean import find_noise, fold, kept_text, matching_copy
+from policyqa.clean import find_noise, kept_text
 from policyqa.loaders import iter_corpus_files, load_file
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -199,15 +199,6 @@ def test_numbered_content_is_kept() -> None:
     kept = _kept(text)
     for part in ("1、认真学习贯彻有关规定。", "2、言材料增投入，强队伍", "(1)", "12、"):
         assert part in kept
-
-
-def test_fold_and_matching_copy() -> None:
-    assert fold("教育督導工作計劃") == "教育督导工作计划"
-    assert fold("") == ""
-    original = "時間：２０２２（一）　導語"
-    copy = matching_copy(original)
-    assert len(copy) == len(original)
-    assert copy == "时间:2022(一) 导语"
 
 
 # ---------------------------------------------------------------- the sample corpus

@@ -12,8 +12,8 @@ from policyqa.precedents import (
     draft_sentences,
     overlap,
     precedents_json,
-    _bigrams,
 )
+from policyqa.text import bigrams
 
 PLAN_C = """某区教育局2024年工作要点
 
@@ -36,7 +36,7 @@ def engine(small_corpus, fake_settings, fake_embedder):
 
 
 def test_overlap_and_sentences():
-    d = _bigrams("全县学前三年毛入园率达到92%以上。新建公办幼儿园3所。")
+    d = set(bigrams("全县学前三年毛入园率达到92%以上。新建公办幼儿园3所。"))
     op, od = overlap("新建公办幼儿园3所。", d, min_draft=5)
     assert op == 1.0 and 0 < od < 1
     assert overlap("完全不同的文字内容", d)[0] < 0.2

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from policyqa.search import dedupe, is_near_duplicate, lexical_ranking, rrf
+from policyqa.text import sentence_spans
 from policyqa.types import Chunk, DocMeta, Hit
 
 
@@ -119,6 +120,7 @@ def test_answer_scorer_reads_indexed_vectors_and_embeds_only_unknown_sentences(f
     st = engine.data.sentences
     c = hits[0].chunk
     rows = {r: c.text[int(st.spans[r][0]) - c.start:int(st.spans[r][1]) - c.start] for r in st.of_chunk(c.chunk_id)}
+    assert list(rows.values()) == [c.text[a:b] for a, b in sentence_spans(c.text) if b - a >= 4]
     row, indexed = next((r, t) for r, t in rows.items() if "毛入园率" in t)
     part = indexed.split("\n")[-1]  # the answer quotes the line, the index holds more
     assert part != indexed and part in indexed
@@ -127,10 +129,10 @@ def test_answer_scorer_reads_indexed_vectors_and_embeds_only_unknown_sentences(f
     engine.embed_passages = lambda texts: embedded.append(list(texts)) or real(texts)
     q = engine.query_vector("学前三年毛入园率")
     sims = api.IndexedScorer(engine.data, q, engine.embed_passages, hits).score(
-        "学前三年毛入园率", [part, "完全不在索引里的一句话。", indexed + "并且多出一截"])
+        "学前三年毛入园率", [part, indexed, "完全不在索引里的一句话。"])
     expected = float(np.asarray(st.vectors[row], dtype=np.float32) @ q)
-    assert sims[0] == pytest.approx(expected, abs=1e-6)  # part of an indexed sentence
-    assert sims[2] == pytest.approx(expected, abs=1e-6)  # holding one
+    assert sims[0] == pytest.approx(expected, abs=1e-6)  # a line of an indexed sentence
+    assert sims[1] == pytest.approx(expected, abs=1e-6)
     assert embedded == [["完全不在索引里的一句话。"]]
 
 

@@ -13,7 +13,6 @@ from policyqa.targets import (
     COMPARATORS,
     CSV_COLUMNS,
     Target,
-    cn_number,
     extract_all,
     extract_targets,
     targets_from_json,
@@ -31,22 +30,6 @@ def one(sentence: str) -> dict:
     found = targets_in_sentence(sentence)
     assert len(found) == 1, found
     return found[0]
-
-
-# ---------------------------------------------------------------- numbers
-
-
-@pytest.mark.parametrize("text,value", [
-    ("一百二十", 120), ("两", 2), ("十", 10), ("十五", 15), ("二十", 20), ("三千五百", 3500), ("一万", 10000),
-    ("三万五千", 35000), ("一百零五", 105),
-])
-def test_cn_number(text, value):
-    assert cn_number(text) == value
-
-
-def test_cn_number_rejects_non_numbers():
-    assert cn_number("一二") is None
-    assert cn_number("学") is None
 
 
 # ---------------------------------------------------------------- what is a target
@@ -94,6 +77,8 @@ def test_chinese_numerals():
     assert pairs("力争年内引进两所民办高中。") == [(2.0, "所")]
     assert pairs("保证学生每天校内体育活动不少于一小时。") == [(1.0, "小时")]
     assert pairs("学生遵守行为规范合格率达到百分之九十九。") == [(99.0, "%")]
+    assert pairs("学生体质健康合格率达到百分之九十五点五。") == [(95.5, "%")]
+    assert pairs("新建校舍一点五万平方米。") == pairs("新建校舍15000平方米。") == [(15000.0, "平方米")]
 
 
 def test_full_width_digits_and_percent_keep_original_text():

@@ -23,16 +23,13 @@ cites.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from .clean import fold
-from .lexical import has_cjk
-from .search import strip_question_words
+from .text import bigrams, compact, has_cjk, sentence_spans, strip_question_words
 from .types import Answer, Citation, Hit
 
 NOT_FOUND = "文档中没有找到与该问题相关的内容。"
@@ -44,7 +41,6 @@ MIN_SENTENCE_CHARS = 6
 CLOSE_TO_BEST = 0.03  # keep picks whose score is within this of the best one
 NEAR_DUPLICATE = 0.6  # bigram Jaccard above which two sentences count as the same
 
-_SENT_END = re.compile(r"[。！？；!?;]+[”’\"'）)」』]*|\n+")
 _CLAUSE_END = re.compile(r"[，,、：:]")
 _NUMBER = re.compile(r"[0-9０-９]+(?:[.．][0-9０-９]+)?")
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -106,30 +102,14 @@ class BigramTerms:
         return dict.fromkeys(_question_bigrams(question), 1.0)
 
 
-@lru_cache(maxsize=4096)
-def _fold(text: str) -> str:
-    """Traditional→simplified and lower case, for matching only (never shown)."""
-    return fold(text).lower()
-
-
-@lru_cache(maxsize=4096)
-def _compact(text: str) -> str:
-    """Folded, NFKC and lower-cased, letters and digits only: what key terms are looked
-    up in (so a term matches across the punctuation and spaces of the source)."""
-    return "".join(ch for ch in unicodedata.normalize("NFKC", fold(text)).lower() if ch.isalnum())
-
-
-def _bigrams(text: str) -> set[str]:
-    chars = [c for c in text if c.isalnum()]
-    if len(chars) == 1:
-        return set(chars)
-    return {chars[i] + chars[i + 1] for i in range(len(chars) - 1)}
+# Key terms are looked up in every clause window of every candidate sentence.
+_compact = lru_cache(maxsize=4096)(compact)
 
 
 def _question_bigrams(question: str) -> set[str]:
     grams: set[str] = set()
     for part in strip_question_words(question).split():
-        grams |= _bigrams(_compact(part))
+        grams |= set(bigrams(_compact(part))) or set(_compact(part))  # a one-character part is its own term
     return grams
 
 
@@ -210,28 +190,6 @@ class _Sentence:
     whole: str = ""  # the whole sentence before cutting (what similarity is scored on)
 
 
-def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """``[s, e)`` spans of the sentences in ``text[start:end]``, whitespace trimmed, ending
-    at 。！？；!?; or a line break; offsets index ``text``."""
-    spans = []
-    pos = start
-    for m in _SENT_END.finditer(text, start, end):
-        cut = m.start() if m.group().startswith("\n") else m.end()
-        spans.append((pos, cut))
-        pos = m.end()
-    if pos < end:
-        spans.append((pos, end))
-    out = []
-    for s, e in spans:
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if e - s >= 1:
-            out.append((s, e))
-    return out
-
-
 def _best_window(text: str, s: int, e: int, terms: KeyTerms, limit: int) -> tuple[int, int]:
     """Cut a long sentence to the clause-bounded window of at most ``limit`` characters that
     covers most of the question's key terms (earliest on ties)."""
@@ -263,7 +221,7 @@ def _candidates(
     for rank, hit in enumerate(hits[:TOP_HITS]):
         c = hit.chunk
         text = source_text(c.source)
-        for s, e in split_sentences(text, c.start, c.end):
+        for s, e in sentence_spans(text, c.start, c.end, lines=True):
             if sum(ch.isalnum() for ch in text[s:e]) < MIN_SENTENCE_CHARS:
                 continue
             whole = text[s:e]
@@ -290,7 +248,7 @@ _NUMBERING = re.compile(
 def _heading_key(text: str) -> str:
     m = _NUMBERING.match(text)
     body = text[m.end():] if m else text
-    return _compact(_fold(body)).rstrip("：:")
+    return compact(body)
 
 
 def _is_structural_heading(text: str, title: str, heading_path: Sequence[str]) -> bool:
@@ -368,7 +326,7 @@ def _score_all(question: str, cands: list[_Sentence], scorer: SentenceScorer,
 
 
 def _jaccard(a: str, b: str) -> float:
-    ga, gb = _bigrams(_fold(a)), _bigrams(_fold(b))
+    ga, gb = set(bigrams(_compact(a))), set(bigrams(_compact(b)))
     return len(ga & gb) / max(1, len(ga | gb))
 
 

@@ -12,21 +12,21 @@ import numpy as np
 from .answer import KeyTerms
 from .glossary import Phrase, Translation
 from .index import IndexData, embed_key
-from .lexical import WORD_TOKEN, LexicalIndex, normalise
+from .lexical import WORD_TOKEN, LexicalIndex
 from .search import question_words
+from .text import normalise
 from .types import Hit
 
 
 @dataclass
 class IndexedScorer:
     """Question↔sentence similarity for the answer engine, from the precomputed vectors of
-    the hits' sentences (read row by row from the sentence table). The answer splits
-    sentences at line breaks too, so a sentence it quotes may be part of an indexed one
-    (a heading line and the sentence under it): it is scored by the indexed sentence that
-    contains it, or else by one it contains (the index also splits at "…"). Only a
-    sentence with neither is embedded (the slow step, ≈25 ms each), at most ``max_embed``
-    per question. ``query_vector`` is the question's vector; ``embed_passages`` embeds
-    the sentences no indexed one covers."""
+    the hits' sentences (read row by row from the sentence table). The answer splits a
+    chunk with the table's ``text.sentence_spans`` and at line breaks too, so a sentence it
+    scores is an indexed one or a line of one (a heading line, or the sentence under it):
+    it is scored by the indexed sentence that it is or that contains it. Only a sentence of
+    no indexed one is embedded (the slow step, ≈25 ms each), at most ``max_embed`` per
+    question. ``query_vector`` is the question's vector; ``embed_passages`` embeds those."""
 
     data: IndexData
     query_vector: np.ndarray
@@ -49,20 +49,20 @@ class IndexedScorer:
                 texts.append((folded, r))
         return rows, texts
 
+    def _row_of(self, sentence: str, rows: dict[str, int], texts: list[tuple[str, int]]) -> int | None:
+        folded = normalise(sentence)
+        row = rows.get(embed_key(folded))
+        if row is None and folded.strip():  # a line of an indexed sentence
+            row = next((r for t, r in texts if folded.strip() in t), None)
+        return row
+
     def score(self, question: str, sentences: Sequence[str]) -> list[float]:
         if not sentences:
             return []
         q = self.query_vector
         rows, texts = self._indexed()
         table = self.data.sentences.vectors
-        found: list[int | None] = []
-        for s in sentences:
-            folded = normalise(s)
-            row = rows.get(embed_key(folded))
-            if row is None and folded.strip():  # part of an indexed sentence, or holding one
-                row = next((r for t, r in texts if folded.strip() in t), None)
-                row = row if row is not None else next((r for t, r in texts if t.strip() and t in folded), None)
-            found.append(row)
+        found = [self._row_of(s, rows, texts) for s in sentences]
         sims = [float(np.asarray(table[r], dtype=np.float32) @ q) if r is not None else None for r in found]
         missing = [i for i, v in enumerate(sims) if v is None][: self.max_embed]
         if missing:

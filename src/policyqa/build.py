@@ -20,7 +20,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .chunk import ChunkSettings, sentence_spans
+from .chunk import ChunkSettings
+from .compare import indicator_text
 from .config import Settings
 from .embed import Embedder
 from .errors import PolicyQAError
@@ -40,10 +41,11 @@ from .index import (
     write_index,
 )
 from .ingest import ParsedCorpus, parse_corpus
-from .lexical import LexicalIndex, normalise
+from .lexical import LexicalIndex
 from .loaders import SkippedEntry, corpus_path, iter_corpus_files, source_name, walk_corpus
 from .search import lexical_text, passage_text, query_text
-from .targets import extract_all, indicator_text
+from .targets import extract_all
+from .text import normalise, sentence_spans
 from .types import Chunk, Document, ProgressEvent
 
 Progress = Callable[[ProgressEvent], None]

@@ -2,9 +2,10 @@
 from its body, each carrying its heading path and exact ``[start, end)`` span.
 
 Rules:
-* The units are sentences of body blocks (split after 。！？；!?; and after closing quotes
-  that follow them). A sentence longer than ``chunk_max`` is split at clause punctuation
-  with ``langchain_text_splitters.RecursiveCharacterTextSplitter`` (offsets kept).
+* The units are sentences of body blocks (``text.sentence_spans``: split after 。！？；!?;…
+  and the closing quotes that follow them). A sentence longer than ``chunk_max`` is split
+  at clause punctuation with ``langchain_text_splitters.RecursiveCharacterTextSplitter``
+  (offsets kept).
 * Heading blocks open a new chunk and are kept with the body that follows them; runs of
   headings (一、 then （一）) stay together.
 * A chunk grows while it is under ``chunk_size``; it never passes ``chunk_max`` (unless
@@ -16,14 +17,12 @@ Rules:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Iterable, Iterator
 
+from .text import sentence_spans, trim
 from .types import Block, Chunk, Document, Span
-
-_SENTENCE_END = re.compile(r"[。！？!?；;…]+[”’」』）)》\"']*")
 
 
 @dataclass(frozen=True)
@@ -39,26 +38,6 @@ class ChunkSettings:
     size: int = 300
     max: int = 520
     min: int = 60
-
-
-def sentence_spans(text: str, start: int, end: int) -> list[Span]:
-    """Sentence spans of ``text[start:end]`` with surrounding whitespace trimmed."""
-    spans: list[Span] = []
-    pos = start
-    for m in _SENTENCE_END.finditer(text, start, end):
-        spans.append((pos, m.end()))
-        pos = m.end()
-    if pos < end:
-        spans.append((pos, end))
-    return [s for s in (_trim(text, a, b) for a, b in spans) if s[1] > s[0]]
-
-
-def _trim(text: str, start: int, end: int) -> Span:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
 
 
 @lru_cache(maxsize=8)
@@ -85,7 +64,7 @@ def split_long(text: str, start: int, end: int, max_chars: int) -> list[Span]:
         local = piece.find(content, cursor)
         if local < 0:  # should not happen; fall back to the splitter's own offset
             local = int(doc.metadata.get("start_index", cursor))
-        spans.append(_trim(text, start + local, start + local + len(content)))
+        spans.append(trim(text, start + local, start + local + len(content)))
         cursor = local + len(content)
     return [s for s in spans if s[1] > s[0]] or [(start, end)]
 

@@ -2,7 +2,7 @@
 
 ``find_noise(text)`` returns sorted, merged, non-overlapping ``[start, end)`` spans of
 scraped-page boilerplate; everything outside them is the document's own text. Matching runs
-on ``matching_copy(text)``: traditional folded to simplified (OpenCC ``t2s``) and full-width
+on ``text.matching_copy(text)``: traditional folded to simplified (OpenCC ``t2s``) and full-width
 ASCII folded to half-width, *only* when that copy has exactly the length of ``text``
 (otherwise the original is matched), so every match offset is an offset into ``text``.
 
@@ -51,40 +51,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+
+from .text import matching_copy
 
 Span = tuple[int, int]
-
-# ---------------------------------------------------------------- folding
-
-
-@lru_cache(maxsize=1)
-def _t2s_converter():
-    import opencc  # imported on first use: nothing is built at import time
-
-    return opencc.OpenCC("t2s")
-
-
-def fold(text: str) -> str:
-    """Traditional → simplified (OpenCC t2s). Almost always length-preserving, but callers
-    that use offsets from the result must check ``len(fold(t)) == len(t)``."""
-    if not text:
-        return text
-    return _t2s_converter().convert(text)
-
-
-_WIDTH_MAP = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
-
-
-def matching_copy(text: str) -> str:
-    """A same-length copy of ``text`` for pattern matching: t2s-folded (when folding keeps
-    the length; else the original) and full-width ASCII turned half-width ("：" → ":",
-    "（" → "(", "１" → "1", ideographic space → " ")."""
-    folded = fold(text)
-    if len(folded) != len(text):
-        folded = text
-    return folded.translate(_WIDTH_MAP)
-
 
 # ---------------------------------------------------------------- patterns
 

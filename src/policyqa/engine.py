@@ -36,6 +36,7 @@ import numpy as np
 from .answer import build_answer
 from .answer_index import IndexedScorer, IndexedTermWeights
 from .build import BuildSummary, Progress, build_index, index_is_current
+from .compare import CompareTable, TargetIndex, checked_topic, compare, indicator_text
 from .config import Settings
 from .embed import Embedder, ThreadLimit, make_embedder
 from .errors import IndexDamagedError, IndexFormatError, IndexMissingError, PolicyQAError
@@ -44,9 +45,10 @@ from .index import CURRENT, IndexData, Manifest, check_model, load_index, tidy_i
 from .library import add_file, remove_file
 from .precedents import Draft, PrecedentResults, find_precedents
 from .calibration import calibration_for
-from .search import (SearchParams, evidence_vector, expand, is_cjk_query,
-                     is_off_topic, lexical_side, query_text, search, translate, unknown_words, without_words)
-from .targets import CompareTable, TargetIndex, checked_topic, compare, extract_all, indicator_text
+from .search import (SearchParams, evidence_vector, expand, is_off_topic, lexical_side, query_text, search, translate,
+                     unknown_words, without_words)
+from .targets import extract_all
+from .text import is_cjk_query
 from .types import Answer, Document, Filters, ProgressEvent, SearchResult
 
 log = logging.getLogger(__name__)

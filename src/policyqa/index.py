@@ -56,8 +56,9 @@ from .errors import (DiskFullError, IndexBusyError, IndexDamagedError, IndexForm
 from .generations import (CURRENT, MANIFEST, MANIFEST_DIGEST, READERS_LOCK, GenerationLock, Removal,
                           current_generation, lock_current, manifest_digest, record_checksums, remove_unused,
                           verify_checksums)
-from .lexical import LexicalIndex, normalise
+from .lexical import LexicalIndex
 from .store import LazyJson, RecordStore, RowFile, TextStore, write_npy, write_records, write_texts
+from .text import normalise
 from .types import Block, Chunk, DocMeta, Document, Target, targets_from_json, targets_to_json
 from .vector_index import build_vector_index, describe as describe_vector_index  # noqa: F401 (re-exported)
 

@@ -20,7 +20,6 @@ import hashlib
 import json
 import math
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,13 +27,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .clean import fold
 from .store import RowFile, write_npy
+from .text import CJK_RUN, QUESTION_WORDS, bigrams, normalise
 
-_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 _ASCII_WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?%?")
-# Very common function words that carry no topic.
-_STOP = frozenset("的 了 和 与 及 等 在 是 对 为 将 把 被 有 也 并 或 中 上 下 要 各 个 之 其 从 以 于 什么 怎么 哪些 如何 多少 有何 有什么".split())
+# Very common function words and the question words: they carry no topic.
+_STOP = frozenset("的 了 和 与 及 等 在 是 对 为 将 把 被 有 也 并 或 中 上 下 要 各 个 之 其 从 以 于".split()) | set(QUESTION_WORDS)
 
 
 @lru_cache(maxsize=1)
@@ -50,22 +48,12 @@ def _jieba():
 WORD_TOKEN = "w:"  # prefix of jieba words among the tokens ("b:" bigrams, "a:" ASCII words)
 
 
-def normalise(text: str) -> str:
-    """Fold script and width for matching (never used for offsets)."""
-    return unicodedata.normalize("NFKC", fold(text)).lower()
-
-
-def has_cjk(text: str) -> bool:
-    """Whether ``text`` has any CJK ideograph."""
-    return any("\u3400" <= ch <= "\u9fff" for ch in text)
-
-
 def tokenize(text: str) -> list[str]:
     norm = normalise(text)
     tokens: list[str] = []
-    for run in _CJK_RUN.findall(norm):
+    for run in CJK_RUN.findall(norm):
         tokens.extend(WORD_TOKEN + w for w in _jieba().cut_for_search(run) if w not in _STOP and len(w) > 1)
-        tokens.extend("b:" + run[i : i + 2] for i in range(len(run) - 1))
+        tokens.extend("b:" + g for g in bigrams(run, cjk_only=True))
         if len(run) == 1 and run not in _STOP:
             tokens.append(WORD_TOKEN + run)
     tokens.extend("a:" + w for w in _ASCII_WORD.findall(norm))

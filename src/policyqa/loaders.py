@@ -86,12 +86,12 @@ import os
 import re
 import zipfile
 from dataclasses import dataclass
-from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable
 
 from .errors import LoadError
+from .text import fold
 from .types import SourceFile
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".docx", ".pdf", ".html", ".htm")
@@ -721,17 +721,10 @@ def _pick(raw: bytes, decoded: dict[str, str]) -> str:
     return next(iter(decoded))  # candidate order: GB18030 first
 
 
-@lru_cache(maxsize=1)
-def _t2s():  # the converter is built once, on first use (never at import)
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
 def _commonness(text: str) -> float:
     """Share of non-ASCII characters that are common Chinese characters or punctuation
     (GB2312 level 1 and its punctuation rows, after folding traditional to simplified)."""
-    folded = _t2s().convert(text)
+    folded = fold(text)
     total = common = 0
     for ch in folded:
         if ord(ch) < 128:

@@ -12,8 +12,8 @@ Candidates are the chunks nearest to the whole draft plus the chunks holding the
 nearest to each draft sentence. Draft and corpus are both embedded as passages (the corpus
 vectors are passage vectors), so the similarity is passage-to-passage.
 
-The draft itself: a passage whose character bigrams (after folding traditional→simplified and
-width) are ≥ 0.8 contained in the draft, or that contains ≥ 0.8 of a draft of at least 20
+The draft itself: a passage whose character bigrams (``text.bigrams``: folded, white space
+dropped) are ≥ 0.8 contained in the draft, or that contains ≥ 0.8 of a draft of at least 20
 bigrams, is the draft's own text — with ``exclude_self`` it is dropped. A passage sharing
 ≥ 0.5 (``source_overlap``) is taken for the draft's source (a reworded copy): its document is
 the draft's source document, and with ``exclude_self`` that document's passages are moved after
@@ -25,17 +25,15 @@ best passage; ``k`` bounds the number of passages.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
-from .chunk import sentence_spans
-from .clean import matching_copy
 from .errors import PolicyQAError
 from .search import is_near_duplicate
 from .index import IndexData
+from .text import bigrams, sentence_spans
 from .types import Chunk
 
 
@@ -119,15 +117,10 @@ def precedents_json(groups: Sequence[PrecedentGroup]) -> dict[str, Any]:
     return {"results": results}
 
 
-def _bigrams(text: str) -> set[str]:
-    t = re.sub(r"\s+", "", matching_copy(text)).lower()
-    return {t[i : i + 2] for i in range(len(t) - 1)}
-
-
 def overlap(passage: str, draft_grams: set[str], min_draft: int = 20) -> tuple[float, float]:
     """(share of the passage's bigrams found in the draft, share of the draft's found in the
     passage — 0 for drafts shorter than ``min_draft`` bigrams)."""
-    pg = _bigrams(passage)
+    pg = set(bigrams(passage))
     if not pg or not draft_grams:
         return 0.0, 0.0
     common = len(pg & draft_grams)
@@ -135,7 +128,7 @@ def overlap(passage: str, draft_grams: set[str], min_draft: int = 20) -> tuple[f
 
 
 def draft_sentences(text: str, min_chars: int = 4) -> list[tuple[int, int]]:
-    spans = [(a, b) for a, b in sentence_spans(text, 0, len(text)) if b - a >= min_chars]
+    spans = [(a, b) for a, b in sentence_spans(text) if b - a >= min_chars]
     return spans or [(0, len(text))]
 
 
@@ -176,7 +169,7 @@ def find_precedents(data: IndexData, draft: Draft, vectors: np.ndarray, k: int =
     dvec, svecs = vecs[0], vecs[1:]
     pool, searched = _candidates(data, dvec, svecs, p)
     st = data.sentences
-    dgrams = _bigrams(draft.text)
+    dgrams = set(bigrams(draft.text))
     scored = []
     for cid in pool:
         rows = st.of_chunk(cid)

@@ -24,7 +24,6 @@ its top evidence fits better without the question's words the corpus never uses
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -32,7 +31,8 @@ import numpy as np
 
 from .index import IndexData, doc_table
 from .glossary import Glossary, Phrase, Thesaurus, Translation
-from .lexical import WORD_TOKEN, normalise, tokenize
+from .lexical import WORD_TOKEN, tokenize
+from .text import bigrams, is_cjk_query, normalise, strip_question_words
 from .types import Chunk, Filters, Hit, SearchResult, Span
 from .vector_index import search as vector_search
 
@@ -89,25 +89,6 @@ def lexical_text(chunk: Chunk) -> str:
 
 def query_text(query: str) -> str:
     return normalise(query.strip())
-
-
-# Question words and particles, and the words that only frame the question around them
-# ("要达到多少", "有哪些措施", "怎么写", "提法比较"): they say what kind of answer is
-# wanted, not what it is about, so they are not key terms.
-_QUESTION_WORDS = re.compile(
-    r"(?:要|需要|应|将)?(?:达到|提高到|控制在|是)?多少|"
-    r"(?:有)?(?:什么|哪些|哪几[项个条类])(?:要求|措施|举措|做法|办法|安排|内容|规定|方面)?|"
-    r"(?:怎么|怎样|如何)(?:写|做|安排|规定)?|"
-    r"(?:的)?(?:提法|写法|表述)?(?:比较|对比)|(?:的)?(?:提法|写法|表述)|"
-    r"哪个|是否|有没有|为什么|请问|关于|方面|主要|"
-    r"[的了吗呢吧啊？?，,。、\s]"
-)
-
-
-def strip_question_words(question: str) -> str:
-    """The question, folded, with question words, particles and the words that frame the
-    question blanked out (什么, 哪些, 吗, 要达到多少, 有什么要求, …)."""
-    return _QUESTION_WORDS.sub(" ", normalise(question))
 
 
 def question_words(question: str) -> list[str]:
@@ -174,17 +155,12 @@ def rrf(rankings: Sequence[Sequence[int]], weights: Sequence[float], k: int = 60
     return fused
 
 
-def _bigrams(text: str) -> frozenset[str]:
-    t = "".join(normalise(text).split())
-    return frozenset(t[i : i + 2] for i in range(len(t) - 1))
-
-
 def _overlap(ga: frozenset[str], gb: frozenset[str]) -> float:
     return len(ga & gb) / min(len(ga), len(gb)) if ga and gb else 0.0
 
 
 def is_near_duplicate(a: str, b: str, threshold: float = 0.8) -> bool:
-    ga, gb = _bigrams(a), _bigrams(b)
+    ga, gb = frozenset(bigrams(a)), frozenset(bigrams(b))
     return a == b if not ga or not gb else _overlap(ga, gb) >= threshold
 
 
@@ -193,18 +169,12 @@ def dedupe(hits: Sequence[Hit], limit: int | None = None, threshold: float = 0.8
     the smaller set, after folding, so a traditional copy of a simplified passage counts)."""
     kept: list[tuple[Hit, frozenset[str]]] = []
     for h in hits:
-        grams = _bigrams(h.chunk.text)
+        grams = frozenset(bigrams(h.chunk.text))
         if not any(_overlap(grams, g) >= threshold for _, g in kept):
             kept.append((h, grams))
             if limit is not None and len(kept) >= limit:
                 break
     return [h for h, _ in kept]
-
-
-def is_cjk_query(query: str) -> bool:
-    cjk = sum(1 for ch in query if "\u3400" <= ch <= "\u9fff")
-    letters = sum(1 for ch in query if ch.isalpha())
-    return cjk > 0 and cjk >= letters / 2
 
 
 def best_sentence(data: IndexData, chunk_id: int, qvec: np.ndarray) -> tuple[float, Span] | None:

@@ -1,7 +1,7 @@
 """Compilations → documents, heading hierarchy, metadata.
 
 ``parse_documents(sf, noise)`` works on the file's kept text (everything outside the noise
-spans from ``clean.find_noise``), matched on ``clean.matching_copy`` (traditional folded to
+spans from ``clean.find_noise``), matched on ``text.matching_copy`` (traditional folded to
 simplified, full-width ASCII to half-width, same length) and reported with the original
 characters. All offsets index ``sf.text``.
 
@@ -70,8 +70,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from .clean import matching_copy
 from .gazetteer import Division, load_gazetteer, most_frequent, most_specific
+from .text import has_cjk, matching_copy, parse_number, trim
 from .types import Block, DocMeta, Document, SourceFile, Span
 
 DOC_TYPES: tuple[str, ...] = (
@@ -79,7 +79,6 @@ DOC_TYPES: tuple[str, ...] = (
 )
 
 _CN_NUM = "一二三四五六七八九十"
-_CN_DIGITS = {ch: i + 1 for i, ch in enumerate(_CN_NUM)} | {"零": 0, "〇": 0, "百": 100}
 _NUM = rf"[{_CN_NUM}百零〇\d]"
 
 _MARKER_TAIL = re.compile(rf"^(?P<title>.{{0,60}}?)\s*(?P<m>篇[{_CN_NUM}]{{1,3}})\s*$")
@@ -192,32 +191,11 @@ def _segments(text: str, noise: list[Span]) -> list[_Seg]:
             cuts.append((cur, end))
         first = True
         for a, b in cuts:
-            seg = _strip(text, a, b)
-            if seg is not None:
-                segs.append(_Seg(seg[0], seg[1], first))
+            a, b = trim(text, a, b)
+            if b > a:
+                segs.append(_Seg(a, b, first))
                 first = False
     return segs
-
-
-def _strip(text: str, a: int, b: int) -> Span | None:
-    while a < b and text[a].isspace():
-        a += 1
-    while b > a and text[b - 1].isspace():
-        b -= 1
-    return (a, b) if b > a else None
-
-
-def _cn_number(s: str) -> int:
-    if s.isdigit():
-        return int(s)
-    if s == "十":
-        return 10
-    if s.startswith("十"):
-        return 10 + _CN_DIGITS.get(s[1], 0)
-    if "十" in s:
-        tens, _, ones = s.partition("十")
-        return _CN_DIGITS.get(tens, 0) * 10 + (_CN_DIGITS.get(ones, 0) if ones else 0)
-    return _CN_DIGITS.get(s, 0)
 
 
 def _marker_of(seg: _Seg, index: int, text: str, mt: str) -> _Marker | None:
@@ -232,7 +210,7 @@ def _marker_of(seg: _Seg, index: int, text: str, mt: str) -> _Marker | None:
         if m.group("title"):
             t0, t1 = seg.start + m.start("title"), seg.start + m.end("title")
             title = _clean_title(text[t0:t1], mt[t0:t1])
-        return _Marker(index, _cn_number(digits), label, title)
+        return _Marker(index, int(parse_number(digits) or 0), label, title)
     return None
 
 
@@ -259,7 +237,7 @@ def _clean_title(original: str, matching: str) -> str:
 def _is_title_like(body: str) -> bool:
     return (
         0 < len(body) <= 50
-        and re.search(r"[\u4e00-\u9fff]", body) is not None
+        and has_cjk(body)
         and body[-1] not in "。,;:!?、"
         and heading_rank(body) is None
     )

@@ -8,27 +8,18 @@ from typing import Callable
 
 import gradio as gr
 
-from ..clean import matching_copy
+from ..text import bigrams, matching_copy, strip_question_words
 from ..types import Hit, SearchResult
 from .common import (ALL, CSS, NO_RESULTS, NOT_COVERED, PRIVATE, _short, esc, facet_choices, guard, heading_label, limit_note,
                      make_filters, mark_spans, query_input, text_validator)
 from .protocol import EngineLike
 
 
-_QUERY_NOISE = re.compile(r"什么|哪些|怎么|怎样|如何|多少|是否|有没有|请问|[的了吗呢吧？?，,。、\s]")
-
-
 def query_terms(query: str) -> list[str]:
     """Folded, lower-cased terms to mark: CJK bigrams and Latin words (an English query's
     Chinese translations are passed in as extra words, space-separated)."""
-    folded = _QUERY_NOISE.sub(" ", matching_copy(query).lower())
-    terms: set[str] = set()
-    for word in re.findall(r"[a-z0-9]{2,}", folded):
-        terms.add(word)
-    for run in re.findall(r"[\u3400-\u9fff]+", folded):
-        if len(run) == 1:
-            continue
-        terms.update(run[i : i + 2] for i in range(len(run) - 1))
+    folded = strip_question_words(query)
+    terms = set(re.findall(r"[a-z0-9]{2,}", folded)) | set(bigrams(folded, cjk_only=True))
     return sorted(terms)
 
 

@@ -1,0 +1,222 @@
+"""Text analysis shared by every stage: folding, CJK tests, character bigrams, sentence
+spans, question words and Chinese numerals.
+
+Two folded forms, never shown and never cited:
+
+* ``matching_copy(text)`` has exactly the length of ``text`` (traditional → simplified when
+  that keeps the length, full-width ASCII → half-width), so offsets of a regex match on it
+  are offsets into ``text``;
+* ``normalise(text)`` (traditional → simplified, NFKC, lower case) is the key that texts
+  are compared, looked up and embedded by; its offsets mean nothing.
+
+There is one OpenCC converter (``t2s``), built on first use, never at import.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from .types import Span
+
+# ---------------------------------------------------------------- folding
+
+
+@lru_cache(maxsize=1)
+def _t2s_converter():
+    import opencc  # imported on first use: building the converter reads its dictionaries
+
+    return opencc.OpenCC("t2s")
+
+
+def fold(text: str) -> str:
+    """Traditional → simplified (OpenCC t2s). Almost always length-preserving, but callers
+    that use offsets from the result must check ``len(fold(t)) == len(t)``."""
+    if not text:
+        return text
+    return _t2s_converter().convert(text)
+
+
+_WIDTH_MAP = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
+def matching_copy(text: str) -> str:
+    """A same-length copy of ``text`` for pattern matching: t2s-folded (when folding keeps
+    the length; else the original) and full-width ASCII turned half-width ("：" → ":",
+    "（" → "(", "１" → "1", ideographic space → " ")."""
+    folded = fold(text)
+    if len(folded) != len(text):
+        folded = text
+    return folded.translate(_WIDTH_MAP)
+
+
+def normalise(text: str) -> str:
+    """Fold script, width and case for matching (never used for offsets)."""
+    return unicodedata.normalize("NFKC", fold(text)).lower()
+
+
+def compact(text: str) -> str:
+    """``normalise(text)`` with letters and digits only: what key terms are looked up in,
+    so that a term matches across the punctuation and spaces of the source."""
+    return "".join(ch for ch in normalise(text) if ch.isalnum())
+
+
+# ---------------------------------------------------------------- CJK
+
+_CJK_CLASS = "\u3400-\u9fff\uf900-\ufaff"  # extension A, unified and compatibility ideographs
+CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
+_CJK_CHAR = re.compile(f"[{_CJK_CLASS}]")
+
+
+def is_cjk(text: str) -> bool:
+    """Whether ``text`` is CJK ideographs only (and not empty)."""
+    return CJK_RUN.fullmatch(text) is not None
+
+
+def has_cjk(text: str) -> bool:
+    """Whether ``text`` has any CJK ideograph."""
+    return _CJK_CHAR.search(text) is not None
+
+
+def is_cjk_query(query: str) -> bool:
+    """A query written in Chinese: some ideographs, and at least half as many as letters
+    (a Chinese query with a Latin acronym still counts)."""
+    cjk = len(_CJK_CHAR.findall(query))
+    letters = sum(1 for ch in query if ch.isalpha())
+    return cjk > 0 and cjk >= letters / 2
+
+
+def bigrams(text: str, cjk_only: bool = False) -> list[str]:
+    """Character bigrams of ``normalise(text)`` in order, repeats kept: of all but its white
+    space (a bigram spans a space or a line break; pass ``compact(text)`` for letters and
+    digits only), or with ``cjk_only`` of each run of CJK ideographs (never across a
+    character of another kind)."""
+    folded = normalise(text)
+    if cjk_only:
+        return [run[i : i + 2] for run in CJK_RUN.findall(folded) for i in range(len(run) - 1)]
+    chars = "".join(folded.split())
+    return [chars[i : i + 2] for i in range(len(chars) - 1)]
+
+
+# ---------------------------------------------------------------- sentences
+
+# A sentence ends after 。！？；!?;… and the closing quotes or brackets that follow them.
+_SENTENCE_END = r"[。！？!?；;…]+[”’」』）)》\"']*"
+_SENTENCE_ENDS = {False: re.compile(_SENTENCE_END), True: re.compile(_SENTENCE_END + r"|\n+")}
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None, lines: bool = False) -> list[Span]:
+    """``[s, e)`` spans of the sentences of ``text[start:end]``, surrounding whitespace
+    trimmed, empty ones dropped; offsets index ``text``. With ``lines`` a line break ends a
+    sentence too, so each sentence is one of the sentences without ``lines`` or a line of
+    one (a heading line and the sentence under it come apart)."""
+    end = len(text) if end is None else end
+    spans: list[Span] = []
+    pos = start
+    for m in _SENTENCE_ENDS[lines].finditer(text, start, end):
+        spans.append((pos, m.start() if m.group()[0] == "\n" else m.end()))
+        pos = m.end()
+    if pos < end:
+        spans.append((pos, end))
+    return [s for s in (trim(text, a, b) for a, b in spans) if s[1] > s[0]]
+
+
+def trim(text: str, start: int, end: int) -> Span:
+    """``[start, end)`` without the whitespace at either end."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+# ---------------------------------------------------------------- question words
+
+# Words that ask rather than say what is asked about. The lexical index does not count
+# them as words; ``strip_question_words`` blanks them out with the words that frame them.
+QUESTION_WORDS = (
+    "什么", "有什么", "哪些", "哪个", "怎么", "怎样", "如何", "多少", "有何", "是否", "有没有", "为什么", "请问",
+)
+
+# Around a question word, the words that only frame the question ("要达到多少", "有哪些措施",
+# "怎么写", "提法比较"): they say what kind of answer is wanted, not what it is about.
+_QUESTION_FRAMES = re.compile(
+    r"(?:要|需要|应|将)?(?:达到|提高到|控制在|是)?多少|"
+    r"(?:有)?(?:什么|哪些|哪几[项个条类])(?:要求|措施|举措|做法|办法|安排|内容|规定|方面)?|"
+    r"(?:怎么|怎样|如何)(?:写|做|安排|规定)?|"
+    r"(?:的)?(?:提法|写法|表述)?(?:比较|对比)|(?:的)?(?:提法|写法|表述)|"
+    + "|".join(sorted(QUESTION_WORDS, key=len, reverse=True))
+    + r"|关于|方面|主要|[的了吗呢吧啊？?，,。、\s]"
+)
+
+
+def strip_question_words(question: str) -> str:
+    """The question, normalised, with question words, particles and the words that frame
+    the question blanked out (什么, 哪些, 吗, 要达到多少, 有什么要求, …)."""
+    return _QUESTION_FRAMES.sub(" ", normalise(question))
+
+
+# ---------------------------------------------------------------- Chinese numerals
+
+_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_SMALL_UNITS = {"十": 10, "百": 100, "千": 1000}
+_LARGE_UNITS = {"万": 10_000, "亿": 100_000_000}
+_FRACTION_DIGITS = "零〇一二三四五六七八九"
+# A Chinese numeral as it stands in text, with an optional decimal part (九十五点五).
+CN_NUMERAL = rf"[零〇一二两三四五六七八九十百千万亿]+(?:点[{_FRACTION_DIGITS}]+[万亿]?)?"
+
+
+def cn_number(s: str) -> float | None:
+    """Value of a Chinese numeral: "一百二十" → 120, "两" → 2, "十五" → 15, "一百零五" →
+    105, "三万五千" → 35000, "三万五" → 35000, "一亿两千万" → 120000000, "九十五点五" →
+    95.5, "一点五万" → 15000; None if ``s`` is not one ("一二", "学")."""
+    whole, dot, fraction = s.partition("点")
+    value = _cn_integer(whole)
+    if not dot:
+        return None if value is None else float(value)
+    scale = 1
+    while fraction and fraction[-1] in _LARGE_UNITS:  # 一点五万 = 1.5 × 10⁴
+        scale *= _LARGE_UNITS[fraction[-1]]
+        fraction = fraction[:-1]
+    if value is None or not fraction or any(ch not in _FRACTION_DIGITS for ch in fraction):
+        return None
+    return float(f"{value}." + "".join(str(_DIGITS[ch]) for ch in fraction)) * scale
+
+
+def _cn_integer(s: str) -> int | None:
+    """Value of an integer Chinese numeral, None if ``s`` is not one. A last digit right
+    after a unit of a hundred or more stands for the next unit down (三万五 = 35000)."""
+    if not s:
+        return None
+    total = below_yi = section = 0  # parts of 亿, of 万 below 亿, and below 万
+    digit: int | None = None
+    last_unit = 1
+    for ch in s:
+        if ch in _DIGITS:
+            if digit not in (None, 0) and _DIGITS[ch] != 0:
+                return None  # "一二" is a list of digits, not a number
+            digit = _DIGITS[ch]
+            continue
+        if ch in _SMALL_UNITS:
+            section += (1 if digit is None else digit) * _SMALL_UNITS[ch]
+        elif ch == "万":
+            below_yi += (section + (digit or 0) or 1) * _LARGE_UNITS[ch]
+            section = 0
+        elif ch == "亿":
+            total += (below_yi + section + (digit or 0) or 1) * _LARGE_UNITS[ch]
+            below_yi = section = 0
+        else:
+            return None
+        digit, last_unit = None, (_SMALL_UNITS.get(ch) or _LARGE_UNITS[ch])
+    if digit and len(s) >= 2 and s[-2] not in _DIGITS and last_unit >= 100:
+        digit *= last_unit // 10
+    return total + below_yi + section + (digit or 0)
+
+
+def parse_number(s: str) -> float | None:
+    """An Arabic ("95", "95.5") or Chinese ("九十五点五") number's value; None otherwise."""
+    s = s.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", s):
+        return float(s)
+    return cn_number(s)
