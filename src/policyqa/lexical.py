@@ -36,7 +36,8 @@ _STOP = frozenset("的 了 和 与 及 等 在 是 对 为 将 把 被 有 也 �
 
 
 @lru_cache(maxsize=1)
-def _jieba():
+def jieba_tokenizer():
+    """One jieba tokenizer per process, loaded on first use (its dictionary takes ~50 MB)."""
     import jieba
 
     jieba.setLogLevel(60)
@@ -52,7 +53,7 @@ def tokenize(text: str) -> list[str]:
     norm = normalise(text)
     tokens: list[str] = []
     for run in CJK_RUN.findall(norm):
-        tokens.extend(WORD_TOKEN + w for w in _jieba().cut_for_search(run) if w not in _STOP and len(w) > 1)
+        tokens.extend(WORD_TOKEN + w for w in jieba_tokenizer().cut_for_search(run) if w not in _STOP and len(w) > 1)
         tokens.extend("b:" + g for g in bigrams(run, cjk_only=True))
         if len(run) == 1 and run not in _STOP:
             tokens.append(WORD_TOKEN + run)
