@@ -342,3 +342,17 @@ def test_placeholders_are_flagged_not_passed_off_as_values():
         assert not plain.citations[0].placeholder and PLACEHOLDER_NOTE not in plain.answer
     finally:
         del TEXTS["ph.txt"]
+
+
+def test_citations_carry_their_documents_year_and_region():
+    TEXTS["meta.txt"] = "某县计划\n学前三年毛入园率达到90%以上。\n"
+    try:
+        hit = make_hit("meta.txt", "学前三年毛入园率达到90%以上。", 0.9)
+        chunk = dataclasses.replace(hit.chunk, metadata=DocMeta(year=2023, region="颍州区"))
+        ans = build_answer("毛入园率", [dataclasses.replace(hit, chunk=chunk)], source_text, FlatScorer(), abstained=False,
+                           term_weights=FixedTerms({"毛入园率": 3.0}))
+        c = ans.citations[0]
+        assert (c.year, c.region, c.where()) == (2023, "颍州区", "颍州区 · 2023")
+        assert c.to_json()["year"] == 2023 and c.to_json()["region"] == "颍州区"
+    finally:
+        del TEXTS["meta.txt"]

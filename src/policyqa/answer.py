@@ -469,6 +469,8 @@ def build_answer(
                 heading_path=tuple(chunk.heading_path),
                 doc_id=chunk.doc_id,
                 placeholder=placeholder,
+                year=chunk.metadata.year,
+                region=chunk.metadata.region,
             )
         )
     return Answer(question, False, ("\n" if several_docs else "").join(parts), tuple(citations))

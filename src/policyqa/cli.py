@@ -273,7 +273,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     print(answer.answer)
     for c in answer.citations:
         path = " › ".join(c.heading_path)
-        print(f"[{c.n}] {c.title} › {path}  ({c.source} [{c.start}:{c.end}])")
+        where = f"  {c.where()}" if c.where() else ""
+        print(f"[{c.n}] {c.title} › {path}{where}  ({c.source} [{c.start}:{c.end}])")
     return 0
 
 

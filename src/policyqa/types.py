@@ -169,10 +169,18 @@ class Citation:
     doc_id: str = ""
     # the passage holds a placeholder instead of a value ("xx%", "×××"): a template, not a figure
     placeholder: bool = False
+    year: int | None = None  # the cited document's, so a reader sees when and where it applies
+    region: str | None = None
+
+    def where(self) -> str:
+        """"region · year" of the cited document, as far as known ("" when neither is)."""
+        return " · ".join(str(x) for x in (self.region, self.year) if x)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "placeholder": self.placeholder,
+            "year": self.year,
+            "region": self.region,
             "n": self.n,
             "source": self.source,
             "start": self.start,

@@ -28,7 +28,7 @@ def answer_messages(answer: Answer) -> list[dict]:
         path = heading_label(c.heading_path, c.title)
         title = f"[{c.n}] {c.title}" + (f" › {path}" if path else "")
         content = (
-            f"<div><b>{esc(c.title)}</b></div>"
+            f"<div><b>{esc(c.title)}</b>" + (f"（{esc(c.where())}）" if c.where() else "") + "</div>"
             + (f"<div>{esc(path)}</div>" if path else "")
             + f"<div>{esc_lines(c.text)}</div>"
             + f"<div><small>{esc(c.source)} [{c.start}:{c.end}]</small></div>"
