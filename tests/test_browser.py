@@ -57,6 +57,15 @@ def test_ask_cite_and_open_source(page):
     chat.get_by_text("每年交流轮岗教师比例不低于10%").first.wait_for()
     assert "[1]" in chat.inner_text()
     shot(page, "1-ask", "ask")
+    # the answer with its citations as Word, downloaded from the page
+    link = page.locator("#ask-docx a").first
+    link.wait_for()
+    with page.expect_download() as info:
+        link.click()
+    from docx import Document
+
+    saved = "\n".join(p.text for p in Document(info.value.path()).paragraphs)
+    assert "交流轮岗教师比例有什么要求？" in saved and "每年交流轮岗教师比例不低于10%" in saved and "[1]" in saved
     page.locator("#cite-1").click()
     hit = page.locator("#doc-view mark.pqa-hit").first
     hit.wait_for(state="visible")

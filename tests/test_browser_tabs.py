@@ -6,6 +6,7 @@ Screenshots of each tab land in tests/artifacts/screenshots/ (browser_support.sh
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,20 @@ def browser():
 @pytest.fixture
 def page(browser, real_site):
     yield from open_page(browser, real_site[0], height=800)
+
+
+def _download(page, link) -> Path:
+    link.wait_for()
+    with page.expect_download() as info:
+        link.click()
+    return Path(info.value.path())
+
+
+def _docx_text(path: Path) -> str:
+    from docx import Document
+
+    doc = Document(str(path))
+    return "\n".join([p.text for p in doc.paragraphs] + [c.text for t in doc.tables for r in t.rows for c in r.cells])
 
 
 def _search(page, text: str) -> str:
@@ -185,6 +200,13 @@ def test_compare_table_csv_and_open_row(page):
         link.click()
     raw = Path(info.value.path()).read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf") and "学前三年毛入园率达到95%" in raw.decode("utf-8-sig")
+    # the same table as Excel and Word, downloaded from the page and read back
+    sheet = _download(page, page.locator("#compare-csv a[download$='.xlsx']"))
+    from openpyxl import load_workbook
+
+    cells = [c for row in load_workbook(io.BytesIO(sheet.read_bytes())).active.iter_rows(values_only=True) for c in row]
+    assert "学前三年毛入园率达到95%。" in " ".join(str(c) for c in cells if c)
+    assert "学前三年毛入园率达到95%" in _docx_text(_download(page, page.locator("#compare-csv a[download$='.docx']")))
     # open a row in the document view with its sentence highlighted
     page.locator("#compare-pick input").click()
     page.get_by_role("option").filter(has_text="某区教育局2024年工作计划").click()
@@ -205,6 +227,7 @@ def test_precedents_grouped_marked_and_openable(page):
     assert "相似度" in text
     page.wait_for_timeout(400)
     shot(page, "7-precedents", "precedents")
+    assert "某区教育局2024年工作计划" in _docx_text(_download(page, page.locator("#prec-docx a").first))
     page.locator("#prec-open input").click()
     page.get_by_role("option").filter(has_text="某区教育局2024年工作计划").first.click()
     page.locator("#doc-view mark.pqa-hit").first.wait_for(state="visible")

@@ -238,7 +238,7 @@ def test_compare_empty_topic(fake_engine):
 def test_compare_csv_has_header(fake_engine):
     table = fake_engine.compare("学前三年毛入园率")
     rows = list(csv.reader(io.StringIO(table.to_csv())))
-    assert rows[0][:4] == ["title", "region", "year", "indicator"]
+    assert rows[0][:5] == ["文档", "地区", "年份", "表述", "指标"]
     assert len(rows) == len(table.rows) + 1
 
 
@@ -258,9 +258,9 @@ def test_cli_compare_json_and_csv(fake_settings, fake_embedder, tmp_path, capsys
     assert tuple(header) == CSV_COLUMNS and len(rows) == len(js["rows"])
     for row, expected in zip(rows, js["rows"]):
         cells = dict(zip(header, row))
-        assert (cells["title"], cells["phrasing"], cells["source"]) == \
+        assert (cells["文档"], cells["表述"], cells["来源文件"]) == \
             (expected["title"], expected["phrasing"], expected["source"])
-        assert (int(cells["start"]), int(cells["end"])) == (expected["start"], expected["end"])
+        assert (int(cells["起"]), int(cells["止"])) == (expected["start"], expected["end"])
 
 
 # ---------------------------------------------------------------- compare (real model)

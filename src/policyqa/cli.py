@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from . import export
 from .config import Settings, load_settings
 from .errors import PolicyQAError
 from .types import Filters, ProgressEvent, SearchResult
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--docx", type=Path, metavar="FILE", help="also write the answer and its citations as Word")
     _filters(p)
 
     p = sub.add_parser("eval", help="evaluate retrieval on a query set (JSONL with evidence)")
@@ -90,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("topic", help="e.g. 学前教育毛入园率, 教师培训经费, preschool enrollment target")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--csv", type=Path, metavar="FILE", help="also write the table as CSV (UTF-8 with BOM, for Excel)")
+    p.add_argument("--xlsx", type=Path, metavar="FILE", help="also write the table as Excel")
+    p.add_argument("--docx", type=Path, metavar="FILE", help="also write the table and its sentences as Word")
     p.add_argument("--max-rows", type=positive_int, help="at most this many rows (default: every document on the topic)")
 
     p = sub.add_parser("precedents", help="find passages of other plans like a draft paragraph or section")
@@ -100,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=positive_int, default=10, help="number of passages (default 10)")
     p.add_argument("--include-self", action="store_true", help="keep passages that are the draft's own text")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--docx", type=Path, metavar="FILE", help="also write the draft and its precedents as Word")
 
     p = sub.add_parser("serve", help="start the web app (builds the index if missing or stale)")
     _common(p)
@@ -267,14 +272,15 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     engine = open_engine(settings_from(args))
     answer = engine.ask(args.question, filters=filters_from(args))
+    if args.docx:
+        log(f"wrote the answer to {export.write_file(args.docx, export.answer_docx_bytes(answer.to_json()))}")
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
         return 0
     print(answer.answer)
     for c in answer.citations:
-        path = " › ".join(c.heading_path)
         where = f"  {c.where()}" if c.where() else ""
-        print(f"[{c.n}] {c.title} › {path}{where}  ({c.source} [{c.start}:{c.end}])")
+        print(f"[{c.n}] {export.citation_line(c.title, c.heading_path)}{where}  ({c.source} [{c.start}:{c.end}])")
     return 0
 
 
@@ -316,12 +322,11 @@ def format_compare(table) -> str:
 def cmd_compare(args: argparse.Namespace) -> int:
     engine = open_engine(settings_from(args))
     table = engine.compare(args.topic, max_rows=args.max_rows)
-    if args.csv:
-        try:
-            args.csv.write_text(table.to_csv(), encoding="utf-8-sig", newline="")
-        except OSError as e:
-            raise PolicyQAError(f"cannot write {args.csv}: {e.strerror or e}") from None
-        log(f"wrote {len(table.rows)} rows to {args.csv}")
+    data = table.to_json()
+    for path, make in ((args.csv, export.compare_csv), (args.xlsx, export.compare_xlsx_bytes),
+                       (args.docx, export.compare_docx_bytes)):
+        if path:
+            log(f"wrote {len(table.rows)} rows to {export.write_file(path, make(data))}")
     print(json.dumps(table.to_json(), ensure_ascii=False) if args.json else format_compare(table))
     return 0
 
@@ -334,7 +339,7 @@ def format_precedents(groups) -> str:
         lines.append(f"\n【{n}】{g.title}  ({g.source})")
         for h in g.hits:
             c = h.chunk
-            lines.append(f"  · {' › '.join(c.heading_path) or '—'}  [{c.start}:{c.end}] score {h.score:.3f}"
+            lines.append(f"  · {export.heading_label(c.heading_path, c.title) or '—'}  [{c.start}:{c.end}] score {h.score:.3f}"
                          + ("  (same document as the draft)" if h.from_source else ""))
             text = c.text.replace("\n", " ")
             lines.append(f"    {text[:200]}{'…' if len(text) > 200 else ''}")
@@ -353,6 +358,8 @@ def cmd_precedents(args: argparse.Namespace) -> int:
         text = args.text
     engine = open_engine(settings_from(args))
     groups = engine.precedents(text, k=args.k, exclude_self=not args.include_self)
+    if args.docx:
+        log(f"wrote the precedents to {export.write_file(args.docx, export.precedents_docx_bytes(groups.to_json(), text))}")
     print(json.dumps(groups.to_json(), ensure_ascii=False) if args.json else format_precedents(groups))
     return 0
 

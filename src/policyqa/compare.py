@@ -9,8 +9,6 @@ best: a target, or an on-topic sentence that states no number.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -18,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import PolicyQAError
+from .export import COMPARE_COLUMNS, compare_csv
 from .index import IndexData
 from .text import bigrams, has_cjk, normalise
 from .types import Target
@@ -128,8 +127,7 @@ class CompareRow:
         }
 
 
-CSV_COLUMNS = ("title", "region", "year", "indicator", "comparator", "value", "value_text", "unit", "deadline",
-               "phrasing", "source", "start", "end", "doc_id")
+CSV_COLUMNS = COMPARE_COLUMNS  # one column set for the CLI, the page and the API (export.py)
 
 
 @dataclass(frozen=True)
@@ -141,14 +139,9 @@ class CompareTable:
         return {"topic": self.topic, "rows": [r.to_json() for r in self.rows]}
 
     def to_csv(self) -> str:
-        """CSV text with a header row; write it with encoding ``utf-8-sig`` so Excel reads it."""
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(CSV_COLUMNS)
-        for r in self.rows:
-            d = r.to_json()
-            w.writerow(["" if d[c] is None else d[c] for c in CSV_COLUMNS])
-        return buf.getvalue()
+        """CSV text with a header row, as the page writes it; write it with encoding
+        ``utf-8-sig`` so Excel reads it."""
+        return compare_csv(self.to_json())
 
 
 @dataclass(frozen=True)

@@ -128,14 +128,6 @@ def esc_lines(text: str) -> str:
     return esc(text).replace("\n", "<br>")
 
 
-def heading_label(path: Sequence[str], title: str = "") -> str:
-    """The " › "-joined heading path, without a leading part the title already says (篇二)."""
-    parts = [p.strip() for p in path if p.strip()]
-    if parts and title and title.strip().endswith(parts[0]):
-        parts = parts[1:]
-    return " › ".join(parts)
-
-
 def _short(text: str, limit: int) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,42 +1,31 @@
-"""The 对比 tab: one row per document on a target topic, CSV export."""
+"""The 对比 tab: one row per document on a target topic, exported as CSV, Excel and Word."""
 
 from __future__ import annotations
 
-import csv
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import gradio as gr
 
+from ..export import (COMPARE_COLUMNS as FILE_COLUMNS, NO_NUMBER, compare_csv, compare_docx_bytes, compare_file_stem,
+                      compare_rows, compare_xlsx_bytes, format_number, safe_cell, write_file)
 from .common import CSS, NO_RESULTS, PRIVATE, _short, esc, guard, limit_note, query_input, text_validator
 from .protocol import EngineLike
 
 
-COMPARE_COLUMNS = ("#", "文档", "地区", "年份", "表述", "指标", "比较", "数值", "期限")
-CSV_COLUMNS = ("文档", "地区", "年份", "表述", "指标", "比较", "数值", "单位", "期限", "来源文件", "起", "止")
-NO_NUMBER = "（未给出数值）"
-
-
-def _fmt_number(value: Any) -> str:
-    if value in (None, ""):
-        return ""
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return str(int(f)) if f.is_integer() else f"{f:g}"
+CSV_COLUMNS = FILE_COLUMNS  # the files' columns (export.py), as the CLI writes them
+COMPARE_COLUMNS = ("#", "文档", "地区", "年份", "表述", "指标", "比较", "数值", "期限")  # the page's table
 
 
 def value_text(row: dict) -> str:
     """"90%" / "44所" / "x所" (placeholder) / "" when the row states no number."""
     shown = row.get("value_text")
     if not shown:
-        shown = _fmt_number(row.get("value"))
+        shown = format_number(row.get("value"))
         if shown and row.get("value_max") not in (None, ""):
-            shown += "-" + _fmt_number(row["value_max"])
+            shown += "-" + format_number(row["value_max"])
     if not shown and row.get("placeholder"):
         shown = "x"
     unit = str(row.get("unit") or "")
@@ -100,38 +89,26 @@ def compare_choices(table: dict) -> list[tuple[str, str]]:
     return out
 
 
-def _csv_cell(value: Any) -> Any:
-    """Keep spreadsheet programs from reading document text as a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
-
-
-def compare_csv_rows(table: dict) -> list[list[Any]]:
-    out = []
-    for r in table.get("rows") or []:
-        out.append([_csv_cell(x) for x in (
-            r.get("title"), r.get("region"), r.get("year"), r.get("phrasing"), r.get("indicator"),
-            r.get("comparator"), _fmt_number(r.get("value")) or (NO_NUMBER if not r.get("placeholder") else "x"),
-            r.get("unit"), r.get("deadline"), r.get("source"), r.get("start"), r.get("end"))])
-    return out
-
-
-def _csv_name(topic: str) -> str:
-    stem = re.sub(r"[^\w\u3400-\u9fff]+", "_", topic).strip("_")[:40] or "compare"
-    return f"对比_{stem}.csv"
+def compare_csv_rows(table: dict) -> list[list]:
+    """The CSV's rows (without the header), as the CLI writes them."""
+    return [[safe_cell(v) for v in row] for row in compare_rows(table)]
 
 
 def write_compare_csv(table: dict, folder: str | Path | None = None) -> str:
     """Write the table as CSV (UTF-8 with BOM, so Excel reads the Chinese) to a new file in
     a fresh temporary folder; returns its path."""
     folder = Path(folder or tempfile.mkdtemp(prefix="pqa-compare-"))
-    path = folder / _csv_name(str(table.get("topic") or ""))
-    with open(path, "w", encoding="utf-8-sig", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(CSV_COLUMNS)
-        w.writerows(compare_csv_rows(table))
-    return str(path)
+    path = folder / f"{compare_file_stem(str(table.get('topic') or ''))}.csv"
+    return str(write_file(path, compare_csv(table)))
+
+
+def write_compare_exports(table: dict, folder: str | Path | None = None) -> list[str]:
+    """CSV, Excel and Word files of the table in one fresh folder (CSV first)."""
+    folder = Path(folder or tempfile.mkdtemp(prefix="pqa-compare-"))
+    stem = compare_file_stem(str(table.get("topic") or ""))
+    return [write_compare_csv(table, folder),
+            str(write_file(folder / f"{stem}.xlsx", compare_xlsx_bytes(table))),
+            str(write_file(folder / f"{stem}.docx", compare_docx_bytes(table)))]
 
 
 def row_ref(row: dict) -> dict:
@@ -160,14 +137,15 @@ def build_compare_tab(engine: EngineLike) -> CompareTab:
     with gr.Row():
         pick = gr.Dropdown([], label="选择一行", elem_id="compare-pick", interactive=True, scale=4)
         open_button = gr.Button("在文档中打开", elem_id="compare-open-btn", scale=1)
-    csv_file = gr.File(label="下载 CSV（UTF-8）", elem_id="compare-csv", interactive=False, visible=False)
+    csv_file = gr.File(label="下载：CSV（UTF-8）、Excel、Word", elem_id="compare-csv", interactive=False, visible=False,
+                       file_count="multiple")
     refs = gr.State([])
 
     @guard
     def on_compare(text, progress=gr.Progress()):
         result = run_compare(engine, text, progress=progress)
         rows = result.get("rows") or []
-        download = gr.update(value=write_compare_csv(result), visible=True) if rows else \
+        download = gr.update(value=write_compare_exports(result), visible=True) if rows else \
             gr.update(value=None, visible=False)
         return (compare_html(result), [row_ref(r) for r in rows],
                 gr.update(choices=compare_choices(result), value=None), download)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import gradio as gr
 
-from .common import (CSS, NO_RESULTS, PRIVATE, _short, esc, guard, heading_label, limit_note, mark_spans, required,
+from ..export import heading_label, precedents_docx_bytes, write_file
+from .common import (CSS, NO_RESULTS, PRIVATE, _short, esc, guard, limit_note, mark_spans, required,
                      text_validator, within)
 from .protocol import EngineLike
 
@@ -88,6 +91,12 @@ def precedent_ref(item: dict) -> dict:
             "end": int(item["end"])}
 
 
+def write_precedents_docx(result: dict, draft: str = "", folder: str | Path | None = None) -> str:
+    """The draft and its precedents as a Word file in a fresh temporary folder."""
+    folder = Path(folder or tempfile.mkdtemp(prefix="pqa-precedents-"))
+    return str(write_file(folder / "先例.docx", precedents_docx_bytes(result, draft)))
+
+
 @dataclass
 class PrecedentsTab:
     refs: gr.State  # ``precedent_ref`` of each passage, in order
@@ -103,15 +112,18 @@ def build_precedents_tab(engine: EngineLike) -> PrecedentsTab:
     button = gr.Button("找先例", elem_id="prec-btn", variant="primary")
     results = gr.HTML("", elem_id="prec-results", css_template=CSS, js_on_load=None)
     pick = gr.Dropdown([], label="在文档中打开结果", elem_id="prec-open", interactive=True)
+    export = gr.File(label="下载先例（Word）", elem_id="prec-docx", interactive=False, visible=False)
     refs = gr.State([])
 
     @guard
     def on_precedents(text, progress=gr.Progress()):
         result = run_precedents(engine, text, progress=progress)
         items = list(result.get("results") or [])
+        download = gr.update(value=write_precedents_docx(result, text), visible=True) if items else \
+            gr.update(value=None, visible=False)
         return (precedents_html(result), [precedent_ref(r) for r in items],
-                gr.update(choices=precedent_choices(result), value=None))
+                gr.update(choices=precedent_choices(result), value=None), download)
 
-    button.click(on_precedents, [draft], [results, refs, pick], validator=text_validator(lambda t: draft_text(engine, t)),
+    button.click(on_precedents, [draft], [results, refs, pick, export], validator=text_validator(lambda t: draft_text(engine, t)),
                  **PRIVATE)
     return PrecedentsTab(refs, pick)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import gradio as gr
 
+from ..export import heading_label, answer_docx_bytes, write_file
 from ..types import Answer, Citation
-from .common import (MAX_CITES, PRIVATE, _short, esc, esc_lines, guard, heading_label, limit_note, query_input,
+from .common import (MAX_CITES, PRIVATE, _short, esc, esc_lines, guard, limit_note, query_input,
                      text_validator)
 from .protocol import EngineLike
 
@@ -64,6 +67,12 @@ def ask_turn(engine: EngineLike, question: str | None, history: list[dict] | Non
     return history, list(answer.citations), answer
 
 
+def write_answer_docx(answer: Answer, folder: str | Path | None = None) -> str:
+    """The answer with its numbered citations as a Word file in a fresh temporary folder."""
+    folder = Path(folder or tempfile.mkdtemp(prefix="pqa-answer-"))
+    return str(write_file(folder / "问答记录.docx", answer_docx_bytes(answer.to_json())))
+
+
 @dataclass
 class AskTab:
     history: gr.State
@@ -93,15 +102,17 @@ def build_ask_tab(engine: EngineLike) -> AskTab:
     gr.HTML('<div style="color:#666;font-size:13px">查看引用原文：</div>', js_on_load=None, elem_id="cite-hint")
     with gr.Row(elem_id="cite-row"):
         buttons = [gr.Button("", visible=False, size="sm", elem_id=f"cite-{i + 1}") for i in range(MAX_CITES)]
+    export = gr.File(label="下载本次回答（Word）", elem_id="ask-docx", interactive=False, visible=False)
 
     @guard
     def on_ask(q, hist, progress=gr.Progress()):
-        hist, cs, _ = ask_turn(engine, q, hist, progress)
-        return [hist, hist, cs, ""] + cite_button_updates(cs)
+        hist, cs, answer = ask_turn(engine, q, hist, progress)
+        return [hist, hist, cs, "", gr.update(value=write_answer_docx(answer), visible=True)] + cite_button_updates(cs)
 
-    outputs = [history, chatbot, cites, question] + buttons
+    outputs = [history, chatbot, cites, question, export] + buttons
     checked = text_validator(lambda q: query_input(engine, q, EMPTY_QUESTION, "问题"))
     question.submit(on_ask, [question, history], outputs, validator=checked, **PRIVATE)
     ask_btn.click(on_ask, [question, history], outputs, validator=checked, **PRIVATE)
-    clear_btn.click(lambda: [[], [], [], ""] + cite_button_updates([]), None, outputs, **PRIVATE)
+    clear_btn.click(lambda: [[], [], [], "", gr.update(value=None, visible=False)] + cite_button_updates([]), None,
+                    outputs, **PRIVATE)
     return AskTab(history, cites, question, buttons)

@@ -10,7 +10,8 @@ import gradio as gr
 
 from ..text import bigrams, matching_copy, strip_question_words
 from ..types import Hit, SearchResult
-from .common import (ALL, CSS, NO_RESULTS, NOT_COVERED, PRIVATE, _short, esc, facet_choices, guard, heading_label, limit_note,
+from ..export import heading_label
+from .common import (ALL, CSS, NO_RESULTS, NOT_COVERED, PRIVATE, _short, esc, facet_choices, guard, limit_note,
                      make_filters, mark_spans, query_input, text_validator)
 from .protocol import EngineLike
 
