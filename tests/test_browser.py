@@ -72,6 +72,15 @@ def test_ask_cite_and_open_source(page):
     assert "交流轮岗" in hit.inner_text()
     page.wait_for_function(IN_VIEW, timeout=5_000)  # scrolled into view
     assert "二、教师队伍建设" in page.locator("#doc-outline").inner_text()
+    # the outline is left-aligned: entries of one level and different lengths start at one edge
+    entries = page.locator("#doc-outline a")
+    starts: dict[str, set[int]] = {}
+    for i in range(entries.count()):
+        level, left = entries.nth(i).evaluate(
+            "a => { const r = document.createRange(); r.selectNodeContents(a);"
+            " return [a.className, Math.round(r.getBoundingClientRect().left)]; }")
+        starts.setdefault(level, set()).add(left)
+    assert entries.count() >= 3 and all(len(lefts) == 1 for lefts in starts.values()), starts
     shot(page, "3-doc", "doc")
     # a second citation, opened while the document view already exists, scrolls too
     tab(page, "问答")

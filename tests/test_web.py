@@ -384,3 +384,24 @@ def test_serve_prints_typed_build_progress(capsys):
 
     web.stderr_progress(ProgressEvent("embed", 3, 10, "files", "plan_a.txt"))
     assert capsys.readouterr().err == "[ 30.0%] 解析文件并计算向量 3/10 个文件 plan_a.txt\n"
+
+
+def test_outline_lists_titles_indented_by_level_not_numbered_sentences():
+    from policyqa.web.document import outline_heading
+
+    assert outline_heading("一、加强学前教育") and outline_heading("（一）扩大普惠资源")
+    assert not outline_heading("1.实施薄弱学校改造工程，完成44所标准化学校建设。")
+    assert not outline_heading("2.到2025年，" + "学前三年毛入园率达到90%以上" * 3)
+
+
+def test_document_outline_hierarchy(fake_settings, fake_embedder):
+    from policyqa.api import Engine, build_index
+
+    build_index(fake_settings, fake_embedder)
+    engine = Engine.open(fake_settings, embedder=fake_embedder)
+    doc = next(d for d in engine.documents() if d.source == "plan_a.txt")
+    outline, body = web.render_document(engine, doc.doc_id)
+    assert 'class="pqa-l1">一、加强学前教育</a>' in outline
+    assert 'class="pqa-l2">（一）扩大普惠资源</a>' in outline
+    assert "标准化学校建设" not in outline  # a numbered target sentence is body text
+    assert "标准化学校建设" in body

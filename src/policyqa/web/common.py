@@ -36,7 +36,9 @@ CSS = """
 .pqa-doc mark.pqa-hit{background:#ffe066;padding:0 1px;scroll-margin:80px}
 .pqa-meta{color:#666;font-size:13px;margin-bottom:.6em}
 .pqa-outline{font-size:14px;line-height:1.7;text-align:left}
-.pqa-outline a{text-decoration:none;color:inherit;display:block}
+.pqa-outline a{text-decoration:none;color:inherit;display:block;text-align:left}
+.pqa-outline a.pqa-l2{padding-left:1.2em}.pqa-outline a.pqa-l3{padding-left:2.4em}.pqa-outline a.pqa-l4{padding-left:3.6em}
+.pqa-outline a.pqa-l0,.pqa-outline a.pqa-l1{font-weight:600}
 .pqa-outline a:hover{text-decoration:underline}
 .pqa-results .pqa-card{border:1px solid #ddd;border-radius:8px;padding:10px 12px;margin:8px 0}
 .pqa-results .pqa-card-title{font-weight:600}

@@ -51,6 +51,17 @@ def _segments(doc: Document, span: tuple[int, int] | None) -> list[tuple[int, in
     return sorted(segs)
 
 
+_SENTENCE_END = ("。", "！", "？", "；", "!", "?", ";")
+OUTLINE_MAX_CHARS = 40  # a heading line longer than this is a numbered sentence, not a title
+
+
+def outline_heading(line: str) -> bool:
+    """Whether a heading block reads as a title (一、总体目标) rather than a numbered
+    sentence (1.完成44所标准化学校建设。): only titles go into the outline."""
+    line = line.strip()
+    return bool(line) and not line.endswith(_SENTENCE_END) and len(line) <= OUTLINE_MAX_CHARS
+
+
 def render_document(engine: EngineLike, doc_id: str | None, span: tuple[int, int] | None = None) -> tuple[str, str]:
     """(outline HTML, document HTML) with ``span`` highlighted; all text escaped."""
     doc = find_document(engine, doc_id)
@@ -65,7 +76,7 @@ def render_document(engine: EngineLike, doc_id: str | None, span: tuple[int, int
         f'<div class="pqa-meta">{esc(" · ".join(str(x) for x in facts))}'
         f'{" · " if facts else ""}{esc(doc.source)}</div>',
     ]
-    outline = ['<div class="pqa-outline" style="text-align:left">']
+    outline = ['<div class="pqa-outline">']
     first_mark = True
     for i, (s, e, kind, depth) in enumerate(_segments(doc, span)):
         if span and s < span[1] and span[0] < e:
@@ -76,12 +87,10 @@ def render_document(engine: EngineLike, doc_id: str | None, span: tuple[int, int
                      + "</mark>" + esc(text[b:e]))
         else:
             inner = esc(text[s:e])
-        cls = "pqa-h" if kind == "heading" else "pqa-p"
+        cls = "pqa-h" if kind == "heading" and outline_heading(text[s:e]) else "pqa-p"
         parts.append(f'<div class="{cls}" id="pqa-b-{i}">{inner}</div>')
-        if kind == "heading":
-            indent = max(0, depth - 1) * 14
-            outline.append(f'<a href="#pqa-b-{i}" style="padding-left:{indent}px">'
-                           f"{esc(_short(text[s:e], 40))}</a>")
+        if kind == "heading" and outline_heading(text[s:e]):
+            outline.append(f'<a href="#pqa-b-{i}" class="pqa-l{min(depth, 4)}">{esc(_short(text[s:e], 40))}</a>')
     if len(outline) == 1:
         outline.append('<div class="pqa-empty">（无标题结构）</div>')
     outline.append("</div>")
