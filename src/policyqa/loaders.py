@@ -84,30 +84,27 @@ import io
 import json
 import os
 import re
-import zipfile
 from dataclasses import dataclass
+from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable
 
+from .containers import DOCX, check_ooxml
 from .errors import LoadError
+from .office_convert import read_legacy_word
+from .spreadsheets import read_csv, read_xlsx, table_lines
 from .text import fold
 from .types import SourceFile
 
-SUPPORTED_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".docx", ".pdf", ".html", ".htm")
+SUPPORTED_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".docx", ".pdf", ".html", ".htm",
+                                       ".xlsx", ".csv", ".doc", ".wps")
 
-_FORMATS = {".txt": "txt", ".md": "md", ".docx": "docx", ".pdf": "pdf", ".html": "html", ".htm": "html"}
-_HINTS = {
-    ".doc": "old Word .doc files: open in Word/WPS and save as .docx",
-    ".wps": "WPS files: save as .docx",
-}
+_FORMATS = {".txt": "txt", ".md": "md", ".docx": "docx", ".pdf": "pdf", ".html": "html", ".htm": "html",
+            ".xlsx": "xlsx", ".csv": "csv", ".doc": "doc", ".wps": "wps"}
+_HINTS: dict[str, str] = {}
 
 PAGE_SEPARATOR = "\n\n"  # between the text of two PDF pages
-ZIP_MAX_RATIO = 100  # declared uncompressed / compressed size of a .docx, above → zip bomb
-ZIP_MAX_TOTAL = 200 * 2**20  # bytes, uncompressed, whatever max_bytes says
-_ZIP_MAX_MEMBERS = 10_000
-_ZIP_RATIO_FLOOR = 2**20  # ratios of smaller totals/members are not checked
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 # Longest BOMs first: the UTF-32-LE BOM starts with the UTF-16-LE one.
 _BOMS: tuple[tuple[bytes, str], ...] = (
@@ -295,6 +292,10 @@ _EMPTY = {
     "docx": "empty document: no text in its paragraphs or tables",
     "pdf": "PDF has no text layer (scanned?): run OCR first (e.g. ocrmypdf) and add the result",
     "html": "no text found in the page",
+    "xlsx": "empty workbook: no values in its sheets",
+    "csv": "empty table: no values in its rows",
+    "doc": "empty document: no text in its paragraphs or tables",
+    "wps": "empty document: no text in its paragraphs or tables",
 }
 
 
@@ -336,7 +337,7 @@ def _read_text(raw: bytes, source: str, max_bytes: int) -> tuple[str, str, dict[
 
 
 def _read_docx(raw: bytes, source: str, max_bytes: int) -> tuple[str, str, dict[str, str]]:
-    _check_docx_container(raw, source, max_bytes)
+    check_ooxml(raw, source, max_bytes, DOCX)
     import docx  # python-docx, imported on first use
 
     document = docx.Document(io.BytesIO(raw))
@@ -346,42 +347,6 @@ def _read_docx(raw: bytes, source: str, max_bytes: int) -> tuple[str, str, dict[
     if title:
         meta["title"] = title
     return _clean_extracted("\n".join(lines)), "docx", meta
-
-
-def _check_docx_container(raw: bytes, source: str, max_bytes: int) -> None:
-    """Refuse what is not a sound .docx before python-docx inflates anything."""
-    if raw.startswith(_OLE_MAGIC):
-        if "EncryptedPackage".encode("utf-16-le") in raw:
-            raise LoadError(source, "encrypted docx: remove the password (Word: File › Info › "
-                            "Protect Document) and add it again")
-        raise LoadError(source, "old Word .doc format (OLE file), not .docx: open it in Word/WPS, "
-                        "save as .docx and add it again")
-    if not zipfile.is_zipfile(io.BytesIO(raw)):
-        raise LoadError(source, "corrupt docx: not a zip archive (damaged, truncated or not a "
-                        "Word file); open and save it again in Word/WPS")
-    try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
-            infos = zf.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError) as e:
-        raise LoadError(source, f"corrupt docx: {_short(e)}") from None
-    names = {i.filename for i in infos}
-    if "word/document.xml" not in names:
-        raise LoadError(source, "corrupt docx: the archive has no word/document.xml "
-                        "(not a Word document)")
-    if len(infos) > _ZIP_MAX_MEMBERS:
-        raise LoadError(source, f"suspicious docx (zip bomb?): {len(infos)} files inside; refused")
-    total = sum(i.file_size for i in infos)
-    packed = sum(i.compress_size for i in infos)
-    limit = min(50 * max_bytes, ZIP_MAX_TOTAL)
-    if total > limit:
-        raise LoadError(source, f"suspicious docx (zip bomb?): it unpacks to {total} bytes, "
-                        f"more than the limit of {limit} bytes (50 × max_file_bytes, at most "
-                        f"{ZIP_MAX_TOTAL}); refused")
-    worst = max(infos, key=lambda i: i.file_size / max(i.compress_size, 1))
-    for size, comp in ((total, packed), (worst.file_size, worst.compress_size)):
-        if size > _ZIP_RATIO_FLOOR and size / max(comp, 1) > ZIP_MAX_RATIO:
-            raise LoadError(source, f"suspicious docx (zip bomb?): compression ratio "
-                            f"{size // max(comp, 1)}:1 is above {ZIP_MAX_RATIO}:1; refused")
 
 
 def _docx_lines(container, part) -> list[str]:
@@ -404,7 +369,7 @@ def _docx_lines(container, part) -> list[str]:
 
 
 def _table_rows(table, part) -> list[str]:
-    rows: list[str] = []
+    rows: list[list[str]] = []
     for row in table.rows:
         cells: list[str] = []
         previous = None
@@ -414,9 +379,8 @@ def _table_rows(table, part) -> list[str]:
             previous = cell._tc
             inner = [line.strip() for line in _docx_lines(cell._tc, part)]
             cells.append(" ".join(" ".join(line.split()) for line in inner if line))
-        if any(cells):
-            rows.append(" | ".join(cells))
-    return rows
+        rows.append(cells)
+    return table_lines(rows)
 
 
 # ---------------------------------------------------------------- pdf
@@ -592,12 +556,20 @@ def _plain_html_text(page: str) -> tuple[str, str]:
     return " ".join("".join(parser.title).split()), "\n".join(lines)
 
 
+def _read_csv(raw: bytes, source: str, max_bytes: int) -> tuple[str, str, dict[str, str]]:
+    return read_csv(raw, source, max_bytes, decode=decode_bytes)  # text files' decoding
+
+
 _READERS: dict[str, Callable[[bytes, str, int], tuple[str, str, dict[str, str]]]] = {
     "txt": _read_text,
     "md": _read_text,
     "docx": _read_docx,
     "pdf": _read_pdf,
     "html": _read_html,
+    "xlsx": read_xlsx,
+    "csv": _read_csv,
+    "doc": partial(read_legacy_word, read_docx=_read_docx),
+    "wps": partial(read_legacy_word, read_docx=_read_docx),
 }
 
 
