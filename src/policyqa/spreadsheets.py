@@ -10,8 +10,10 @@ row, so a row is one line of the file and a chunk holding it reads on its own.
     (empty values left out, a value under an unnamed column written bare, a row that is one
     cell merged across the table written bare; a row repeating the header, as tables split
     over pages do, written once);
-  * a table without a sensible header (one column, a single row, an empty or numeric first
-    row, a layout table of paragraphs) keeps its cells joined by " | ", one line per row.
+  * a table without a sensible header (one column, a single row, a blank or numeric first
+    row, a layout table of paragraphs) keeps its cells joined by " | ", one line per row
+    (empty rows dropped). Spreadsheets drop their empty rows and columns first, so their
+    header is the first non-empty row.
 Cell text has its whitespace runs (newlines inside a cell included) collapsed to one space
 and control characters removed.
 
@@ -25,8 +27,9 @@ Spreadsheets:
     Excel shows them where practical: percent formats as "92.5%", the decimals and
     thousands separators of the number format, otherwise at most 9 significant digits (no
     float noise); dates as 2024-03-01 (2024年3月1日 when the format is written so), times
-    as 08:30. At most ``MAX_CELLS`` cells are read in a workbook (cells up to each row's
-    last used column, gaps included); a bigger one is refused.
+    as 08:30. At most ``MAX_CELLS`` cells are read in a workbook (the cells of each stored
+    row up to its last used column, gaps included; the stored sheet size is not trusted); a
+    bigger one is refused.
   * ``.csv``: bytes decoded as text files are (the loaders' ``decode_bytes``: BOM,
     UTF-8, GBK/GB18030, Big5), the delimiter sniffed among , ; tab | (comma when unsure),
     rendered as one table; ``MAX_CELLS`` applies too.
@@ -74,9 +77,12 @@ def clean_cell(text: str) -> str:
 def table_lines(rows: Iterable[Sequence[str]]) -> list[str]:
     """One line per non-empty row, the header's names repeated (see the module docstring)."""
     table = [[clean_cell(c) for c in row] for row in rows]
+    headless = bool(table) and not any(table[0])  # a table whose first row is blank names nothing
     table = [row for row in table if any(row)]
     if not table:
         return []
+    if headless:
+        return [CELL_SEP.join(row) for row in table]
     width = max(_filled(row) for row in table)
     titles = 0
     while width >= 2 and titles < min(MAX_TITLE_ROWS, len(table) - 2) and _filled(table[titles]) == 1:
@@ -111,8 +117,11 @@ def _named_row(header: Sequence[str], row: Sequence[str]) -> str:
     return CELL_SEP.join(pairs)
 
 
-def drop_empty_columns(table: list[list[str]]) -> list[list[str]]:
-    """The table without the columns that are empty in every row."""
+def trimmed(table: list[list[str]]) -> list[list[str]]:
+    """The table without its empty rows and the columns that are empty in every row (a
+    sheet's data rarely starts at A1)."""
+    table = [[clean_cell(c) for c in row] for row in table]
+    table = [row for row in table if any(row)]
     width = max((len(r) for r in table), default=0)
     keep = [i for i in range(width) if any(i < len(r) and r[i] for r in table)]
     return [[r[i] if i < len(r) else "" for i in keep] for r in table]
@@ -240,7 +249,7 @@ def read_xlsx(raw: bytes, source: str, max_bytes: int, max_cells: int = MAX_CELL
     try:
         for sheet in workbook.worksheets:
             sheet.reset_dimensions()  # the stored size may be wrong or huge; read what is there
-            rows = drop_empty_columns(_sheet_rows(sheet, budget))
+            rows = trimmed(_sheet_rows(sheet, budget))
             rendered = table_lines(rows)
             if rendered:
                 lines.append(clean_cell(sheet.title) or "Sheet")
@@ -259,7 +268,9 @@ def read_xlsx(raw: bytes, source: str, max_bytes: int, max_cells: int = MAX_CELL
 def _sheet_rows(sheet, budget: _CellBudget) -> list[list[str]]:
     rows: list[list[str]] = []
     for row in sheet.iter_rows():
-        budget.spend(max(len(row), 1), f"sheet '{sheet.title}'")
+        if not row:  # a gap between stored rows: nothing to read
+            continue
+        budget.spend(len(row), f"sheet '{sheet.title}'")
         rows.append([format_value(cell.value, getattr(cell, "number_format", None)) for cell in row])
     return rows
 
@@ -280,7 +291,7 @@ def read_csv(raw: bytes, source: str, max_bytes: int, decode: Decoder, max_cells
             rows.append(row)
     except csv.Error as e:
         raise LoadError(source, f"corrupt csv: {short_error(e)}") from None
-    return "\n".join(table_lines(drop_empty_columns(rows))), encoding, {}
+    return "\n".join(table_lines(trimmed(rows))), encoding, {}
 
 
 def _dialect(text: str) -> type[csv.Dialect] | csv.Dialect:
