@@ -29,13 +29,18 @@ Rules
   indexes it.
 
   - ``.docx`` (python-docx): body paragraphs and tables in document order (content
-    controls included), one line per non-empty paragraph, one line per table row with
-    its cells joined by " | " (merged cells once). Automatic list numbering is not
-    rendered by Word's XML, so numbered paragraphs keep their text as written (no invented
-    numbers). ``meta["title"]`` from the core properties when set. Before parsing, the zip
-    is checked: a member ``word/document.xml``, total declared uncompressed size at most
-    ``min(50 × max_bytes, 200 MiB)`` and a compression ratio at most 100 (zip bombs);
+    controls included), one line per non-empty paragraph, one line per table row
+    (merged cells once) rendered by ``spreadsheets.table_lines``: the header's names with
+    each value (``指标：毛入园率 | 目标：90%以上``), cells joined by " | " in tables
+    without a header row. Automatic list numbering is not rendered by Word's XML, so
+    numbered paragraphs keep their text as written (no invented numbers).
+    ``meta["title"]`` from the core properties when set. Before parsing, the zip is checked
+    (``containers.check_ooxml``): a member ``word/document.xml``, total declared
+    uncompressed size at most ``min(50 × max_bytes, 200 MiB)`` and a compression ratio at most 100 (zip bombs);
     OLE files (password-encrypted .docx, old .doc) are named as such.
+  - ``.xlsx``, ``.csv`` (``spreadsheets``): a section per sheet, one line per row with the
+    header repeated; ``.doc``, ``.wps`` (``office_convert``): converted to .docx by
+    LibreOffice headless, then read as .docx.
   - ``.pdf`` (pypdf): the text layer page by page, pages separated by ``PAGE_SEPARATOR``;
     ``meta["pages"]`` is a JSON list of the start offset of every page (``page_of`` maps an
     offset to its 1-based page). A PDF encrypted with a user password, or with no
