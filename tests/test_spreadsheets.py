@@ -297,6 +297,16 @@ def test_ingest_keeps_rows_whole_and_offsets_exact(corpus: Path) -> None:
         assert any(row in c.text for c in chunks), row
 
 
+def test_rows_that_look_like_page_metadata_are_kept(tmp_path: Path) -> None:
+    (tmp_path / "events.csv").write_text("日期,事项,来源\n2024-03-01,春季开学,市教育局\n", encoding="utf-8")
+    (tmp_path / "contacts.csv").write_text("学校,电话,邮箱\n颍州区第一小学,0558-1234567,yz1@example.cn\n",
+                                           encoding="utf-8")
+    parsed = parse_corpus(tmp_path, ChunkSettings(), LIMIT)
+    kept = "\n".join(c.text for c in parsed.chunks)
+    assert "日期：2024-03-01 | 事项：春季开学 | 来源：市教育局" in kept  # not a page's date line
+    assert "电话：0558-1234567 | 邮箱：yz1@example.cn" in kept  # not a site's contact footer
+
+
 # ---------------------------------------------------------------- search
 
 

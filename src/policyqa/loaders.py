@@ -96,6 +96,7 @@ from pathlib import Path
 from typing import Callable
 
 from .containers import DOCX, check_ooxml
+from .containers import short_error as _short
 from .errors import LoadError
 from .office_convert import read_legacy_word
 from .spreadsheets import read_csv, read_xlsx, table_lines
@@ -312,13 +313,6 @@ def page_of(sf: SourceFile, offset: int) -> int | None:
         return None
     page = bisect.bisect_right(json.loads(starts), offset)
     return page or None
-
-
-def _short(e: BaseException) -> str:
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    name = type(e).__name__
-    text = f"{name}: {msg}" if msg else name
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _clean_extracted(text: str) -> str:

@@ -34,7 +34,9 @@ Spreadsheets:
     UTF-8, GBK/GB18030, Big5), the delimiter sniffed among , ; tab | (comma when unsure),
     rendered as one table; ``MAX_CELLS`` applies too.
 The returned text is the rows' lines joined by "\\n": it is what the index stores and what
-every offset indexes.
+every offset indexes. Boilerplate detection (``clean``) is not run on these formats
+(``TABLE_FORMATS``): a spreadsheet has no site chrome, and rows naming 日期, 来源, 电话 or 邮箱
+look like it.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ MAX_HEADER_CELL = 40  # characters; longer first-row cells are text, not column 
 MAX_CELLS = 1_000_000  # per workbook or CSV file
 GENERAL_DIGITS = 9  # significant digits of a number in Excel's "General" format
 CSV_DELIMITERS = ",;\t|"
+# Formats read here. Their text is the user's own table: ingest looks for no scraped-page
+# boilerplate in it (rows such as "日期：2024-03-01 | …" or "电话：… | 邮箱：…" would match).
+TABLE_FORMATS: frozenset[str] = frozenset({"xlsx", "csv"})
 
 Reader = tuple[str, str, dict[str, str]]
 Decoder = Callable[[bytes, str], tuple[str, str]]
