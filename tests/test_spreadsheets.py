@@ -70,12 +70,14 @@ def make_docx_tables() -> bytes:
 
     d = docx.Document()
     d.add_paragraph("一、主要指标")
-    table = d.add_table(rows=4, cols=3)
+    table = d.add_table(rows=5, cols=3)
     table.cell(0, 0).merge(table.cell(0, 2)).text = "表1 主要指标"
     for r, row in enumerate((("指标", "目标", "期限"), ("毛入园率", "90%以上", "2025年"),
                              ("普惠率", "85%", ""))):
         for c, value in enumerate(row):
             table.cell(r + 1, c).text = value
+    table.cell(4, 0).merge(table.cell(4, 1)).text = "公办园占比过半"  # merged across two columns
+    table.cell(4, 2).text = "2026年"
     single = d.add_table(rows=1, cols=2)  # one row: nothing to repeat
     single.cell(0, 0).text, single.cell(0, 1).text = "附件", "统计表"
     layout = d.add_table(rows=2, cols=1)  # a one-column layout table
@@ -279,6 +281,7 @@ def test_docx_table_rows_carry_the_header(corpus: Path) -> None:
         "指标 | 目标 | 期限",
         "指标：毛入园率 | 目标：90%以上 | 期限：2025年",
         "指标：普惠率 | 目标：85%",
+        "指标：公办园占比过半 | 期限：2026年",  # the value after a merged cell keeps its name
         "附件 | 统计表",  # single-row table as before
         "关于学前教育的通知", "各县区教育局：",  # one-column layout table as before
         "甲 | 乙",  # an empty first row is no header

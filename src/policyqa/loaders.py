@@ -30,14 +30,15 @@ Rules
 
   - ``.docx`` (python-docx): body paragraphs and tables in document order (content
     controls included), one line per non-empty paragraph, one line per table row
-    (merged cells once) rendered by ``spreadsheets.table_lines``: the header's names with
+    (a merged cell read once, the other columns it spans left empty) rendered by
+    ``spreadsheets.table_lines``: the header's names with
     each value (``指标：毛入园率 | 目标：90%以上``), cells joined by " | " in tables
     without a header row. Automatic list numbering is not rendered by Word's XML, so
     numbered paragraphs keep their text as written (no invented numbers).
     ``meta["title"]`` from the core properties when set. Before parsing, the zip is checked
     (``containers.check_ooxml``): a member ``word/document.xml``, total declared
-    uncompressed size at most ``min(50 × max_bytes, 200 MiB)`` and a compression ratio at most 100 (zip bombs);
-    OLE files (password-encrypted .docx, old .doc) are named as such.
+    uncompressed size at most ``min(50 × max_bytes, 200 MiB)`` and a compression ratio at
+    most 100 (zip bombs); OLE files (password-encrypted .docx, old .doc) are named as such.
   - ``.xlsx``, ``.csv`` (``spreadsheets``): a section per sheet, one line per row with the
     header repeated; ``.doc``, ``.wps`` (``office_convert``): converted to .docx by
     LibreOffice headless, then read as .docx.
@@ -373,11 +374,14 @@ def _table_rows(table, part) -> list[str]:
         cells: list[str] = []
         previous = None
         for cell in row.cells:
-            if previous is not None and cell._tc is previous:  # a merged cell spans columns
+            if previous is not None and cell._tc is previous:  # a merged cell spans columns: read
+                cells.append("")  # once, its other columns empty so later values keep their names
                 continue
             previous = cell._tc
             inner = [line.strip() for line in _docx_lines(cell._tc, part)]
             cells.append(" ".join(" ".join(line.split()) for line in inner if line))
+        if len(cells) > 1 and all(cell._tc is previous for cell in row.cells):
+            cells = cells[:1]  # one cell across the whole row (a title or a note)
         rows.append(cells)
     return table_lines(rows)
 
