@@ -17,6 +17,7 @@ from .chunk import ChunkSettings, chunk_document
 from .clean import find_noise
 from .errors import LoadError, PolicyQAError
 from .loaders import SUPPORTED_SUFFIXES, walk_corpus, load_file
+from .spreadsheets import TABLE_FORMATS
 from .structure import parse_documents
 from .types import Chunk, Document, SourceFile
 
@@ -35,7 +36,8 @@ class ParsedCorpus:
 
 
 def parse_file(sf: SourceFile, cfg: ChunkSettings, first_id: int) -> tuple[list[Document], list[Chunk]]:
-    noise = find_noise(sf.text)
+    # a spreadsheet holds no site chrome, and its "日期：…"/"电话：…" rows look like it
+    noise = [] if sf.fmt in TABLE_FORMATS else find_noise(sf.text)
     docs = parse_documents(sf, noise)
     chunks: list[Chunk] = []
     for doc in docs:

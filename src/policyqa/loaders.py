@@ -29,13 +29,19 @@ Rules
   indexes it.
 
   - ``.docx`` (python-docx): body paragraphs and tables in document order (content
-    controls included), one line per non-empty paragraph, one line per table row with
-    its cells joined by " | " (merged cells once). Automatic list numbering is not
-    rendered by Word's XML, so numbered paragraphs keep their text as written (no invented
-    numbers). ``meta["title"]`` from the core properties when set. Before parsing, the zip
-    is checked: a member ``word/document.xml``, total declared uncompressed size at most
-    ``min(50 × max_bytes, 200 MiB)`` and a compression ratio at most 100 (zip bombs);
-    OLE files (password-encrypted .docx, old .doc) are named as such.
+    controls included), one line per non-empty paragraph, one line per table row
+    (a merged cell read once, the other columns it spans left empty) rendered by
+    ``spreadsheets.table_lines``: the header's names with
+    each value (``指标：毛入园率 | 目标：90%以上``), cells joined by " | " in tables
+    without a header row. Automatic list numbering is not rendered by Word's XML, so
+    numbered paragraphs keep their text as written (no invented numbers).
+    ``meta["title"]`` from the core properties when set. Before parsing, the zip is checked
+    (``containers.check_ooxml``): a member ``word/document.xml``, total declared
+    uncompressed size at most ``min(50 × max_bytes, 200 MiB)`` and a compression ratio at
+    most 100 (zip bombs); OLE files (password-encrypted .docx, old .doc) are named as such.
+  - ``.xlsx``, ``.csv`` (``spreadsheets``): a section per sheet, one line per row with the
+    header repeated; ``.doc``, ``.wps`` (``office_convert``): converted to .docx by
+    LibreOffice headless, then read as .docx.
   - ``.pdf`` (pypdf): the text layer page by page, pages separated by ``PAGE_SEPARATOR``;
     ``meta["pages"]`` is a JSON list of the start offset of every page (``page_of`` maps an
     offset to its 1-based page). A PDF encrypted with a user password, or with no
@@ -84,30 +90,28 @@ import io
 import json
 import os
 import re
-import zipfile
 from dataclasses import dataclass
+from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable
 
+from .containers import DOCX, check_ooxml
+from .containers import short_error as _short
 from .errors import LoadError
+from .office_convert import read_legacy_word
+from .spreadsheets import read_csv, read_xlsx, table_lines
 from .text import fold
 from .types import SourceFile
 
-SUPPORTED_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".docx", ".pdf", ".html", ".htm")
+SUPPORTED_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".docx", ".pdf", ".html", ".htm",
+                                       ".xlsx", ".csv", ".doc", ".wps")
 
-_FORMATS = {".txt": "txt", ".md": "md", ".docx": "docx", ".pdf": "pdf", ".html": "html", ".htm": "html"}
-_HINTS = {
-    ".doc": "old Word .doc files: open in Word/WPS and save as .docx",
-    ".wps": "WPS files: save as .docx",
-}
+_FORMATS = {".txt": "txt", ".md": "md", ".docx": "docx", ".pdf": "pdf", ".html": "html", ".htm": "html",
+            ".xlsx": "xlsx", ".csv": "csv", ".doc": "doc", ".wps": "wps"}
+_HINTS: dict[str, str] = {}
 
 PAGE_SEPARATOR = "\n\n"  # between the text of two PDF pages
-ZIP_MAX_RATIO = 100  # declared uncompressed / compressed size of a .docx, above → zip bomb
-ZIP_MAX_TOTAL = 200 * 2**20  # bytes, uncompressed, whatever max_bytes says
-_ZIP_MAX_MEMBERS = 10_000
-_ZIP_RATIO_FLOOR = 2**20  # ratios of smaller totals/members are not checked
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 # Longest BOMs first: the UTF-32-LE BOM starts with the UTF-16-LE one.
 _BOMS: tuple[tuple[bytes, str], ...] = (
@@ -295,6 +299,10 @@ _EMPTY = {
     "docx": "empty document: no text in its paragraphs or tables",
     "pdf": "PDF has no text layer (scanned?): run OCR first (e.g. ocrmypdf) and add the result",
     "html": "no text found in the page",
+    "xlsx": "empty workbook: no values in its sheets",
+    "csv": "empty table: no values in its rows",
+    "doc": "empty document: no text in its paragraphs or tables",
+    "wps": "empty document: no text in its paragraphs or tables",
 }
 
 
@@ -306,13 +314,6 @@ def page_of(sf: SourceFile, offset: int) -> int | None:
         return None
     page = bisect.bisect_right(json.loads(starts), offset)
     return page or None
-
-
-def _short(e: BaseException) -> str:
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    name = type(e).__name__
-    text = f"{name}: {msg}" if msg else name
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _clean_extracted(text: str) -> str:
@@ -336,7 +337,7 @@ def _read_text(raw: bytes, source: str, max_bytes: int) -> tuple[str, str, dict[
 
 
 def _read_docx(raw: bytes, source: str, max_bytes: int) -> tuple[str, str, dict[str, str]]:
-    _check_docx_container(raw, source, max_bytes)
+    check_ooxml(raw, source, max_bytes, DOCX)
     import docx  # python-docx, imported on first use
 
     document = docx.Document(io.BytesIO(raw))
@@ -346,42 +347,6 @@ def _read_docx(raw: bytes, source: str, max_bytes: int) -> tuple[str, str, dict[
     if title:
         meta["title"] = title
     return _clean_extracted("\n".join(lines)), "docx", meta
-
-
-def _check_docx_container(raw: bytes, source: str, max_bytes: int) -> None:
-    """Refuse what is not a sound .docx before python-docx inflates anything."""
-    if raw.startswith(_OLE_MAGIC):
-        if "EncryptedPackage".encode("utf-16-le") in raw:
-            raise LoadError(source, "encrypted docx: remove the password (Word: File › Info › "
-                            "Protect Document) and add it again")
-        raise LoadError(source, "old Word .doc format (OLE file), not .docx: open it in Word/WPS, "
-                        "save as .docx and add it again")
-    if not zipfile.is_zipfile(io.BytesIO(raw)):
-        raise LoadError(source, "corrupt docx: not a zip archive (damaged, truncated or not a "
-                        "Word file); open and save it again in Word/WPS")
-    try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
-            infos = zf.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError) as e:
-        raise LoadError(source, f"corrupt docx: {_short(e)}") from None
-    names = {i.filename for i in infos}
-    if "word/document.xml" not in names:
-        raise LoadError(source, "corrupt docx: the archive has no word/document.xml "
-                        "(not a Word document)")
-    if len(infos) > _ZIP_MAX_MEMBERS:
-        raise LoadError(source, f"suspicious docx (zip bomb?): {len(infos)} files inside; refused")
-    total = sum(i.file_size for i in infos)
-    packed = sum(i.compress_size for i in infos)
-    limit = min(50 * max_bytes, ZIP_MAX_TOTAL)
-    if total > limit:
-        raise LoadError(source, f"suspicious docx (zip bomb?): it unpacks to {total} bytes, "
-                        f"more than the limit of {limit} bytes (50 × max_file_bytes, at most "
-                        f"{ZIP_MAX_TOTAL}); refused")
-    worst = max(infos, key=lambda i: i.file_size / max(i.compress_size, 1))
-    for size, comp in ((total, packed), (worst.file_size, worst.compress_size)):
-        if size > _ZIP_RATIO_FLOOR and size / max(comp, 1) > ZIP_MAX_RATIO:
-            raise LoadError(source, f"suspicious docx (zip bomb?): compression ratio "
-                            f"{size // max(comp, 1)}:1 is above {ZIP_MAX_RATIO}:1; refused")
 
 
 def _docx_lines(container, part) -> list[str]:
@@ -404,19 +369,21 @@ def _docx_lines(container, part) -> list[str]:
 
 
 def _table_rows(table, part) -> list[str]:
-    rows: list[str] = []
+    rows: list[list[str]] = []
     for row in table.rows:
         cells: list[str] = []
         previous = None
         for cell in row.cells:
-            if previous is not None and cell._tc is previous:  # a merged cell spans columns
+            if previous is not None and cell._tc is previous:  # a merged cell spans columns: read
+                cells.append("")  # once, its other columns empty so later values keep their names
                 continue
             previous = cell._tc
             inner = [line.strip() for line in _docx_lines(cell._tc, part)]
             cells.append(" ".join(" ".join(line.split()) for line in inner if line))
-        if any(cells):
-            rows.append(" | ".join(cells))
-    return rows
+        if len(cells) > 1 and all(cell._tc is previous for cell in row.cells):
+            cells = cells[:1]  # one cell across the whole row (a title or a note)
+        rows.append(cells)
+    return table_lines(rows)
 
 
 # ---------------------------------------------------------------- pdf
@@ -592,12 +559,20 @@ def _plain_html_text(page: str) -> tuple[str, str]:
     return " ".join("".join(parser.title).split()), "\n".join(lines)
 
 
+def _read_csv(raw: bytes, source: str, max_bytes: int) -> tuple[str, str, dict[str, str]]:
+    return read_csv(raw, source, max_bytes, decode=decode_bytes)  # text files' decoding
+
+
 _READERS: dict[str, Callable[[bytes, str, int], tuple[str, str, dict[str, str]]]] = {
     "txt": _read_text,
     "md": _read_text,
     "docx": _read_docx,
     "pdf": _read_pdf,
     "html": _read_html,
+    "xlsx": read_xlsx,
+    "csv": _read_csv,
+    "doc": partial(read_legacy_word, read_docx=_read_docx),
+    "wps": partial(read_legacy_word, read_docx=_read_docx),
 }
 
 
