@@ -224,7 +224,7 @@ def test_precedents_grouped_marked_and_openable(page):
     results.locator(".pqa-group mark").first.wait_for()
     text = results.inner_text()
     assert "某区教育局2024年工作计划" in text and "某县教育局2023年工作计划" in text
-    assert "相似度" in text
+    assert "与草稿" in text and "句对应" in text
     page.wait_for_timeout(400)
     shot(page, "7-precedents", "precedents")
     assert "某区教育局2024年工作计划" in _docx_text(_download(page, page.locator("#prec-docx a").first))

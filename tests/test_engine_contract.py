@@ -108,7 +108,7 @@ def test_search_hits_quote_their_source_exactly(engine):
         c = h.chunk
         assert engine.source_text(c.source)[c.start:c.end] == c.text
     assert "毛入园率" in result.hits[0].chunk.text
-    assert set(result.to_json()) == {"query", "abstained", "top_score", "results", "translated_terms",
+    assert set(result.to_json()) == {"query", "abstained", "top_score", "threshold", "results", "translated_terms",
                                      "expanded_terms"}
 
 

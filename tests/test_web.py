@@ -145,7 +145,7 @@ def test_search_filters_and_results_html(engine):
     result = web.run_search(engine, "教师", doc_id="plan-2", k=10)
     assert result.hits and {h.chunk.doc_id for h in result.hits} == {"plan-2"}
     page = web.results_html(result)
-    assert "篇二" in page and "<mark>教师</mark>" in page and "相关度" in page
+    assert "篇二" in page and "<mark>教师</mark>" in page and "匹配" in page
     uncovered = web.run_search(engine, "火星探测器发射窗口", k=5)
     page = web.results_html(uncovered)  # one verdict with ask: not covered, nearest passages below
     assert uncovered.abstained and web.NOT_COVERED in page and "pqa-card" in page
@@ -405,3 +405,29 @@ def test_document_outline_hierarchy(fake_settings, fake_embedder):
     assert 'class="pqa-l2">（一）扩大普惠资源</a>' in outline
     assert "标准化学校建设" not in outline  # a numbered target sentence is body text
     assert "标准化学校建设" in body
+
+
+def test_results_say_how_strong_and_which_side_found_them(engine):
+    from policyqa.web.search_tab import found_by, strength_label
+
+    result = web.run_search(engine, "交流轮岗教师比例", k=5)
+    assert not result.abstained and result.threshold > 0
+    labels = [strength_label(h, result) for h in result.hits]
+    best = max(result.hits, key=lambda h: h.evidence_score or 0)
+    assert strength_label(best, result) == "直接相关" and set(labels) <= {"直接相关", "相关"}
+    assert all(found_by(h) in ("语义＋关键词匹配", "语义匹配", "关键词匹配") for h in result.hits)
+    page = web.results_html(result)
+    assert "直接相关" in page and f'title="score {result.hits[0].score:.4f}"' in page
+    uncovered = web.run_search(engine, "火星探测器发射窗口", k=5)
+    assert {strength_label(h, uncovered) for h in uncovered.hits} == {"仅供参考"}
+    assert "threshold" in result.to_json()  # the API keeps the raw numbers
+
+
+def test_precedent_label_counts_matched_draft_sentences():
+    from policyqa.web.precedents_tab import precedent_label
+
+    item = {"overlap": 0.456, "matches": [{"draft_start": 0, "draft_end": 10, "start": 1, "end": 5},
+                                          {"draft_start": 0, "draft_end": 10, "start": 7, "end": 9},
+                                          {"draft_start": 11, "draft_end": 20, "start": 12, "end": 15}]}
+    assert precedent_label(item) == "与草稿 2 句对应 · 字面重合 46%"
+    assert precedent_label({"matches": [], "overlap": 0}) == "整体相似"

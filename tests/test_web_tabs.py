@@ -319,7 +319,7 @@ def test_precedents_grouped_by_document_with_marks(engine):
     first = page.index("1. ")
     assert page.index("3. ", first) < page.index(web.esc(result["results"][1]["title"]))
     assert "<mark>学前三年毛入园率达到90%以上。</mark>" in page
-    assert "相似度 0.910" in page and "一、总体目标" in page
+    assert "与草稿 1 句对应" in page and 'title="score 0.9100"' in page and "一、总体目标" in page
     assert web.NO_RESULTS in web.precedents_html({"results": []})
     assert len(web.precedent_choices(result)) == 3
 
@@ -348,7 +348,7 @@ def test_run_precedents_real_engine_grouped_and_marked(real):
     assert results and {r["source"] for r in results} >= {"plan_a.txt", "plan_c.txt"}
     page = web.precedents_html(result)
     assert page.count('class="pqa-group"') == len({r["doc_id"] for r in results})
-    assert "<mark" in page and "对应草稿：" in page and "相似度" in page
+    assert "<mark" in page and "对应草稿：" in page and "句对应" in page
     titles = [m.group(1) for m in re.finditer(r'class="pqa-group-title">([^<]*)<', page)]
     assert len(titles) == len(set(titles))  # each document once
     item = next(r for r in results if r["source"] == "plan_c.txt")

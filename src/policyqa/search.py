@@ -354,4 +354,4 @@ def search(
         abstained = found < params.translated_evidence
     return SearchResult(query=query, abstained=abstained, top_score=best, hits=tuple(hits),
                         translated_terms=side.translation.words if side.translation else (),
-                        expanded_terms=side.expanded_words)
+                        expanded_terms=side.expanded_words, threshold=threshold)

@@ -145,12 +145,16 @@ class SearchResult:
     translated_terms: tuple[str, ...] = ()
     # official words searched for the query's everyday expressions (glossary.Thesaurus)
     expanded_terms: tuple[str, ...] = ()
+    # the evidence score from which the query counts as covered (the abstain threshold for its
+    # script), so a result list can say which passages alone would answer it
+    threshold: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
             "query": self.query,
             "abstained": self.abstained,
             "top_score": round(float(self.top_score), 6),
+            "threshold": round(float(self.threshold), 6),
             "results": [h.to_json() for h in self.hits],
             "translated_terms": list(self.translated_terms),
             "expanded_terms": list(self.expanded_terms),

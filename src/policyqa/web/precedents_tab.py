@@ -41,6 +41,19 @@ def _spans_of(item: dict) -> list[tuple[int, int, str]]:
     return spans
 
 
+def precedent_label(item: dict) -> str:
+    """What a passage shares with the draft, in plain words instead of a similarity score:
+    how many draft sentences have a counterpart in it, and how much of its wording the
+    draft repeats (a share of shared character pairs)."""
+    matched = {(m.get("draft_start"), m.get("draft_end")) if isinstance(m, dict) else tuple(m)
+               for m in item.get("matches") or []}
+    parts = [f"与草稿 {len(matched)} 句对应"] if matched else ["整体相似"]
+    overlap = item.get("overlap")
+    if overlap:
+        parts.append(f"字面重合 {round(float(overlap) * 100)}%")
+    return " · ".join(parts)
+
+
 def precedent_groups(results: Sequence[dict]) -> list[tuple[dict, list[tuple[int, dict]]]]:
     """Results grouped by document, documents in order of their best passage; each passage
     keeps its overall rank (1-based)."""
@@ -66,7 +79,7 @@ def precedents_html(result: dict) -> str:
             text = str(r.get("text") or "")
             passages.append(
                 '<div class="pqa-pass">'
-                f'<span class="pqa-score">相似度 {float(r.get("score") or 0):.3f}</span>'
+                f'<span class="pqa-score" title="score {float(r.get("score") or 0):.4f}">{precedent_label(r)}</span>'
                 f'<div class="pqa-path">{n}. {esc(path) if path else "（正文）"}</div>'
                 f'<div class="pqa-passage">{mark_spans(text, int(r.get("start") or 0), _spans_of(r))}</div>'
                 "</div>")

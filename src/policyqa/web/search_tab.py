@@ -8,9 +8,9 @@ from typing import Callable
 
 import gradio as gr
 
+from ..export import heading_label
 from ..text import bigrams, matching_copy, strip_question_words
 from ..types import Hit, SearchResult
-from ..export import heading_label
 from .common import (ALL, CSS, NO_RESULTS, NOT_COVERED, PRIVATE, _short, esc, facet_choices, guard, limit_note,
                      make_filters, mark_spans, query_input, text_validator)
 from .protocol import EngineLike
@@ -48,6 +48,23 @@ def marked_query(result: SearchResult) -> str:
     return " ".join((result.query,) + result.translated_terms + result.expanded_terms)
 
 
+def strength_label(h: Hit, result: SearchResult) -> str:
+    """A plain label instead of a score: 直接相关 when the passage's best sentence alone
+    reaches the point at which a question counts as covered (the calibrated abstain
+    threshold), 相关 below it, 仅供参考 when the list as a whole does not cover the query."""
+    if result.abstained:
+        return "仅供参考"
+    if h.evidence_score is not None and h.evidence_score >= result.threshold:
+        return "直接相关"
+    return "相关"
+
+
+def found_by(h: Hit) -> str:
+    """Which side of the search found the passage: meaning (vectors), words (BM25) or both."""
+    sides = [name for name, rank in (("语义", h.dense_rank), ("关键词", h.lexical_rank)) if rank is not None]
+    return "＋".join(sides) + "匹配" if sides else ""
+
+
 def results_html(result: SearchResult) -> str:
     if not result.hits:
         return f'<div class="pqa-results"><div class="pqa-empty">{NO_RESULTS}</div></div>'
@@ -57,7 +74,8 @@ def results_html(result: SearchResult) -> str:
         path = heading_label(c.heading_path, c.title)
         cards.append(
             '<div class="pqa-card">'
-            f'<span class="pqa-score">相关度 {h.score:.3f}</span>'
+            f'<span class="pqa-score" title="score {h.score:.4f}">{strength_label(h, result)}'
+            + (f" · {found_by(h)}" if found_by(h) else "") + "</span>"
             f'<div class="pqa-card-title">{n}. {esc(c.title)}</div>'
             + (f'<div class="pqa-path">{esc(path)}</div>' if path else "")
             + f'<div class="pqa-passage">{mark_terms(c.text, marked_query(result))}</div>'
