@@ -65,7 +65,7 @@ def test_methods_have_the_protocol_signature(engine, name):
 
 
 def test_protocol_lists_what_the_web_layer_calls():
-    assert PROTOCOL_METHODS == ["add_file", "ask", "compare", "documents", "facets", "library", "precedents",
+    assert PROTOCOL_METHODS == ["add_file", "ask", "compare", "documents", "facets", "generation", "library", "precedents",
                                 "reindex", "remove_source", "search", "source_text"]
     assert "settings" in EngineLike.__annotations__
 
@@ -221,3 +221,10 @@ def test_add_reindex_remove(fresh_engine):
         engine.remove_source(name)
     with pytest.raises(PolicyQAError):
         engine.add_file("empty.txt", b"")
+
+
+def test_generation_names_what_is_served(engine):
+    generation = engine.generation()
+    path = engine.data.path
+    assert generation == (path.name if path is not None else None)
+    assert path is None or generation.startswith("gen-")  # an index on disk: its generation folder

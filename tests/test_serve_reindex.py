@@ -300,6 +300,7 @@ def site(tmp_path: Path) -> Path:
 def test_serve_keeps_answering_through_a_reindex_by_another_process(site: Path, reindex: tuple[str, ...]):
     with serving(site) as url:
         config = httpx.get(url + "config", timeout=10).json()
+        generation_before = httpx.get(url + "readyz", timeout=10).json()["generation"]
         load = Load(url, config, document_ids(url))
         with load.running():
             time.sleep(1.5)
@@ -312,6 +313,8 @@ def test_serve_keeps_answering_through_a_reindex_by_another_process(site: Path, 
             time.sleep(2.5)  # keep the load on the new generation for a while
             around = load.done - before
         opened = open_first_hit(url, config, NEW_QUERY)
+        generation_after = httpx.get(url + "readyz", timeout=10).json()["generation"]
+        rest = httpx.post(url + "api/v1/search", json={"query": NEW_QUERY, "k": 3}, timeout=30).json()
 
     problems = []  # every check is reported, not just the first that fails
     if around < 4:
@@ -321,6 +324,10 @@ def test_serve_keeps_answering_through_a_reindex_by_another_process(site: Path, 
                         + "\n  ".join(load.failures[:5]))
     if switched_after is None:
         problems.append(f"/search did not find {NEW_SOURCE} within {SWITCH_WITHIN_S} s of the reindex")
+    if not generation_before or generation_after == generation_before:
+        problems.append(f"/readyz still names generation {generation_before} after the reindex")
+    if NEW_SOURCE not in [r["source"] for r in rest.get("results", [])]:
+        problems.append(f"the REST search does not find {NEW_SOURCE}: {str(rest)[:300]}")
     if "冰雪运动" not in opened:
         problems.append(f"the new document cannot be opened: {opened[:300]}")
     assert not problems, "\n".join(problems)

@@ -72,6 +72,11 @@ class Settings:
     port: int = 7860
     auth: str | None = None  # "user:password" to require a login
     concurrency: int = 4
+    # REST API (/api/v1): comma-separated bearer tokens for programs (besides the page's
+    # login), requests per minute per client address (0 = no limit), and the largest body.
+    api_tokens: str | None = None
+    api_rate_per_minute: int = 600
+    api_max_body_bytes: int = 1_000_000
 
 
 _ENV_PREFIX = "POLICYQA_"

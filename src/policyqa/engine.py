@@ -217,6 +217,11 @@ class Engine:
         self._targets = None  # (held the previous data)
         self._checked_at = time.monotonic()
 
+    def generation(self) -> str | None:
+        """The name of the generation being served (None for an index held in memory)."""
+        path = self.data.path
+        return path.name if path is not None else None
+
     @property
     def manifest(self) -> Manifest:
         return self.data.manifest

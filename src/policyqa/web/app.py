@@ -29,6 +29,7 @@ from .login_limit import FailedLogins, LoginRateLimit, login_message
 from .precedents_tab import build_precedents_tab
 from .protocol import EngineLike
 from .qa import EMPTY_QUESTION, build_ask_tab
+from .rest import mount_rest_api, rest_api
 from .search_tab import build_search_tab, run_search
 
 HEADER = ('<h2 style="margin:4px 0">教育政策文件问答与检索</h2>'
@@ -109,11 +110,13 @@ def stderr_progress(event: ProgressEvent) -> None:
     print(f"[{event.fraction * 100:5.1f}%] {progress_zh(event)} {event.detail}".rstrip(), file=sys.stderr, flush=True)
 
 
-def launch(app: gr.Blocks, settings: Settings, logins: FailedLogins | None = None, **kwargs) -> Any:
-    """Queue and launch a built app with the page's styles. Uploads far over the per-file
-    limit are cut off by the server; the library handler reports the others by name. With a
-    login (``settings.auth``), failed logins are limited per client address (``logins``,
-    by default 5 a minute; see ``login_limit``)."""
+def launch(app: gr.Blocks, settings: Settings, logins: FailedLogins | None = None,
+           engine: EngineLike | None = None, **kwargs) -> Any:
+    """Queue and launch a built app with the page's styles; with ``engine``, the REST API
+    (``rest``) is served beside the page. Uploads far over the per-file limit are cut off by
+    the server; the library handler reports the others by name. With a login
+    (``settings.auth``), failed logins are limited per client address (``logins``, by
+    default 5 a minute; see ``login_limit``)."""
     kwargs.setdefault("max_file_size", 2 * settings.max_file_bytes)
     auth = parse_auth(settings.auth)
     if auth is not None:
@@ -122,13 +125,20 @@ def launch(app: gr.Blocks, settings: Settings, logins: FailedLogins | None = Non
         app_kwargs["middleware"] = [*app_kwargs.get("middleware", []), Middleware(LoginRateLimit, failures=logins)]
         kwargs["app_kwargs"] = app_kwargs
         kwargs.setdefault("auth_message", login_message(logins))
-    return app.queue(default_concurrency_limit=settings.concurrency).launch(
+    block = not kwargs.pop("prevent_thread_lock", False)
+    launched = app.queue(default_concurrency_limit=settings.concurrency).launch(
         server_name=settings.host,
         server_port=settings.port,
         auth=auth,
         css=CSS,
+        prevent_thread_lock=True,  # the API's routes join the running server first
         **kwargs,
     )
+    if engine is not None:
+        mount_rest_api(app.server_app, rest_api(engine, settings, auth))
+    if block:
+        app.block_thread()
+    return launched
 
 
 def serve(settings: Settings, **launch_kwargs) -> Any:
@@ -136,4 +146,4 @@ def serve(settings: Settings, **launch_kwargs) -> Any:
     print(f"正在打开索引 {settings.index_dir}（语料 {settings.corpus}）…", file=sys.stderr, flush=True)
     engine = Engine.open(settings, build_if_needed=True, progress=stderr_progress)
     print(f"页面地址：http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
-    return launch(build_app(engine), settings, **launch_kwargs)
+    return launch(build_app(engine), settings, engine=engine, **launch_kwargs)
