@@ -131,7 +131,9 @@ def test_answer_cites_exact_passages(engine):
     assert not answer.abstained and answer.citations
     assert check_citations(answer, engine.source_text) == []
     assert "[1]" in answer.answer and "%" in answer.answer
-    assert set(answer.to_json()) == {"question", "abstained", "answer", "citations"}
+    assert set(answer.to_json()) == {"question", "abstained", "answer", "citations", "generator", "notice",
+                                     "unverified"}
+    assert answer.generator == "extractive"  # no chat model configured
 
 
 # ---------------------------------------------------------------------------- documents

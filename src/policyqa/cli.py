@@ -277,6 +277,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
         return 0
+    if answer.notice:
+        log(answer.notice)
     print(answer.answer)
     for c in answer.citations:
         where = f"  {c.where()}" if c.where() else ""

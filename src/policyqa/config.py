@@ -77,6 +77,15 @@ class Settings:
     api_tokens: str | None = None
     api_rate_per_minute: int = 600
     api_max_body_bytes: int = 1_000_000
+    # A chat model behind an OpenAI-compatible API (POLICYQA_LLM_URL, _MODEL, _API_KEY) writes
+    # answers from the top ``llm_passages`` passages; every sentence is verified (generate.py).
+    # None: extractive answers only.
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout_s: float = 30.0
+    llm_retries: int = 2
+    llm_passages: int = 6
 
 
 _ENV_PREFIX = "POLICYQA_"

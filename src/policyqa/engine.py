@@ -40,9 +40,11 @@ from .compare import CompareTable, TargetIndex, checked_topic, compare, indicato
 from .config import Settings
 from .embed import Embedder, ThreadLimit, make_embedder
 from .errors import IndexDamagedError, IndexFormatError, IndexMissingError, PolicyQAError
+from .generate import generated_answer
 from .glossary import Glossary, Phrase, Thesaurus, Translation
 from .index import CURRENT, IndexData, Manifest, check_model, load_index, tidy_index
 from .library import add_file, remove_file
+from .llm import ChatBackend, chat_backend
 from .precedents import Draft, PrecedentResults, find_precedents
 from .calibration import calibration_for
 from .search import (SearchParams, evidence_vector, expand, is_off_topic, lexical_side, query_text, search, translate,
@@ -132,6 +134,7 @@ class Engine:
     settings: Settings
     _data: IndexData
     embedder: Embedder
+    chat: ChatBackend | None = None  # a chat model writes the answers (verified), when configured
     _queries: QueryVectors = field(default_factory=QueryVectors, repr=False)
     _targets: tuple[IndexData, TargetIndex] | None = field(default=None, repr=False)
     # Runs the lexical side of a search while the query is embedded.
@@ -169,7 +172,7 @@ class Engine:
             build_index(settings, embedder, progress, previous)
             previous = load_index(settings.index_dir)  # (the old generation's lock goes with the old data)
             tidy_index(settings.index_dir)
-        return cls(settings, previous, embedder, _checked_at=time.monotonic())
+        return cls(settings, previous, embedder, chat=chat_backend(settings), _checked_at=time.monotonic())
 
     def close(self) -> None:
         """Stop the worker thread, close the index files and release the generation."""
@@ -414,7 +417,10 @@ class Engine:
         scorer = IndexedScorer(data, self.query_vector(question), self.embed_passages, result.hits)
         weights = IndexedTermWeights(data.lexical, self.translation(question, data), expansion)
         with self.limit_threads():  # (the scorer may embed a few sentences)
-            return build_answer(question, result.hits, data.text, scorer, declined, term_weights=weights)
+            extract = build_answer(question, result.hits, data.text, scorer, declined, term_weights=weights)
+        if self.chat is None:
+            return extract
+        return generated_answer(extract, result.hits, self.chat, self.settings.llm_passages, data.text)
 
     # --- targets and precedents --------------------------------------------------
     def target_index(self, data: IndexData | None = None) -> TargetIndex:

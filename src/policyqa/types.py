@@ -201,6 +201,12 @@ class Answer:
     abstained: bool
     answer: str
     citations: tuple[Citation, ...]
+    # "extractive" (the documents' sentences) or "llm" (a model's sentences, each verified
+    # against the passages it cites; generate.py)
+    generator: str = "extractive"
+    notice: str = ""  # why a configured model's answer is not shown, for the reader
+    # the model's sentences that failed verification, with the reason: never shown as fact
+    unverified: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -208,6 +214,9 @@ class Answer:
             "abstained": self.abstained,
             "answer": self.answer,
             "citations": [c.to_json() for c in self.citations],
+            "generator": self.generator,
+            "notice": self.notice,
+            "unverified": [{"sentence": s, "reason": r} for s, r in self.unverified],
         }
 
 

@@ -24,9 +24,18 @@ def citation_label(c: Citation) -> str:
     return _short(f"[{c.n}] {c.title}" + (f" › {path}" if path else ""), 48)
 
 
+def answer_note(answer: Answer) -> str:
+    """A line above the answer: a model wrote it (verified), or why the model's is not shown."""
+    if answer.notice:
+        return f'<div class="pqa-notice">{esc(answer.notice)}</div>'
+    if answer.generator == "llm":
+        return '<div class="pqa-notice">由模型概括，每句已与所引原文核对（数字、用词）。</div>'
+    return ""
+
+
 def answer_messages(answer: Answer) -> list[dict]:
     """Chat messages for one answer: the answer, then one collapsible item per source."""
-    msgs = [{"role": "assistant", "content": esc_lines(answer.answer)}]
+    msgs = [{"role": "assistant", "content": answer_note(answer) + esc_lines(answer.answer)}]
     for c in answer.citations:
         path = heading_label(c.heading_path, c.title)
         title = f"[{c.n}] {c.title}" + (f" › {path}" if path else "")
