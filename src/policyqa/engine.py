@@ -38,7 +38,7 @@ from .answer_index import IndexedScorer, IndexedTermWeights
 from .build import BuildSummary, Progress, build_index, index_is_current
 from .compare import CompareTable, TargetIndex, checked_topic, compare, indicator_text
 from .config import Settings
-from .embed import Embedder, ThreadLimit, make_embedder
+from .embed import Embedder, ThreadLimit, embedder_for
 from .errors import IndexDamagedError, IndexFormatError, IndexMissingError, PolicyQAError
 from .generate import generated_answer
 from .glossary import Glossary, Phrase, Thesaurus, Translation
@@ -167,7 +167,7 @@ class Engine:
             if not build_if_needed:
                 check_model(previous.manifest, settings.model, settings.index_dir)
             previous = None
-        embedder = embedder or make_embedder(settings.model, settings.batch_size)
+        embedder = embedder or embedder_for(settings)
         if build_if_needed and (previous is None or not index_is_current(settings)):
             build_index(settings, embedder, progress, previous)
             previous = load_index(settings.index_dir)  # (the old generation's lock goes with the old data)
