@@ -246,7 +246,7 @@ class FakeEngine(Engine):
             raise PolicyQAError(self.fail_with)
         return super().search(query, k, filters)
 
-    def ask(self, question: str, filters: Filters | None = None) -> Answer:
+    def ask(self, question: str, filters: Filters | None = None, history: Sequence[str] = ()) -> Answer:
         if self.fail_with:
             raise PolicyQAError(self.fail_with)
-        return super().ask(question, filters)
+        return super().ask(question, filters, history)

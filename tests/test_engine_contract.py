@@ -132,7 +132,7 @@ def test_answer_cites_exact_passages(engine):
     assert check_citations(answer, engine.source_text) == []
     assert "[1]" in answer.answer and "%" in answer.answer
     assert set(answer.to_json()) == {"question", "abstained", "answer", "citations", "generator", "notice",
-                                     "unverified"}
+                                     "unverified", "searched_as"}
     assert answer.generator == "extractive"  # no chat model configured
 
 

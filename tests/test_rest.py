@@ -57,6 +57,9 @@ def test_search_ask_compare_precedents_answer_as_the_cli_does(open_server):
     a = httpx.post(f"{api}/ask", json={"question": "交流轮岗教师比例有什么要求？"}, timeout=30).json()
     cited = a["citations"][0]
     assert engine.source_text(cited["source"])[cited["start"]:cited["end"]] == cited["text"]
+    follow = httpx.post(f"{api}/ask", json={"question": "比例呢？", "history": ["教师交流轮岗有什么要求？"]},
+                        timeout=30).json()
+    assert follow["question"] == "比例呢？" and "交流轮岗" in follow["searched_as"]
     c = httpx.post(f"{api}/compare", json={"topic": "学前教育毛入园率"}, timeout=30).json()
     assert c == engine.compare("学前教育毛入园率").to_json()
     draft = "全面推进教师交流轮岗，每年交流轮岗教师比例不低于应交流人数的10%。"

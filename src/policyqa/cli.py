@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--docx", type=Path, metavar="FILE", help="also write the answer and its citations as Word")
+    p.add_argument("--after", action="append", default=[], metavar="QUESTION",
+                   help="an earlier question of the conversation (repeat, oldest first): a follow-up is made standalone")
     _filters(p)
 
     p = sub.add_parser("eval", help="evaluate retrieval on a query set (JSONL with evidence)")
@@ -271,7 +273,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     engine = open_engine(settings_from(args))
-    answer = engine.ask(args.question, filters=filters_from(args))
+    answer = engine.ask(args.question, filters=filters_from(args), history=args.after)
     if args.docx:
         log(f"wrote the answer to {export.write_file(args.docx, export.answer_docx_bytes(answer.to_json()))}")
     if args.json:
@@ -279,6 +281,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return 0
     if answer.notice:
         log(answer.notice)
+    if answer.searched_as:
+        log(f"searched as: {answer.searched_as}")
     print(answer.answer)
     for c in answer.citations:
         where = f"  {c.where()}" if c.where() else ""

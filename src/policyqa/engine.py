@@ -40,6 +40,7 @@ from .compare import CompareTable, TargetIndex, checked_topic, compare, indicato
 from .config import Settings
 from .embed import Embedder, ThreadLimit, embedder_for
 from .errors import IndexDamagedError, IndexFormatError, IndexMissingError, PolicyQAError
+from .followup import standalone
 from .generate import generated_answer
 from .glossary import Glossary, Phrase, Thesaurus, Translation
 from .index import CURRENT, IndexData, Manifest, check_model, load_index, tidy_index
@@ -408,9 +409,16 @@ class Engine:
         with self.limit_threads():
             return is_off_topic(evidence, self.query_vector(result.query), self.query_vector(reduced), margin)
 
-    def ask(self, question: str, filters: Filters | None = None) -> Answer:
+    def ask(self, question: str, filters: Filters | None = None, history: Sequence[str] = ()) -> Answer:
+        """Answer ``question``; ``history``, the conversation's earlier questions, makes a
+        follow-up ("那农村呢？") standalone first (followup.py)."""
+        asked = self._query(question)
+        question = standalone(asked, history, self.chat)
+        answer = self._answer(question, filters)
+        return replace(answer, question=asked, searched_as=question if question != asked else "")
+
+    def _answer(self, question: str, filters: Filters | None) -> Answer:
         data = self.data
-        question = self._query(question)
         expansion = self.expansion(question, data)
         result = self._verdict(self._search(data, question, None, filters), data, expansion)
         declined = result.abstained

@@ -207,6 +207,7 @@ class Answer:
     notice: str = ""  # why a configured model's answer is not shown, for the reader
     # the model's sentences that failed verification, with the reason: never shown as fact
     unverified: tuple[tuple[str, str], ...] = ()
+    searched_as: str = ""  # a follow-up question made standalone, as searched ("" = as asked)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -217,6 +218,7 @@ class Answer:
             "generator": self.generator,
             "notice": self.notice,
             "unverified": [{"sentence": s, "reason": r} for s, r in self.unverified],
+            "searched_as": self.searched_as,
         }
 
 

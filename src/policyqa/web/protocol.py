@@ -8,7 +8,7 @@ this protocol, so a method the web layer starts to use has to be added here firs
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, Sequence
 
 from ..build import BuildSummary, Progress
 from ..config import Settings
@@ -22,7 +22,7 @@ class EngineLike(Protocol):
     settings: Settings
 
     # --- questions (an empty or over-long text raises PolicyQAError; so does k <= 0)
-    def ask(self, question: str, filters: Filters | None = None) -> Answer: ...
+    def ask(self, question: str, filters: Filters | None = None, history: Sequence[str] = ()) -> Answer: ...
 
     def search(self, query: str, k: int | None = None, filters: Filters | None = None) -> SearchResult: ...
 

@@ -125,6 +125,7 @@ class SearchRequest(BaseModel):
 
 class AskRequest(BaseModel):
     question: str
+    history: list[str] = Field(default_factory=list, description="the conversation's earlier questions, oldest first")
     doc_type: str = ""
     year: int | None = None
     region: str = ""
@@ -177,7 +178,8 @@ class RestApi:
     def ask(self, body: AskRequest) -> dict:
         question = query_input(self.engine, body.question, "请输入问题（question）。", "问题")
         filters = make_filters(body.doc_type, body.year, body.region, body.doc_id)
-        return self.engine.ask(question, filters=filters).to_json()
+        history = [within(h, self.engine.settings.max_query_chars, "历史问题") for h in body.history[-10:]]
+        return self.engine.ask(question, filters=filters, history=history).to_json()
 
     def compare(self, body: CompareRequest) -> dict:
         topic = query_input(self.engine, body.topic, "请输入对比的主题（topic）。", "主题")
