@@ -91,6 +91,12 @@ class Settings:
     llm_timeout_s: float = 30.0
     llm_retries: int = 2
     llm_passages: int = 6
+    # A reranker behind the /v1/rerank API (POLICYQA_RERANK_URL, _MODEL) reorders the top
+    # ``rerank_candidates`` passages of every search (rerank.py). None: no reranking.
+    rerank_url: str | None = None
+    rerank_model: str | None = None
+    rerank_api_key: str | None = None
+    rerank_candidates: int = 20
 
 
 _ENV_PREFIX = "POLICYQA_"

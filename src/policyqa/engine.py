@@ -48,6 +48,7 @@ from .library import add_file, remove_file
 from .llm import ChatBackend, chat_backend
 from .precedents import Draft, PrecedentResults, find_precedents
 from .calibration import calibration_for
+from .rerank import RerankBackend, rerank_backend, reranked
 from .search import (SearchParams, evidence_vector, expand, is_off_topic, lexical_side, query_text, search, translate,
                      unknown_words, without_words)
 from .targets import extract_all
@@ -136,6 +137,7 @@ class Engine:
     _data: IndexData
     embedder: Embedder
     chat: ChatBackend | None = None  # a chat model writes the answers (verified), when configured
+    reranker: RerankBackend | None = None  # reorders the top candidates, when configured
     _queries: QueryVectors = field(default_factory=QueryVectors, repr=False)
     _targets: tuple[IndexData, TargetIndex] | None = field(default=None, repr=False)
     # Runs the lexical side of a search while the query is embedded.
@@ -173,7 +175,8 @@ class Engine:
             build_index(settings, embedder, progress, previous)
             previous = load_index(settings.index_dir)  # (the old generation's lock goes with the old data)
             tidy_index(settings.index_dir)
-        return cls(settings, previous, embedder, chat=chat_backend(settings), _checked_at=time.monotonic())
+        return cls(settings, previous, embedder, chat=chat_backend(settings),
+                   reranker=rerank_backend(settings), _checked_at=time.monotonic())
 
     def close(self) -> None:
         """Stop the worker thread, close the index files and release the generation."""
@@ -380,11 +383,13 @@ class Engine:
         # BM25 does not need the query vector: score it while the query is embedded.
         cjk = is_cjk_query(query)
         glossary, thesaurus = (None, self.thesaurus()) if cjk else (self.glossary(), None)
-        params = search_params(self.settings, k)
+        wanted = k or self.settings.k
+        params = search_params(self.settings, max(wanted, self.reranker.candidates) if self.reranker else k)
         lexical = self._lexical_worker.submit(lexical_side, data, query, glossary, thesaurus, params.expansion_weight)
         with self.limit_threads():
             qvec = self.query_vector(query)
-            return search(data, qvec, query, params, filters, lexical.result())
+            result = search(data, qvec, query, params, filters, lexical.result())
+        return reranked(result, self.reranker, wanted) if self.reranker else result
 
     def off_topic(self, result: SearchResult, expansion: tuple[Phrase, ...] | None = None,
                   data: IndexData | None = None) -> bool:

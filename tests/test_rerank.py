@@ -1,0 +1,86 @@
+"""Reranking through the /v1/rerank API against a stub server on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from policyqa.config import Settings
+from policyqa.errors import PolicyQAError
+from policyqa.rerank import RerankBackend, RerankError, rerank_backend
+from tests.fake_engine import FakeEngine
+
+QUERY = "教师交流轮岗"
+FAVOURED = "安全"  # the stub scores documents holding this word first
+
+
+@pytest.fixture
+def stub():
+    state = {"mode": "ok", "bodies": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            state["bodies"].append(body)
+            if state["mode"] == "error":
+                self.send_response(503)
+                self.end_headers()
+                return
+            results = [{"index": i, "relevance_score": (1.0 if FAVOURED in d else 0.0) - i / 1000}
+                       for i, d in enumerate(body["documents"])]
+            if state["mode"] == "partial":
+                results = results[:1]
+            payload = b"{oops" if state["mode"] == "malformed" else json.dumps({"results": results}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state["url"] = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()
+
+
+def _engine(url: str, candidates: int = 20) -> FakeEngine:
+    engine = FakeEngine()
+    engine.reranker = RerankBackend(url, "bge-reranker", candidates=candidates)
+    return engine
+
+
+def test_the_top_candidates_are_reordered_by_the_reranker_then_cut_to_k(stub):
+    plain = FakeEngine().search(QUERY, k=3)
+    result = _engine(stub["url"]).search(QUERY, k=3)
+    body = stub["bodies"][0]
+    assert body["query"] == QUERY and body["model"] == "bge-reranker" and len(body["documents"]) > 3
+    assert len(result.hits) == 3 and FAVOURED in result.hits[0].chunk.text
+    assert [h.chunk.chunk_id for h in result.hits] != [h.chunk.chunk_id for h in plain.hits]
+    scores = [h.score for h in result.hits]
+    assert scores == sorted(scores, reverse=True)
+    assert result.abstained == plain.abstained
+
+
+@pytest.mark.parametrize("mode", ["error", "malformed", "partial"])
+def test_a_failing_reranker_leaves_the_search_order(stub, mode):
+    stub["mode"] = mode
+    plain = FakeEngine().search(QUERY, k=3)
+    result = _engine(stub["url"]).search(QUERY, k=3)
+    assert [h.chunk.chunk_id for h in result.hits] == [h.chunk.chunk_id for h in plain.hits]
+
+
+def test_errors_say_what_to_check(stub):
+    stub["mode"] = "malformed"
+    with pytest.raises(RerankError, match="not the rerank API's JSON"):
+        RerankBackend(stub["url"], "m").scores("q", ["a", "b"])
+    with pytest.raises(RerankError, match="POLICYQA_RERANK_URL"):
+        RerankBackend("http://127.0.0.1:9", "m", timeout_s=1).scores("q", ["a"])
+    with pytest.raises(PolicyQAError, match="POLICYQA_RERANK_MODEL"):
+        rerank_backend(Settings(rerank_url="http://127.0.0.1:1"))
+    assert rerank_backend(Settings()) is None
