@@ -297,11 +297,12 @@ def copy_data(settings: Settings, work: Path) -> tuple[Path, Path]:
 
 
 @contextmanager
-def started_server(args: argparse.Namespace, settings: Settings, work: Path) -> Iterator[str]:
-    """``policyqa serve`` in a subprocess on a free loopback port; its log is in ``work``."""
-    port = args.port or free_port()
+def started_server(args: argparse.Namespace, settings: Settings, work: Path, n: int = 0) -> Iterator[str]:
+    """``policyqa serve`` in a subprocess on a free loopback port; its log is in ``work``.
+    Server ``n`` > 0 is one more replica over the same index folder."""
+    port = (args.port + n if args.port else free_port())
     cmd = policyqa_command(args, settings, "serve") + ["--host", "127.0.0.1", "--port", str(port)]
-    log_path = work / "serve.log"
+    log_path = work / f"serve-{n}.log"
     log = open(log_path, "w", encoding="utf-8")
     proc = subprocess.Popen(cmd, env=child_env(settings), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -358,6 +359,8 @@ def report(run: Run) -> dict[str, Any]:
                     "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")},
         "summary": {k: summary(v, run.elapsed) for k, v in by.items() if v},
         "first_errors": list(dict.fromkeys(s.error for s in run.samples if s.error))[:5],
+        # when failed requests were sent (seconds into the run): before, during or after a reindex
+        "error_starts_s": [s.start for s in run.samples if s.error][:50],
     }
     if run.reindex is not None:
         r = run.reindex
@@ -406,12 +409,13 @@ def print_report(rep: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------- the run
 
 
-def connect(url: str, auth: tuple[str, str] | None, n: int) -> list[Client]:
-    """``n`` clients, connected in parallel before the clock starts."""
+def connect(urls: list[str], auth: tuple[str, str] | None, n: int) -> list[Client]:
+    """``n`` clients, connected in parallel before the clock starts, spread over ``urls``
+    (one server, or replicas) in turn."""
     clients: list[Client | None] = [None] * n
 
     def make(i: int) -> None:
-        clients[i] = client_for(url, auth)
+        clients[i] = client_for(urls[i % len(urls)], auth)
 
     threads = [threading.Thread(target=make, args=(i,)) for i in range(n)]
     for t in threads:
@@ -420,7 +424,7 @@ def connect(url: str, auth: tuple[str, str] | None, n: int) -> list[Client]:
         t.join()
     missing = [i for i, c in enumerate(clients) if c is None]
     if missing:
-        raise SystemExit(f"{len(missing)} of {n} clients could not connect to {url}")
+        raise SystemExit(f"{len(missing)} of {n} clients could not connect to {', '.join(urls)}")
     return clients  # type: ignore[return-value]
 
 
@@ -450,11 +454,12 @@ def drive(run: Run, clients: list[Client], questions: QuestionSource, args: argp
     run.elapsed = time.perf_counter() - t0
 
 
-def execute(args: argparse.Namespace, settings: Settings, url: str, auth: tuple[str, str] | None) -> Run:
+def execute(args: argparse.Namespace, settings: Settings, urls: list[str], auth: tuple[str, str] | None) -> Run:
     questions = QuestionSource(repeat_pool(args.questions), corpus_phrases(settings.corpus),
                                args.new_fraction, args.seed)
-    run = Run(url=url, clients=args.clients, endpoint=args.endpoint)
-    clients = connect(url, auth, args.clients)
+    url = urls[0]
+    run = Run(url=" ".join(urls), clients=args.clients, endpoint=args.endpoint)
+    clients = connect(urls, auth, args.clients)
     reindex, probe = None, None
     if args.reindex_at is not None:
         words = ("index", "--rebuild") if args.reindex_kind == "rebuild" else ("index",)
@@ -476,6 +481,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--url", help="a running server (default: http://<host>:<port>/ from the settings)")
     ap.add_argument("--start-server", action="store_true", help="serve a temporary copy of the corpus/index")
     ap.add_argument("--port", type=int, help="port for --start-server (default: a free one)")
+    ap.add_argument("--servers", type=int, default=1,
+                    help="with --start-server: this many server processes over one index folder, clients spread over them")
     ap.add_argument("--config", type=Path, help="TOML settings file (as for policyqa)")
     ap.add_argument("--corpus", type=Path)
     ap.add_argument("--index-dir", type=Path)
@@ -516,11 +523,11 @@ def main(argv: list[str] | None = None) -> int:
             corpus, index = copy_data(settings, work)
             settings = load_settings(args.config, corpus=corpus, index_dir=index, model=settings.model,
                                      auth=settings.auth)
-            url = stack.enter_context(started_server(args, settings, work))
+            urls = [stack.enter_context(started_server(args, settings, work, n)) for n in range(max(args.servers, 1))]
         else:
-            url = args.url or f"http://{settings.host}:{settings.port}/"
-            wait_until_up(url, None, 10)
-        run = execute(args, settings, url, auth)  # type: ignore[arg-type]
+            urls = [args.url or f"http://{settings.host}:{settings.port}/"]
+            wait_until_up(urls[0], None, 10)
+        run = execute(args, settings, urls, auth)  # type: ignore[arg-type]
     rep = report(run)
     if args.json:
         print(json.dumps(rep, ensure_ascii=False))
