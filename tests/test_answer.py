@@ -7,6 +7,7 @@ import re
 
 from policyqa.answer import (
     NOT_FOUND,
+    AnswerParams,
     PLACEHOLDER_NOTE,
     EmbeddingScorer,
     KeyTerms,
@@ -189,7 +190,7 @@ def test_answer_is_short():
     TEXTS["many.txt"] = "标题\n" + text + "\n"
     try:
         hits = [make_hit("many.txt", text, 0.9)]
-        ans = build_answer("教师交流轮岗要求", hits, source_text, SCORER, abstained=False, max_sentences=10)
+        ans = build_answer("教师交流轮岗要求", hits, source_text, SCORER, abstained=False, params=AnswerParams(max_sentences=10))
         assert len(re.sub(r"\[\d+\]", "", ans.answer)) <= 320
     finally:
         del TEXTS["many.txt"]
@@ -248,13 +249,13 @@ def test_sentence_with_the_rare_key_term_comes_first():
         hits = [make_hit("plan.txt", "全年计划创建合格学校27所。创建10所以上社区学校。", 0.9)]
         question = "计划创建多少所社区学校?"
         idf = FixedTerms({"计划": 1.5, "创建": 2.3, "社区": 3.6, "学校": 0.5})
-        ans = build_answer(question, hits, source_text, FlatScorer(), abstained=False, max_sentences=1,
+        ans = build_answer(question, hits, source_text, FlatScorer(), abstained=False, params=AnswerParams(max_sentences=1),
                            term_weights=idf)
         assert ans.citations[0].text == "创建10所以上社区学校。"
         assert check_citations(ans, source_text) == []
         # all terms equal (no corpus statistics): the two sentences tie and the earlier one wins
         flat = FixedTerms({"计划": 1.0, "创建": 1.0, "社区": 1.0, "学校": 1.0})
-        ans = build_answer(question, hits, source_text, FlatScorer(), abstained=False, max_sentences=1,
+        ans = build_answer(question, hits, source_text, FlatScorer(), abstained=False, params=AnswerParams(max_sentences=1),
                            term_weights=flat)
         assert ans.citations[0].text == "全年计划创建合格学校27所。"
     finally:

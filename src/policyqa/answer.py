@@ -268,24 +268,20 @@ def _rank_bonus(rank: int) -> float:
     return (1.0, 0.5, 0.25, 0.12)[rank] if rank < 4 else 0.0
 
 
-# Weights on top of the question↔sentence cosine similarity. Cosines of one question with
-# the sentences of its top passages spread over a few hundredths, so the other signals are
-# scaled to that range: key-term coverage (0..1), the rank of the passage the sentence comes
-# from, a quantity when the question asks for one, and a bare heading.
-W_OVERLAP = 0.03
-# An English question's key terms are its dictionary translations and its similarities
-# are cross-lingual (weaker, and bunched closer): its key terms count for more. 0.05 to
-# 0.12 answered the English queries of eval/ alike (6/8 against 5/8 with 0.03); for
-# Chinese questions 0.05 already lost a paraphrase.
-W_OVERLAP_TRANSLATED = 0.05
-W_RANK = 0.012
-W_NUMBER = 0.01
-W_HEADING = 0.02
-# Weight on the passage's cosine gap to the best passage (both cosines come from the same
-# model as the sentence's, so they share its scale): half a point of passage similarity
-# trades against a point of sentence similarity. 0.5 and 1.0 gave the same first
-# citations on the dev and hand-written sets; 0.5 is the milder.
-W_PASSAGE = 0.5
+@dataclass(frozen=True)
+class AnswerParams:
+    """Weights added to the question↔sentence cosine, which spreads over a few hundredths
+    within one question's passages, so each signal is scaled to that range."""
+
+    overlap: float = 0.03  # key-term coverage (0..1) of a Chinese question
+    # an English question's key terms are dictionary translations and its cosines are
+    # cross-lingual (bunched closer), so its coverage counts for more
+    overlap_translated: float = 0.05
+    rank: float = 0.012  # the rank of the sentence's passage (1, .5, .25, .12)
+    number: float = 0.01  # a quantity, when the question asks for one
+    heading: float = 0.02  # subtracted for a bare heading line
+    passage: float = 0.5  # the passage's cosine gap to the best passage (same model, same scale)
+    max_sentences: int = 4
 
 
 def _passage_gaps(hits: Sequence[Hit]) -> list[float]:
@@ -301,26 +297,26 @@ def _passage_gaps(hits: Sequence[Hit]) -> list[float]:
 
 
 def _cheap_scores(question: str, cands: list[_Sentence], terms: KeyTerms,
-                  passage_gaps: Sequence[float]) -> list[float]:
+                  passage_gaps: Sequence[float], w: AnswerParams) -> list[float]:
     """Everything but the sentence's own embedding similarity: key-term coverage, the
     passage's similarity and rank, numbers, headings."""
     wants_number = bool(_NUMBER_QUESTION.search(question))
-    w_overlap = W_OVERLAP if has_cjk(question) else W_OVERLAP_TRANSLATED
+    w_overlap = w.overlap if has_cjk(question) else w.overlap_translated
     scores = []
     for cand in cands:
-        score = (w_overlap * terms.coverage(cand.text) + W_RANK * _rank_bonus(cand.hit_rank)
-                 + W_PASSAGE * passage_gaps[cand.hit_rank])
+        score = (w_overlap * terms.coverage(cand.text) + w.rank * _rank_bonus(cand.hit_rank)
+                 + w.passage * passage_gaps[cand.hit_rank])
         if wants_number and _HAS_QUANTITY.search(cand.text):
-            score += W_NUMBER
+            score += w.number
         if cand.heading:
-            score -= W_HEADING
+            score -= w.heading
         scores.append(score)
     return scores
 
 
 def _score_all(question: str, cands: list[_Sentence], scorer: SentenceScorer,
-               terms: KeyTerms, hits: Sequence[Hit]) -> tuple[list[_Sentence], list[float]]:
-    cheap = _cheap_scores(question, cands, terms, _passage_gaps(hits[:TOP_HITS]))
+               terms: KeyTerms, hits: Sequence[Hit], w: AnswerParams) -> tuple[list[_Sentence], list[float]]:
+    cheap = _cheap_scores(question, cands, terms, _passage_gaps(hits[:TOP_HITS]), w)
     sims = np.asarray(scorer.score(question, [c.whole or c.text for c in cands]), dtype=np.float64)
     return cands, [float(sim) + c for sim, c in zip(sims, cheap)]
 
@@ -436,8 +432,8 @@ def build_answer(
     source_text: Callable[[str], str],
     scorer: SentenceScorer,
     abstained: bool,
-    max_sentences: int = 4,
     term_weights: TermWeights | None = None,
+    params: AnswerParams = AnswerParams(),
 ) -> Answer:
     """The best few sentences of the top hits, verbatim, each group ending in ``[n]``.
     ``term_weights`` gives the question's key terms (default: its bigrams, all equal)."""
@@ -447,8 +443,8 @@ def build_answer(
     cands = _candidates(hits, source_text, terms)
     if not cands:
         return Answer(question, True, NOT_FOUND, ())
-    cands, scores = _score_all(question, cands, scorer, terms, hits)
-    groups = _merge(_pick(cands, scores, max_sentences, terms), source_text)
+    cands, scores = _score_all(question, cands, scorer, terms, hits, params)
+    groups = _merge(_pick(cands, scores, params.max_sentences, terms), source_text)
     several_docs = len({_doc_key(g.first) for g in groups}) > 1
     parts: list[str] = []
     citations: list[Citation] = []

