@@ -65,7 +65,7 @@ def test_methods_have_the_protocol_signature(engine, name):
 
 
 def test_protocol_lists_what_the_web_layer_calls():
-    assert PROTOCOL_METHODS == ["add_file", "ask", "compare", "documents", "facets", "generation", "library", "precedents",
+    assert PROTOCOL_METHODS == ["add_file", "ask", "ask_stream", "compare", "documents", "facets", "generation", "library", "precedents",
                                 "reindex", "remove_source", "search", "source_text"]
     assert "settings" in EngineLike.__annotations__
 

@@ -243,3 +243,49 @@ def test_the_verification_rule():
 
 def test_markers_after_the_full_stop_belong_to_the_sentence_before():
     assert split_reply("甲乙丙丁。[1]戊己庚辛。 [2][3]\n壬癸。") == ["甲乙丙丁。[1]", "戊己庚辛。[2][3]", "壬癸。"]
+
+
+# ---------------------------------------------------------------------------- streaming
+
+
+def _two_sentences(body):
+    good = first_sentence(passages_in(body)[1])
+    return f"{good}[1]另外，交流轮岗教师比例要达到97.5%以上。[1]"
+
+
+def test_the_stream_gives_tokens_then_each_sentence_judged_then_the_answer(stub):
+    stub.reply = _two_sentences
+    events = list(engine_with(stub).ask_stream(QUESTION))
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "token" and kinds[-1] == "answer" and kinds.count("answer") == 1
+    judged = [e for e in events if e.kind == "sentence"]
+    assert [e.verdict.ok for e in judged] == [True, False]
+    assert "".join(e.text for e in events if e.kind == "token") == _two_sentences(stub.requests[0])
+    first_verdict = kinds.index("sentence")
+    assert kinds[first_verdict + 1:].count("token") > 0  # judged while the model was still writing
+    final = events[-1].answer
+    assert final.generator == "llm" and "97.5" not in final.answer
+
+
+def test_the_rest_stream_sends_server_sent_events(stub):
+    import httpx
+
+    from policyqa import web
+    from tests.test_rest import _free_port
+
+    stub.reply = _two_sentences
+    engine = engine_with(stub)
+    settings = replace(engine.settings, port=_free_port())
+    app = web.build_app(engine)
+    web.launch(app, settings, engine=engine, prevent_thread_lock=True, quiet=True, ssr_mode=False)
+    try:
+        url = f"http://127.0.0.1:{settings.port}/api/v1/ask/stream"
+        with httpx.stream("POST", url, json={"question": QUESTION}, timeout=30) as r:
+            assert r.headers["content-type"].startswith("text/event-stream")
+            body = r.read().decode()
+        events = [(b.split("\n")[0][7:], json.loads(b.split("\n")[1][6:])) for b in body.strip().split("\n\n")]
+        sentences = [d for k, d in events if k == "sentence"]
+        assert [d["verified"] for d in sentences] == [True, False] and "97.5 is not" in sentences[1]["reason"]
+        assert events[-1][0] == "answer" and events[-1][1]["generator"] == "llm"
+    finally:
+        app.close()

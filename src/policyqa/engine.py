@@ -29,7 +29,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -41,7 +41,7 @@ from .config import Settings
 from .embed import Embedder, ThreadLimit, embedder_for
 from .errors import IndexDamagedError, IndexFormatError, IndexMissingError, PolicyQAError
 from .followup import standalone
-from .generate import generated_answer
+from .generate import StreamEvent, stream_answer
 from .glossary import Glossary, Phrase, Thesaurus, Translation
 from .index import CURRENT, IndexData, Manifest, check_model, load_index, tidy_index
 from .library import add_file, remove_file
@@ -53,7 +53,7 @@ from .search import (SearchParams, evidence_vector, expand, is_off_topic, lexica
                      unknown_words, without_words)
 from .targets import extract_all
 from .text import is_cjk_query
-from .types import Answer, Document, Filters, ProgressEvent, SearchResult
+from .types import Answer, Document, Filters, Hit, ProgressEvent, SearchResult
 
 log = logging.getLogger(__name__)
 
@@ -417,12 +417,26 @@ class Engine:
     def ask(self, question: str, filters: Filters | None = None, history: Sequence[str] = ()) -> Answer:
         """Answer ``question``; ``history``, the conversation's earlier questions, makes a
         follow-up ("那农村呢？") standalone first (followup.py)."""
+        events = list(self.ask_stream(question, filters, history))
+        return events[-1].answer
+
+    def ask_stream(self, question: str, filters: Filters | None = None,
+                   history: Sequence[str] = ()) -> Iterator[StreamEvent]:
+        """``ask`` as it happens: with a chat model, its tokens and each finished sentence's
+        verdict, then the answer; without one, just the answer."""
         asked = self._query(question)
         question = standalone(asked, history, self.chat)
-        answer = self._answer(question, filters)
-        return replace(answer, question=asked, searched_as=question if question != asked else "")
+        searched_as = question if question != asked else ""
+        data, extract, hits = self._extract(question, filters)
+        events = (iter([StreamEvent("answer", answer=extract)]) if self.chat is None else
+                  stream_answer(extract, hits, self.chat, self.settings.llm_passages, data.text))
+        for event in events:
+            if event.answer is not None:
+                event = replace(event, answer=replace(event.answer, question=asked, searched_as=searched_as))
+            yield event
 
-    def _answer(self, question: str, filters: Filters | None) -> Answer:
+    def _extract(self, question: str, filters: Filters | None) -> tuple[IndexData, Answer, tuple[Hit, ...]]:
+        """The extractive answer and the hits it was made from."""
         data = self.data
         expansion = self.expansion(question, data)
         result = self._verdict(self._search(data, question, None, filters), data, expansion)
@@ -431,9 +445,7 @@ class Engine:
         weights = IndexedTermWeights(data.lexical, self.translation(question, data), expansion)
         with self.limit_threads():  # (the scorer may embed a few sentences)
             extract = build_answer(question, result.hits, data.text, scorer, declined, term_weights=weights)
-        if self.chat is None:
-            return extract
-        return generated_answer(extract, result.hits, self.chat, self.settings.llm_passages, data.text)
+        return data, extract, result.hits
 
     # --- targets and precedents --------------------------------------------------
     def target_index(self, data: IndexData | None = None) -> TargetIndex:

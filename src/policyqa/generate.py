@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from .llm import ChatBackend, ChatMessage, LLMError
 from .text import bigrams, normalise, sentence_spans
@@ -196,21 +196,63 @@ FALLBACK_NOTICE = "模型生成的回答未能通过原文核对，以下为文�
 UNAVAILABLE_NOTICE = "模型服务暂不可用（{error}），以下为文件原文摘录。"
 
 
-def generated_answer(extract: Answer, hits: Sequence[Hit], chat: ChatBackend, limit: int,
-                     source_text: Callable[[str], str]) -> Answer:
-    """The model's answer over the top ``limit`` hits, verified, or ``extract`` (the
-    extractive answer) with a notice saying why not. A declined question never reaches the
-    model."""
+@dataclass(frozen=True)
+class StreamEvent:
+    """One step of a streamed answer: ``"token"`` (text as the model writes it), ``"sentence"``
+    (a finished sentence and its verdict: shown as fact only when ``verdict.ok``), then one
+    ``"answer"`` (the final Answer, the same ``generated_answer`` returns)."""
+
+    kind: str
+    text: str = ""
+    verdict: Verdict | None = None
+    answer: Answer | None = None
+
+
+def _finished_sentences(reply: str, done: bool) -> list[str]:
+    """The sentences of ``reply`` that can no longer change: all but the last unless done
+    (a marker after a 。 may still be on its way)."""
+    sentences = split_reply(reply)
+    return sentences if done else sentences[:-1]
+
+
+def stream_answer(extract: Answer, hits: Sequence[Hit], chat: ChatBackend, limit: int,
+                  source_text: Callable[[str], str]) -> Iterator[StreamEvent]:
+    """The model's answer as it is written, each sentence verified as soon as it is complete,
+    ending with the final answer (``generated_answer``'s rules: the extract with a notice when
+    too little survives or the server fails). A declined question never reaches the model."""
     if extract.abstained:
-        return extract
+        yield StreamEvent("answer", answer=extract)
+        return
     passages = passages_of(hits, limit)
+    by_n = {p.n: p for p in passages}
     messages = [ChatMessage("system", SYSTEM_PROMPT), ChatMessage("user", user_prompt(extract.question, passages))]
+    reply, judged = "", 0
     try:
-        reply = chat.complete(messages)
+        for piece in chat.stream(messages):
+            reply += piece
+            yield StreamEvent("token", piece)
+            for sentence in _finished_sentences(reply, False)[judged:]:
+                judged += 1
+                yield StreamEvent("sentence", sentence, verify_sentence(sentence, by_n))
     except LLMError as e:
-        return replace(extract, notice=UNAVAILABLE_NOTICE.format(error=e))
+        yield StreamEvent("answer", answer=replace(extract, notice=UNAVAILABLE_NOTICE.format(error=e)))
+        return
+    for sentence in _finished_sentences(reply, True)[judged:]:
+        yield StreamEvent("sentence", sentence, verify_sentence(sentence, by_n))
+    yield StreamEvent("answer", answer=_final(extract, reply, passages, source_text))
+
+
+def _final(extract: Answer, reply: str, passages: Sequence[Passage], source_text: Callable[[str], str]) -> Answer:
     result = verified_answer(reply, passages, source_text)
     unverified = tuple((v.sentence, v.reason) for v in result.dropped)
     if not result.text:
         return replace(extract, notice="" if says_not_covered(reply) else FALLBACK_NOTICE, unverified=unverified)
     return Answer(extract.question, False, result.text, result.citations, generator="llm", unverified=unverified)
+
+
+def generated_answer(extract: Answer, hits: Sequence[Hit], chat: ChatBackend, limit: int,
+                     source_text: Callable[[str], str]) -> Answer:
+    """The model's answer over the top ``limit`` hits, verified, or ``extract`` (the
+    extractive answer) with a notice saying why not."""
+    events = list(stream_answer(extract, hits, chat, limit, source_text))
+    return events[-1].answer

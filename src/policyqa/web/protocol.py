@@ -8,10 +8,11 @@ this protocol, so a method the web layer starts to use has to be added here firs
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Iterator, Protocol, Sequence
 
 from ..build import BuildSummary, Progress
 from ..config import Settings
+from ..generate import StreamEvent
 from ..precedents import PrecedentResults
 from ..targets import CompareTable
 from ..types import Answer, Document, Filters, SearchResult
@@ -23,6 +24,9 @@ class EngineLike(Protocol):
 
     # --- questions (an empty or over-long text raises PolicyQAError; so does k <= 0)
     def ask(self, question: str, filters: Filters | None = None, history: Sequence[str] = ()) -> Answer: ...
+
+    def ask_stream(self, question: str, filters: Filters | None = None,
+                   history: Sequence[str] = ()) -> Iterator[StreamEvent]: ...
 
     def search(self, query: str, k: int | None = None, filters: Filters | None = None) -> SearchResult: ...
 

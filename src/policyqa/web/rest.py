@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import json
 import logging
 import math
 import threading
@@ -26,12 +27,13 @@ from typing import Any, Callable
 
 from fastapi import Depends, FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.routing import Route
 
 from ..config import Settings
 from ..errors import PolicyQAError
+from ..generate import StreamEvent
 from .common import make_filters, query_input, required, within
 from .protocol import EngineLike
 
@@ -181,6 +183,16 @@ class RestApi:
         history = [within(h, self.engine.settings.max_query_chars, "历史问题") for h in body.history[-10:]]
         return self.engine.ask(question, filters=filters, history=history).to_json()
 
+    def ask_stream(self, body: AskRequest) -> StreamingResponse:
+        """Server-sent events: ``token`` (the model's text as written), ``sentence`` (a finished
+        sentence: ``{"text", "verified", "reason"}``; only verified ones are facts), then one
+        ``answer`` (the ``/ask`` object). Without a chat model, just the ``answer``."""
+        question = query_input(self.engine, body.question, "请输入问题（question）。", "问题")
+        filters = make_filters(body.doc_type, body.year, body.region, body.doc_id)
+        history = [within(h, self.engine.settings.max_query_chars, "历史问题") for h in body.history[-10:]]
+        events = self.engine.ask_stream(question, filters=filters, history=history)
+        return StreamingResponse((_sse(e) for e in events), media_type="text/event-stream")
+
     def compare(self, body: CompareRequest) -> dict:
         topic = query_input(self.engine, body.topic, "请输入对比的主题（topic）。", "主题")
         return self.engine.compare(topic, max_rows=body.max_rows).to_json()
@@ -231,6 +243,8 @@ class RestApi:
         api.add_exception_handler(Exception, _unexpected)
         api.post("/search", summary="passages for a query")(self.search)
         api.post("/ask", summary="an extractive answer, every sentence cited")(self.ask)
+        api.post("/ask/stream", summary="the answer as it is written (server-sent events)",
+                 response_class=StreamingResponse)(self.ask_stream)
         api.post("/compare", summary="one row per document stating a target on a topic")(self.compare)
         api.post("/precedents", summary="passages of other plans like a draft")(self.precedents)
         api.get("/documents", summary="every indexed document")(self.documents)
@@ -242,6 +256,16 @@ class RestApi:
         api.get("/healthz", summary="the process answers")(_healthz)
         api.get("/readyz", summary="the index is loaded; its generation")(self.ready)
         return api
+
+
+def _sse(event: StreamEvent) -> str:
+    if event.kind == "sentence" and event.verdict is not None:
+        data: Any = {"text": event.text, "verified": event.verdict.ok, "reason": event.verdict.reason}
+    elif event.kind == "answer" and event.answer is not None:
+        data = event.answer.to_json()
+    else:
+        data = {"text": event.text}
+    return f"event: {event.kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
 def _healthz() -> dict:
