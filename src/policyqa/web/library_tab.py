@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 import gradio as gr
 
 from ..errors import PolicyQAError
+from ..library import safe_name
 from ..loaders import SUPPORTED_SUFFIXES
 from ..types import ProgressEvent
 from .common import ALL, CSS, PRIVATE, _short, esc, facet_choices, guard
@@ -95,6 +96,18 @@ def source_choices(engine: EngineLike) -> list[tuple[str, str]]:
     return out
 
 
+def _renamed(orig: str, new: str) -> str:
+    """Why an upload was saved under another name: a name already in the library (both kept),
+    or a name that had to be made safe."""
+    try:
+        wanted = safe_name(orig)
+    except PolicyQAError:
+        wanted = orig
+    if wanted != new:
+        return f"（文库中已有同名文件 {esc(wanted)}，新文件另存为 {esc(new)}，两份都保留）"
+    return f"（原文件名 {esc(orig)}，已改名）" if orig != new else ""
+
+
 def summary_html(summary: Any = None, saved: Sequence[tuple[str, str]] = (),
                  refused: Sequence[tuple[str, str]] = (), removed_source: str | None = None) -> str:
     """A Chinese report of an upload/remove/reindex; file names and reasons escaped."""
@@ -106,8 +119,7 @@ def summary_html(summary: Any = None, saved: Sequence[tuple[str, str]] = (),
             lis = "".join(f"<li>{x}</li>" for x in items)
             parts.append(f"<div{cls}>{esc(title)}（{len(items)}）：<ul>{lis}</ul></div>")
 
-    section("已保存", [esc(new) + (f"（原文件名 {esc(orig)}，已改名）" if orig != new else "")
-                      for orig, new in saved])
+    section("已保存", [esc(new) + _renamed(orig, new) for orig, new in saved])
     section("未保存", [f"{esc(name)}：{esc(reason)}" for name, reason in refused], bad=True)
     if removed_source:
         parts.append(f"<div>已从文库删除：{esc(removed_source)}</div>")
