@@ -90,6 +90,24 @@ def test_ask_cite_and_open_source(page):
     page.locator("#cite-1").click()
     page.locator("#doc-view mark.pqa-hit", has_text="90%").wait_for(state="visible")
     page.wait_for_function(IN_VIEW, timeout=5_000)
+    # the first answer's [1], still in the chat history, opens its own citation
+    tab(page, "问答")
+    first = chat.locator(".pqa-cite.pqa-t0.pqa-n1")
+    assert first.inner_text() == "[1]"
+    assert chat.locator(".pqa-cite.pqa-t1").count() >= 1
+    first.click()
+    page.locator("#doc-view mark.pqa-hit", has_text="交流轮岗").wait_for(state="visible")
+    page.wait_for_function(IN_VIEW, timeout=5_000)
+    assert "90%" not in "".join(page.locator("#doc-view mark.pqa-hit").all_inner_texts())
+    shot(page, "3-doc-from-history", "doc")
+    # an outline entry scrolls the view to its heading
+    entry = page.locator("#doc-outline a", has_text="一、总体目标")
+    entry.click()
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#doc-view'); const h = [...v.querySelectorAll('.pqa-h')]"
+        ".find(e => e.innerText.includes('一、总体目标')); if (!h) return false;"
+        " const r = h.getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight; }",
+        timeout=5_000)
     assert page.dialogs == []
 
 
@@ -105,6 +123,17 @@ def test_filtered_search(page):
     assert "2023年教育局工作计划" not in results.inner_text()
     assert results.locator("mark").count() > 0
     shot(page, "2-search", "search")
+    # a result opens where it is: click its card, the document shows its passage highlighted
+    card = results.locator(".pqa-card").first
+    passage = card.locator(".pqa-passage").inner_text()
+    card.click()
+    hit = page.locator("#doc-view mark.pqa-hit").first
+    hit.wait_for(state="visible")
+    assert "".join(page.locator("#doc-view mark.pqa-hit").all_inner_texts()) == passage
+    assert "某縣教育局2024年工作總結" in page.locator("#doc-view .pqa-title").inner_text()
+    page.wait_for_function(IN_VIEW, timeout=5_000)
+    shot(page, "2-search-opened", "doc")
+    tab(page, "检索")
     page.locator("#search-input textarea").fill("火星探测器发射窗口")
     page.locator("#search-btn").click()
     # an uncovered query gets the same verdict as in the chat, with the nearest passages below

@@ -28,7 +28,7 @@ from .library_tab import build_library_tab, progress_zh
 from .login_limit import FailedLogins, LoginRateLimit, login_message
 from .precedents_tab import build_precedents_tab
 from .protocol import EngineLike
-from .qa import EMPTY_QUESTION, build_ask_tab
+from .qa import EMPTY_QUESTION, build_ask_tab, turn_citations
 from .search_tab import build_search_tab, run_search
 
 HEADER = ('<h2 style="margin:4px 0">教育政策文件问答与检索</h2>'
@@ -81,9 +81,10 @@ def build_app(engine: EngineLike) -> gr.Blocks:
         opener = DocumentOpener(engine, tabs, doc)
         for i, button in enumerate(ask.cite_buttons):
             opener.connect(button.click, ask.cites, i)
-        opener.connect(search.pick.input, search.refs, search.pick)
-        opener.connect(compare.open_button.click, compare.refs, compare.pick)
-        opener.connect(precedents.pick.input, precedents.refs, precedents.pick)
+        opener.connect_clicks(ask.chat_cites, ask.answers, turn_citations)
+        opener.connect_clicks(search.results, search.refs)
+        opener.connect_clicks(compare.table, compare.refs)
+        opener.connect_clicks(precedents.results, precedents.refs)
         for event in (app.load, search_page.select, doc_page.select, library_page.select):
             library.refresh_on(event)
         api_ask, api_search = api_functions(engine)

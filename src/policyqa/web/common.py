@@ -62,7 +62,37 @@ CSS = """
 .pqa-group .pqa-pass{border-top:1px dashed #e3e3e3;padding:6px 0}
 .pqa-group .pqa-pass:first-of-type{border-top:none}
 .pqa-limit{color:#b42318;font-size:13px}
+[data-pqa-open]{cursor:pointer}
+.pqa-results .pqa-card[data-pqa-open]:hover,.pqa-group .pqa-pass[data-pqa-open]:hover{background:#fffbea}
+.pqa-results .pqa-card[data-pqa-open]:hover{border-color:#e0b400}
+.pqa-table tr[data-pqa-open]:hover td{background:#fffbea}
+.pqa-open-hint{color:#1d4ed8;font-size:13px;white-space:nowrap}
+[data-pqa-open]:focus-visible{outline:2px solid #1d4ed8;outline-offset:1px}
+.pqa-cite{color:#1d4ed8;cursor:pointer;text-decoration:underline;font-weight:600}
+.pqa-doc .pqa-flash{background:#fff3bf;transition:background .8s}
 """
+
+# Items of a rendered list that open in the 文档 tab carry ``data-pqa-open="<index>"``; one
+# delegated handler (on the gr.HTML element, so it survives re-renders) sends the index as
+# the component's click event (``gr.EventData`` ``index``). Enter/space open a focused item.
+# A click that ends a text selection inside the item does not open it.
+OPEN_JS = (
+    "const pqaOpen = (e) => {"
+    " const t = e.target.closest('[data-pqa-open]');"
+    " if (!t || !element.contains(t)) return;"
+    " if (e.type === 'click' && String(window.getSelection() || '').length > 0) return;"
+    " if (e.type === 'keydown' && e.key !== 'Enter' && e.key !== ' ') return;"
+    " e.preventDefault();"
+    " trigger('click', {index: Number(t.dataset.pqaOpen)}); };"
+    " element.addEventListener('click', pqaOpen); element.addEventListener('keydown', pqaOpen);"
+)
+OPEN_TITLE = "点击在文档中打开"
+OPEN_HINT = "在文档中打开 ›"
+
+
+def open_attrs(index: int) -> str:
+    """The attributes that make an element open item ``index`` of its list (``OPEN_JS``)."""
+    return f' data-pqa-open="{int(index)}" tabindex="0" role="button" title="{OPEN_TITLE}"'
 
 
 # ---------------------------------------------------------------------------- escaping
@@ -97,9 +127,11 @@ def text_validator(check: Callable[[str | None], Any]) -> Callable:
     def validate(text, *others):
         try:
             check(text)
+            first = gr.validate(True, "")
         except PolicyQAError as e:
-            return [gr.validate(False, str(e))] + [gr.validate(True, "")] * len(others)
-        return [gr.validate(True, "")] * (1 + len(others))
+            first = gr.validate(False, str(e))
+        # one input: one result (Gradio reads a list there as no verdict and runs the event)
+        return [first] + [gr.validate(True, "")] * len(others) if others else first
 
     return validate
 

@@ -11,7 +11,8 @@ import gradio as gr
 
 from ..export import (COMPARE_COLUMNS as FILE_COLUMNS, NO_NUMBER, compare_csv, compare_docx_bytes, compare_file_stem,
                       compare_rows, compare_xlsx_bytes, format_number, safe_cell, write_file)
-from .common import CSS, NO_RESULTS, PRIVATE, _short, esc, guard, limit_note, query_input, text_validator
+from .common import (CSS, NO_RESULTS, OPEN_JS, PRIVATE, esc, guard, limit_note, open_attrs, query_input,
+                     text_validator)
 from .protocol import EngineLike
 
 
@@ -72,21 +73,12 @@ def compare_html(table: dict) -> str:
             f"<td>{esc(r.get('comparator') or '')}</td>", f'<td class="pqa-num">{value_cell}</td>',
             f"<td>{esc(r.get('deadline') or '')}</td>",
         ]
-        body.append(f"<tr>{''.join(cells)}</tr>")
+        body.append(f"<tr{open_attrs(n - 1)}>{''.join(cells)}</tr>")
     n_docs = len({r.get("doc_id") for r in rows})
     return (f'<div class="pqa-meta">“{esc(table.get("topic", ""))}”：{len(rows)} 行，来自 {n_docs} 篇文档。'
-            "在下方选择一行可打开原文。</div>"
+            "点击一行可在文档中打开原文。</div>"
             f'<table class="pqa-table" id="compare-rows"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>')
-
-
-def compare_choices(table: dict) -> list[tuple[str, str]]:
-    out = []
-    for n, r in enumerate(table.get("rows") or [], start=1):
-        facts = " · ".join(str(x) for x in (r.get("region"), r.get("year"), value_text(r)) if x)
-        out.append((_short(f"{n}. {r.get('title') or r.get('source')}" + (f"（{facts}）" if facts else ""), 70),
-                    str(n - 1)))
-    return out
 
 
 def compare_csv_rows(table: dict) -> list[list]:
@@ -120,8 +112,7 @@ def row_ref(row: dict) -> dict:
 @dataclass
 class CompareTab:
     refs: gr.State  # ``row_ref`` of each row, in order
-    pick: gr.Dropdown  # the index of a row
-    open_button: gr.Button  # opens the picked row in the document
+    table: gr.HTML  # the rows; clicking one opens it (``DocumentOpener.connect_clicks``)
 
 
 def build_compare_tab(engine: EngineLike) -> CompareTab:
@@ -133,10 +124,7 @@ def build_compare_tab(engine: EngineLike) -> CompareTab:
         button = gr.Button("对比", elem_id="compare-btn", variant="primary", scale=1, min_width=80)
     limit_note(topic, limit, "compare-limit")
     table = gr.HTML('<div class="pqa-empty">输入主题，查看各文档如何表述该目标。</div>',
-                    elem_id="compare-table", css_template=CSS, js_on_load=None)
-    with gr.Row():
-        pick = gr.Dropdown([], label="选择一行", elem_id="compare-pick", interactive=True, scale=4)
-        open_button = gr.Button("在文档中打开", elem_id="compare-open-btn", scale=1)
+                    elem_id="compare-table", css_template=CSS, js_on_load=OPEN_JS)
     csv_file = gr.File(label="下载：CSV（UTF-8）、Excel、Word", elem_id="compare-csv", interactive=False, visible=False,
                        file_count="multiple")
     refs = gr.State([])
@@ -147,11 +135,10 @@ def build_compare_tab(engine: EngineLike) -> CompareTab:
         rows = result.get("rows") or []
         download = gr.update(value=write_compare_exports(result), visible=True) if rows else \
             gr.update(value=None, visible=False)
-        return (compare_html(result), [row_ref(r) for r in rows],
-                gr.update(choices=compare_choices(result), value=None), download)
+        return compare_html(result), [row_ref(r) for r in rows], download
 
-    outputs = [table, refs, pick, csv_file]
+    outputs = [table, refs, csv_file]
     checked = text_validator(lambda t: compare_topic(engine, t))
     topic.submit(on_compare, [topic], outputs, validator=checked, **PRIVATE)
     button.click(on_compare, [topic], outputs, validator=checked, **PRIVATE)
-    return CompareTab(refs, pick, open_button)
+    return CompareTab(refs, table)

@@ -22,6 +22,18 @@ _SCROLL_JS = (
     " pqaScroll(); watch('value', pqaScroll);"
 )
 
+# An outline entry scrolls the document view to its heading and flashes it (the view and
+# the outline are separate components; the block ids are ours: pqa-b-<n>).
+_OUTLINE_JS = (
+    "element.addEventListener('click', (e) => {"
+    " const a = e.target.closest('a[data-pqa-block]');"
+    " if (!a || !element.contains(a)) return;"
+    " const b = document.querySelector('#doc-view #' + a.dataset.pqaBlock);"
+    " if (!b) return;"
+    " e.preventDefault(); b.scrollIntoView({block: 'start'});"
+    " b.classList.add('pqa-flash'); setTimeout(() => b.classList.remove('pqa-flash'), 1500); });"
+)
+
 
 def find_document(engine: EngineLike, doc_id: str | None = None, source: str | None = None,
                   pos: int | None = None) -> Document | None:
@@ -90,7 +102,7 @@ def render_document(engine: EngineLike, doc_id: str | None, span: tuple[int, int
         cls = "pqa-h" if kind == "heading" and outline_heading(text[s:e]) else "pqa-p"
         parts.append(f'<div class="{cls}" id="pqa-b-{i}">{inner}</div>')
         if kind == "heading" and outline_heading(text[s:e]):
-            outline.append(f'<a href="#pqa-b-{i}" class="pqa-l{min(depth, 4)}">{esc(_short(text[s:e], 40))}</a>')
+            outline.append(f'<a href="#pqa-b-{i}" data-pqa-block="pqa-b-{i}" class="pqa-l{min(depth, 4)}">{esc(_short(text[s:e], 40))}</a>')
     if len(outline) == 1:
         outline.append('<div class="pqa-empty">（无标题结构）</div>')
     outline.append("</div>")
@@ -134,7 +146,7 @@ def build_document_tab(engine: EngineLike) -> DocumentTab:
     with gr.Row():
         with gr.Column(scale=1, min_width=200):
             outline = gr.HTML('<div class="pqa-empty">标题结构</div>', elem_id="doc-outline",
-                              css_template=CSS, js_on_load=None, max_height=640)
+                              css_template=CSS, js_on_load=_OUTLINE_JS, max_height=640)
         with gr.Column(scale=3):
             view = gr.HTML('<div class="pqa-empty">请选择文档，或在问答/检索中点击引用。</div>',
                            elem_id="doc-view", css_template=CSS, js_on_load=_SCROLL_JS, max_height=640)
@@ -158,6 +170,19 @@ class DocumentOpener:
     def updates(self, refs: Sequence[Citation | dict] | None, choice: Any) -> list[Any]:
         doc_id, outline, body = open_item(self.engine, refs, choice)
         return [gr.Tabs(selected="doc"), gr.update(value=doc_id), outline, body]
+
+    def connect_clicks(self, html: gr.HTML, state: gr.State,
+                       pick: Callable[[Any, dict], tuple[Sequence[Citation | dict], Any]] | None = None) -> None:
+        """Open an item when it is clicked in ``html``, a rendered list whose items carry
+        ``common.open_attrs`` (their index in the list held by ``state``) and which runs
+        ``common.OPEN_JS``; ``pick(state value, event data)`` gives (list, index) otherwise
+        (the chat's ``[n]`` markers: ``qa.turn_citations``)."""
+        choose = pick or (lambda items, data: (items, data.get("index")))
+
+        def on_click(value, evt: gr.EventData):
+            return self.updates(*choose(value, evt._data if isinstance(evt._data, dict) else {}))
+
+        html.click(guard(on_click), [state], self.outputs, **PRIVATE)
 
     def connect(self, event: Callable, refs: gr.State, choice: gr.Dropdown | int) -> None:
         """Open on ``event`` (e.g. ``button.click``) item ``choice`` of the list in ``refs``:

@@ -10,8 +10,8 @@ from typing import Callable, Sequence
 import gradio as gr
 
 from ..export import heading_label, precedents_docx_bytes, write_file
-from .common import (CSS, NO_RESULTS, PRIVATE, _short, esc, guard, limit_note, mark_spans, required,
-                     text_validator, within)
+from .common import (CSS, NO_RESULTS, OPEN_JS, PRIVATE, esc, guard, limit_note, mark_spans, open_attrs,
+                     required, text_validator, within)
 from .protocol import EngineLike
 
 
@@ -78,7 +78,7 @@ def precedents_html(result: dict) -> str:
             path = heading_label(r.get("heading_path") or [], r.get("title") or "")
             text = str(r.get("text") or "")
             passages.append(
-                '<div class="pqa-pass">'
+                f'<div class="pqa-pass"{open_attrs(n - 1)}>'
                 f'<span class="pqa-score" title="score {float(r.get("score") or 0):.4f}">{precedent_label(r)}</span>'
                 f'<div class="pqa-path">{n}. {esc(path) if path else "（正文）"}</div>'
                 f'<div class="pqa-passage">{mark_spans(text, int(r.get("start") or 0), _spans_of(r))}</div>'
@@ -89,14 +89,6 @@ def precedents_html(result: dict) -> str:
             f'<span class="pqa-meta"> {esc(" · ".join(facts + [str(first.get("source") or "")]))}</span></div>'
             f'{"".join(passages)}</div>')
     return f'<div class="pqa-results">{"".join(out)}</div>'
-
-
-def precedent_choices(result: dict) -> list[tuple[str, str]]:
-    out = []
-    for n, r in enumerate(result.get("results") or [], start=1):
-        path = heading_label(r.get("heading_path") or [], r.get("title") or "")
-        out.append((_short(f"{n}. {r.get('title')}" + (f" › {path}" if path else ""), 70), str(n - 1)))
-    return out
 
 
 def precedent_ref(item: dict) -> dict:
@@ -113,7 +105,7 @@ def write_precedents_docx(result: dict, draft: str = "", folder: str | Path | No
 @dataclass
 class PrecedentsTab:
     refs: gr.State  # ``precedent_ref`` of each passage, in order
-    pick: gr.Dropdown  # "open in the document": the index of a passage
+    results: gr.HTML  # the passages; clicking one opens it (``DocumentOpener.connect_clicks``)
 
 
 def build_precedents_tab(engine: EngineLike) -> PrecedentsTab:
@@ -123,8 +115,7 @@ def build_precedents_tab(engine: EngineLike) -> PrecedentsTab:
                        placeholder="粘贴正在起草的一段文字，查找其他文件中相似的表述。")
     limit_note(draft, limit, "prec-limit")
     button = gr.Button("找先例", elem_id="prec-btn", variant="primary")
-    results = gr.HTML("", elem_id="prec-results", css_template=CSS, js_on_load=None)
-    pick = gr.Dropdown([], label="在文档中打开结果", elem_id="prec-open", interactive=True)
+    results = gr.HTML("", elem_id="prec-results", css_template=CSS, js_on_load=OPEN_JS)
     export = gr.File(label="下载先例（Word）", elem_id="prec-docx", interactive=False, visible=False)
     refs = gr.State([])
 
@@ -134,9 +125,8 @@ def build_precedents_tab(engine: EngineLike) -> PrecedentsTab:
         items = list(result.get("results") or [])
         download = gr.update(value=write_precedents_docx(result, text), visible=True) if items else \
             gr.update(value=None, visible=False)
-        return (precedents_html(result), [precedent_ref(r) for r in items],
-                gr.update(choices=precedent_choices(result), value=None), download)
+        return precedents_html(result), [precedent_ref(r) for r in items], download
 
-    button.click(on_precedents, [draft], [results, refs, pick, export], validator=text_validator(lambda t: draft_text(engine, t)),
+    button.click(on_precedents, [draft], [results, refs, export], validator=text_validator(lambda t: draft_text(engine, t)),
                  **PRIVATE)
-    return PrecedentsTab(refs, pick)
+    return PrecedentsTab(refs, results)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from .common import (MAX_CITES, PRIVATE, _short, esc, esc_lines, guard, limit_no
                      text_validator)
 from .protocol import EngineLike
 
+_MARKER = re.compile(r"\[(\d+)\]")  # a citation marker, as answer.build_answer writes it
 EMPTY_QUESTION = "请输入问题，例如：学前三年毛入园率的目标是多少？"
 
 
@@ -24,9 +26,27 @@ def citation_label(c: Citation) -> str:
     return _short(f"[{c.n}] {c.title}" + (f" › {path}" if path else ""), 48)
 
 
-def answer_messages(answer: Answer) -> list[dict]:
-    """Chat messages for one answer: the answer, then one collapsible item per source."""
-    msgs = [{"role": "assistant", "content": esc_lines(answer.answer)}]
+def cite_markers(answer_html: str, answer: Answer, turn: int | None) -> str:
+    """The escaped answer with each ``[n]`` of a citation made a link to it (chat turn
+    ``turn``, opened by ``CHAT_CITE_JS``); unchanged when ``turn`` is None."""
+    if turn is None:
+        return answer_html
+    numbers = {c.n for c in answer.citations}
+
+    def link(m: re.Match) -> str:
+        n = int(m.group(1))
+        if n not in numbers:
+            return m.group()
+        return (f'<span class="pqa-cite pqa-t{int(turn)} pqa-n{n}" role="button" '
+                f'tabindex="0" title="查看引用 [{n}] 的原文">[{n}]</span>')
+
+    return _MARKER.sub(link, answer_html)
+
+
+def answer_messages(answer: Answer, turn: int | None = None) -> list[dict]:
+    """Chat messages for one answer: the answer, then one collapsible item per source. With
+    ``turn`` (the answer's index in the chat) its ``[n]`` markers open their citations."""
+    msgs = [{"role": "assistant", "content": cite_markers(esc_lines(answer.answer), answer, turn)}]
     for c in answer.citations:
         path = heading_label(c.heading_path, c.title)
         title = f"[{c.n}] {c.title}" + (f" › {path}" if path else "")
@@ -57,14 +77,50 @@ def ask_turn(engine: EngineLike, question: str | None, history: list[dict] | Non
     An empty or over-long question is a message (PolicyQAError), the history unchanged."""
     history = list(history or [])
     question = query_input(engine, question, EMPTY_QUESTION, "问题")
+    turn = sum(1 for m in history if m.get("role") == "user")  # this answer's index in the chat
     if progress:
         progress(0.2, desc="检索相关段落…")
     answer = engine.ask(question)
     if progress:
         progress(1.0, desc="完成")
     history.append({"role": "user", "content": esc_lines(question)})
-    history.extend(answer_messages(answer))
+    history.extend(answer_messages(answer, turn))
     return history, list(answer.citations), answer
+
+
+def turn_citations(answers: Sequence[Answer] | None, data: dict | None) -> tuple[list[Citation], int | None]:
+    """(citations of chat turn ``data["turn"]``, the index of citation ``data["n"]``) for a
+    click on an ``[n]`` in the chat (``DocumentOpener.connect_clicks``); a turn or number no
+    longer there (the chat was cleared) is an index out of range."""
+    data = data or {}
+    answers = list(answers or [])
+    try:
+        turn, n = int(data.get("turn")), int(data.get("n"))
+    except (TypeError, ValueError):
+        return [], None
+    if not 0 <= turn < len(answers):
+        return [], -1
+    cites = list(answers[turn].citations)
+    return cites, next((i for i, c in enumerate(cites) if c.n == n), -1)
+
+
+# A click (or Enter) on an ``[n]`` of any answer in the chat: its turn and number as this
+# component's click event. The chat's sanitiser drops data attributes but keeps classes, so
+# the marker says them in its classes: pqa-cite pqa-t<turn> pqa-n<n>.
+CHAT_CITE_JS = (
+    "const pqaCite = (e) => {"
+    " const t = e.target.closest ? e.target.closest('#chat .pqa-cite') : null;"
+    " if (!t) return;"
+    " if (e.type === 'keydown' && e.key !== 'Enter' && e.key !== ' ') return;"
+    " const turn = /(?:^| )pqa-t(\\d+)(?: |$)/.exec(t.className), n = /(?:^| )pqa-n(\\d+)(?: |$)/.exec(t.className);"
+    " if (!turn || !n) return;"
+    " e.preventDefault(); e.stopPropagation();"
+    " trigger('click', {turn: Number(turn[1]), n: Number(n[1])}); };"
+    " if (window.pqaCite) { document.removeEventListener('click', window.pqaCite, true);"
+    " document.removeEventListener('keydown', window.pqaCite, true); }"
+    " window.pqaCite = pqaCite;"
+    " document.addEventListener('click', pqaCite, true); document.addEventListener('keydown', pqaCite, true);"
+)
 
 
 def write_answer_docx(answer: Answer, folder: str | Path | None = None) -> str:
@@ -79,18 +135,21 @@ class AskTab:
     cites: gr.State  # the latest answer's citations, in button order
     question: gr.Textbox
     cite_buttons: list[gr.Button]
+    answers: gr.State  # every answer in the chat, in order (``turn_citations``)
+    chat_cites: gr.HTML  # receives clicks on the chat's ``[n]`` markers (``CHAT_CITE_JS``)
 
 
 def build_ask_tab(engine: EngineLike) -> AskTab:
     """The 问答 tab's components (inside the current ``gr.Tab``) and its own events; opening a
     citation is wired by the page (``DocumentOpener``)."""
-    history, cites = gr.State([]), gr.State([])
+    history, cites, answers = gr.State([]), gr.State([]), gr.State([])
     chatbot = gr.Chatbot(
         elem_id="chat", label="问答", height=460, render_markdown=False,
         sanitize_html=True, allow_tags=False, latex_delimiters=[],
         buttons=["copy", "copy_all"], feedback_options=None,
         placeholder="请输入问题，例如：教师交流轮岗有什么要求？",
     )
+    chat_cites = gr.HTML("", elem_id="chat-cites", js_on_load=CHAT_CITE_JS, padding=False)
     limit = engine.settings.max_query_chars
     with gr.Row(elem_id="ask-row"):
         # min_width: on a phone the buttons wrap below instead of squeezing the box
@@ -105,14 +164,15 @@ def build_ask_tab(engine: EngineLike) -> AskTab:
     export = gr.File(label="下载本次回答（Word）", elem_id="ask-docx", interactive=False, visible=False)
 
     @guard
-    def on_ask(q, hist, progress=gr.Progress()):
+    def on_ask(q, hist, done, progress=gr.Progress()):
         hist, cs, answer = ask_turn(engine, q, hist, progress)
-        return [hist, hist, cs, "", gr.update(value=write_answer_docx(answer), visible=True)] + cite_button_updates(cs)
+        return [hist, hist, cs, "", gr.update(value=write_answer_docx(answer), visible=True),
+                list(done or []) + [answer]] + cite_button_updates(cs)
 
-    outputs = [history, chatbot, cites, question, export] + buttons
+    outputs = [history, chatbot, cites, question, export, answers] + buttons
     checked = text_validator(lambda q: query_input(engine, q, EMPTY_QUESTION, "问题"))
-    question.submit(on_ask, [question, history], outputs, validator=checked, **PRIVATE)
-    ask_btn.click(on_ask, [question, history], outputs, validator=checked, **PRIVATE)
-    clear_btn.click(lambda: [[], [], [], "", gr.update(value=None, visible=False)] + cite_button_updates([]), None,
-                    outputs, **PRIVATE)
-    return AskTab(history, cites, question, buttons)
+    question.submit(on_ask, [question, history, answers], outputs, validator=checked, **PRIVATE)
+    ask_btn.click(on_ask, [question, history, answers], outputs, validator=checked, **PRIVATE)
+    clear_btn.click(lambda: [[], [], [], "", gr.update(value=None, visible=False), []] + cite_button_updates([]),
+                    None, outputs, **PRIVATE)
+    return AskTab(history, cites, question, buttons, answers, chat_cites)

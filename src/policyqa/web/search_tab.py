@@ -11,8 +11,8 @@ import gradio as gr
 from ..export import heading_label
 from ..text import bigrams, matching_copy, strip_question_words
 from ..types import Hit, SearchResult
-from .common import (ALL, CSS, NO_RESULTS, NOT_COVERED, PRIVATE, _short, esc, facet_choices, guard, limit_note,
-                     make_filters, mark_spans, query_input, text_validator)
+from .common import (ALL, CSS, NO_RESULTS, NOT_COVERED, OPEN_HINT, OPEN_JS, PRIVATE, esc, facet_choices, guard,
+                     limit_note, make_filters, mark_spans, open_attrs, query_input, text_validator)
 from .protocol import EngineLike
 
 
@@ -73,12 +73,13 @@ def results_html(result: SearchResult) -> str:
         c = h.chunk
         path = heading_label(c.heading_path, c.title)
         cards.append(
-            '<div class="pqa-card">'
+            f'<div class="pqa-card"{open_attrs(n - 1)}>'
             f'<span class="pqa-score" title="score {h.score:.4f}">{strength_label(h, result)}'
             + (f" · {found_by(h)}" if found_by(h) else "") + "</span>"
             f'<div class="pqa-card-title">{n}. {esc(c.title)}</div>'
             + (f'<div class="pqa-path">{esc(path)}</div>' if path else "")
             + f'<div class="pqa-passage">{mark_terms(c.text, marked_query(result))}</div>'
+            f'<div class="pqa-open-hint">{OPEN_HINT}</div>'
             "</div>"
         )
     notes = (("英文检索词按词典对应为：", result.translated_terms),
@@ -87,14 +88,6 @@ def results_html(result: SearchResult) -> str:
     if result.abstained:  # the verdict ask declines on: no direct answer, nearest passages below
         note = f'<div class="pqa-empty">{NOT_COVERED}</div>' + note
     return f'<div class="pqa-results">{note}{"".join(cards)}</div>'
-
-
-def result_choices(result: SearchResult) -> list[tuple[str, str]]:
-    out = []
-    for n, h in enumerate(result.hits, start=1):
-        path = heading_label(h.chunk.heading_path, h.chunk.title)
-        out.append((_short(f"{n}. {h.chunk.title}" + (f" › {path}" if path else ""), 60), str(n - 1)))
-    return out
 
 
 def search_query(engine: EngineLike, query: str | None) -> str:
@@ -118,7 +111,7 @@ def hit_ref(h: Hit) -> dict:
 class SearchTab:
     filters: list[gr.Dropdown]  # type, year, region, document (refreshed after library changes)
     refs: gr.State  # ``hit_ref`` of each result, in order
-    pick: gr.Dropdown  # "open in the document": the index of a result
+    results: gr.HTML  # the result cards; clicking one opens it (``DocumentOpener.connect_clicks``)
 
 
 def build_search_tab(engine: EngineLike) -> SearchTab:
@@ -135,18 +128,16 @@ def build_search_tab(engine: EngineLike) -> SearchTab:
             ("doc_type", "文档类型", "filter-type"), ("year", "年份", "filter-year"),
             ("region", "地区", "filter-region"), ("doc", "文档", "filter-doc"))]
     button = gr.Button("检索", elem_id="search-btn", variant="primary")
-    results = gr.HTML("", elem_id="search-results", css_template=CSS, js_on_load=None)
-    pick = gr.Dropdown([], label="在文档中打开结果", elem_id="search-open", interactive=True)
+    results = gr.HTML("", elem_id="search-results", css_template=CSS, js_on_load=OPEN_JS)
     refs = gr.State([])
 
     @guard
     def on_search(q, t, y, r, d, kk, progress=gr.Progress()):
         result = run_search(engine, q, t, y, r, d, kk, progress)
-        return (results_html(result), [hit_ref(h) for h in result.hits],
-                gr.update(choices=result_choices(result), value=None))
+        return results_html(result), [hit_ref(h) for h in result.hits]
 
-    inputs, outputs = [query, *filters, k], [results, refs, pick]
+    inputs, outputs = [query, *filters, k], [results, refs]
     checked = text_validator(lambda q: search_query(engine, q))
     query.submit(on_search, inputs, outputs, validator=checked, **PRIVATE)
     button.click(on_search, inputs, outputs, validator=checked, **PRIVATE)
-    return SearchTab(filters, refs, pick)
+    return SearchTab(filters, refs, results)
