@@ -195,11 +195,32 @@ def test_empty_and_over_long_questions_say_so(page):
     assert page.dialogs == []
 
 
+def test_empty_question_says_so_on_every_tab(page):
+    """A box left empty (not even spaces) and its button clicked: the message shows at the
+    box and nothing runs, on each tab that takes a question."""
+    for name, box, button, message in (
+            ("问答", "#ask-input", "#ask-btn", EMPTY_QUESTION),
+            ("检索", "#search-input", "#search-btn", "请输入要检索的内容。"),
+            ("对比", "#compare-input", "#compare-btn", "请输入要对比的主题，例如：学前教育毛入园率。"),
+            ("找先例", "#prec-input", "#prec-btn", "请粘贴一段正在起草的文字。")):
+        tab(page, name)
+        page.locator(f"{box} textarea").fill("")
+        page.locator(button).click()
+        page.locator(box).get_by_text(message).wait_for()
+        if name == "对比":
+            shot(page, "8-compare-empty", "compare")
+    assert page.locator(".toast-body").count() == 0  # said at the box, not as an error toast
+    assert page.dialogs == []
+
+
 def test_narrow_screen_keeps_the_question_box_usable(browser, server):
     for pg in open_page(browser, server, height=800, width=390):
+        # the buttons wrap below the boxes instead of squeezing them; the page's margins shrink
+        for name, box in (("检索", "#search-input"), ("对比", "#compare-input"), ("问答", "#ask-input")):
+            tab(pg, name)
+            width = pg.locator(f"{box} textarea").bounding_box()["width"]
+            assert width >= 0.7 * 390, (box, width)
         box = pg.locator("#ask-input textarea")
-        width = box.bounding_box()["width"]
-        assert width >= 250, width  # the buttons wrap below it instead of squeezing it
         assert pg.evaluate("document.documentElement.scrollWidth") <= 390 + 1  # no sideways scrolling
         box.fill("交流轮岗教师比例有什么要求？")
         pg.locator("#ask-btn").click()

@@ -80,8 +80,8 @@ def _search(page, text: str) -> str:
     return results.inner_text()
 
 
-def _upload(page, name: str, text: str) -> None:
-    """Upload one file on the 文库 tab and wait for the report."""
+def _upload(page, name: str, text: str, done: str = "新增") -> None:
+    """Upload one file on the 文库 tab and wait for the report (``done``, a word in it)."""
     tab(page, "文库")
     upload = page.locator("#lib-upload")
     upload.get_by_text("点击上传").wait_for()
@@ -96,7 +96,7 @@ def _upload(page, name: str, text: str) -> None:
             if attempt == 2:
                 raise
     page.locator("#lib-upload-btn").click()
-    page.locator("#lib-msg").get_by_text("新增").wait_for()
+    page.locator("#lib-msg").get_by_text(done).first.wait_for()
 
 
 def _options(page, selector: str) -> list[str]:
@@ -179,6 +179,24 @@ def test_library_upload_search_remove(page, real_site):
     assert not (corpus / "evil.txt").exists()
     assert "冰雪特色学校" not in _search(page, "冰雪运动进校园")
     assert page.dialogs == []
+
+
+def test_upload_of_a_name_in_the_library_keeps_both(page, real_site):
+    _, engine, _ = real_site
+    corpus = engine.settings.corpus
+    _upload(page, "同名计划.txt", "东区教育局2025年工作计划\n\n一、体育\n新建足球场3块。\n")
+    _upload(page, "同名计划.txt", "东区教育局2026年工作计划\n\n一、体育\n新建足球场5块。\n", done="两份都保留")
+    msg = page.locator("#lib-msg").inner_text()
+    assert "文库中已有同名文件 同名计划.txt，新文件另存为 同名计划(2).txt，两份都保留" in msg
+    table = page.locator("#lib-table")
+    table.get_by_text("同名计划(2).txt").first.wait_for()
+    assert "东区教育局2025年工作计划" in table.inner_text() and "东区教育局2026年工作计划" in table.inner_text()
+    assert "3块" in (corpus / "同名计划.txt").read_text(encoding="utf-8")  # the first is not replaced
+    assert "5块" in (corpus / "同名计划(2).txt").read_text(encoding="utf-8")
+    shot(page, "5-library-same-name", "library")
+    for name in ("同名计划.txt", "同名计划(2).txt"):
+        engine.remove_source(name)
+    engine.reindex()
 
 
 def test_compare_table_csv_and_open_row(page):

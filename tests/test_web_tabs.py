@@ -66,6 +66,27 @@ def test_format_time_is_local_minutes():
     assert web.format_time(None) == "" and web.format_time("x") == ""
 
 
+def test_build_progress_has_one_fixed_total(fake_settings, fake_embedder, small_corpus):
+    """A real build's events on the page: one bar that only moves forward, and every label
+    counts files out of the same total (the files counted before parsing)."""
+    from policyqa.build import build_index
+
+    for i in range(6):  # enough files that parsing and embedding interleave
+        write(small_corpus / f"more_{i}.txt", PLAN_A.replace("92%", f"{80 + i}%"))
+    progress = Progress()
+    events = []
+    reporter = web.engine_progress(progress)
+    build_index(fake_settings, fake_embedder, lambda e: (events.append(e), reporter(e)))
+    fractions = [f for f, _ in progress.calls]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    totals = {int(m.group(2)) for _, d in progress.calls if (m := re.search(r"(\d+)/(\d+) 个文件", d or ""))}
+    assert totals == {next(e.total for e in events if e.stage == "embed")} == {9}  # 3 + 6 files
+    assert {e.stage for e in events} >= {"embed", "targets", "write", "done"}
+    # the stages' own totals differ (files, then steps): the page does not show them
+    assert len({(e.stage, e.total) for e in events if e.total}) > 1
+    assert not any(re.search(r"\d+/[1-3] 步", d or "") for _, d in progress.calls)
+
+
 def test_upload_sanitises_names_reindexes_and_is_searchable(engine, tmp_path):
     progress = Progress()
     path = _upload(tmp_path, "bei_plan.txt", NEW_DOC.encode())

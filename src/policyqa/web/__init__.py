@@ -33,9 +33,10 @@ from .compare_tab import (COMPARE_COLUMNS, CSV_COLUMNS, NO_NUMBER, CompareTab, b
                           write_compare_exports)
 from .document import (DocumentOpener, DocumentTab, build_document_tab, find_document, open_citation, open_item,
                        render_document)
-from .library_tab import (LIBRARY_COLUMNS, LibraryTab, build_library_tab, confirm_html, document_list_updates,
-                          engine_progress, format_time, library_html, library_rows, library_updates, progress_zh,
-                          reindex_library, remove_document, source_choices, summary_html, upload_files)
+from .library_tab import (LIBRARY_COLUMNS, BuildProgress, LibraryTab, build_library_tab, confirm_html,
+                          document_list_updates, engine_progress, format_time, library_html, library_rows,
+                          library_updates, progress_zh, reindex_library, remove_document, source_choices,
+                          summary_html, upload_files)
 from .login_limit import FailedLogins, LoginRateLimit, login_message, refusal_message
 from .precedents_tab import (PrecedentsTab, build_precedents_tab, precedent_groups,
                              precedent_ref, precedents_html, run_precedents, write_precedents_docx)
@@ -68,7 +69,7 @@ __all__ = [
     "PrecedentsTab", "build_precedents_tab", "precedent_groups", "precedent_ref",
     "precedents_html", "run_precedents", "write_precedents_docx",
     # 文库
-    "LIBRARY_COLUMNS", "LibraryTab", "build_library_tab", "confirm_html", "document_list_updates",
+    "LIBRARY_COLUMNS", "BuildProgress", "LibraryTab", "build_library_tab", "confirm_html", "document_list_updates",
     "engine_progress", "format_time", "library_html", "library_rows", "library_updates", "progress_zh",
     "reindex_library", "remove_document", "source_choices", "summary_html", "upload_files",
     # logins

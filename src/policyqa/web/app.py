@@ -21,7 +21,7 @@ from ..config import Settings
 from ..engine import Engine
 from ..errors import PolicyQAError
 from ..types import ProgressEvent
-from .common import CSS, guard, make_filters, query_input
+from .common import CSS, PAGE_HEAD, guard, make_filters, query_input
 from .compare_tab import build_compare_tab
 from .document import DocumentOpener, build_document_tab
 from .library_tab import build_library_tab, progress_zh
@@ -128,6 +128,7 @@ def launch(app: gr.Blocks, settings: Settings, logins: FailedLogins | None = Non
         server_port=settings.port,
         auth=auth,
         css=CSS,
+        head=PAGE_HEAD + kwargs.pop("head", ""),
         **kwargs,
     )
 

@@ -72,6 +72,13 @@ CSS = """
 .pqa-doc .pqa-flash{background:#fff3bf;transition:background .8s}
 """
 
+# Rules outside the tabs' content, in the page's <head> (``launch``; Gradio scopes ``css`` to
+# the content): on a phone the page keeps 8px margins instead of 32px, so the text boxes get
+# the width (the buttons beside them wrap below: their min_width).
+PAGE_HEAD = """<style>
+@media (max-width: 560px){ .gradio-container .main.app{padding-left:8px!important;padding-right:8px!important} }
+</style>"""
+
 # Items of a rendered list that open in the 文档 tab carry ``data-pqa-open="<index>"``; one
 # delegated handler (on the gr.HTML element, so it survives re-renders) sends the index as
 # the component's click event (``gr.EventData`` ``index``). Enter/space open a focused item.
