@@ -226,3 +226,47 @@ def test_narrow_screen_keeps_the_question_box_usable(browser, server):
         pg.locator("#ask-btn").click()
         pg.locator("#chat").get_by_text("每年交流轮岗教师比例不低于10%").first.wait_for()
         shot(pg, "9-ask-390px", "ask")
+
+
+def test_simplified_view_of_a_traditional_document(page):
+    """显示为简体: a traditional document's passages, the answer and the document view shown in
+    simplified characters with the highlight on the same characters; one click back to the
+    original."""
+    from policyqa.web import shown
+
+    box = page.locator("#ask-input textarea")
+    box.fill("教師交流輪崗")
+    box.press("Enter")
+    chat = page.locator("#chat")
+    chat.get_by_text("推進教師交流輪崗", exact=False).first.wait_for()
+    assert "某縣教育局" in chat.inner_text()
+    toggle = page.locator("#simplified input")
+    toggle.check()
+    page.wait_for_function("() => { const t = document.querySelector('#chat').innerText;"
+                           " return t.includes('推进教师交流轮岗') && !t.includes('推進教師'); }")
+    assert "某县教育局" in chat.inner_text() and "教師交流輪崗" in chat.inner_text()  # the question as typed
+    shot(page, "11-ask-simplified", "ask")
+    # open the traditional citation: the view is simplified, the mark on the cited characters
+    chat.locator(".pqa-cite.pqa-t0.pqa-n1").click()
+    view = page.locator("#doc-view")
+    view.get_by_text("某县教育局2024年工作总结").first.wait_for()
+    marked = "".join(view.locator("mark.pqa-hit").all_inner_texts())
+    assert marked.startswith("推进教师交流轮岗") and "總結" not in view.inner_text()
+    assert "一、教师队伍" in page.locator("#doc-outline").inner_text()
+    shot(page, "11-doc-simplified", "doc")
+    toggle.uncheck()  # the original, one click away
+    view.get_by_text("某縣教育局2024年工作總結").first.wait_for()
+    original = "".join(view.locator("mark.pqa-hit").all_inner_texts())
+    assert original.startswith("推進教師交流輪崗") and shown(original, True) == marked
+    shot(page, "11-doc-original", "doc")
+    # search results follow the setting too
+    toggle.check()
+    tab(page, "检索")
+    page.locator("#search-input textarea").fill("教師交流輪崗")
+    page.locator("#search-btn").click()
+    results = page.locator("#search-results")
+    results.get_by_text("某县教育局2024年工作总结").first.wait_for()
+    shot(page, "11-search-simplified", "search")
+    toggle.uncheck()
+    results.get_by_text("某縣教育局2024年工作總結").first.wait_for()
+    assert page.dialogs == []

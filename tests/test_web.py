@@ -369,16 +369,17 @@ def test_every_open_in_document_goes_through_one_helper(engine):
     by_id = {app.blocks[f.targets[0][0]].elem_id: f for f in opens}
 
     def click(elem_id, state, **data):
-        return by_id[elem_id].fn(state, gr.EventData(None, data))
+        return by_id[elem_id].fn(state, False, gr.EventData(None, data))  # (list, 显示为简体, event)
 
     refs = [web.hit_ref(h) for h in web.run_search(engine, "学前三年毛入园率", k=3).hits]
-    tabs, select, outline, view = click("search-results", refs, index=0)[:4]
+    tabs, select, outline, view, showing = click("search-results", refs, index=0)
+    assert showing == {"doc_id": refs[0]["doc_id"], "span": [refs[0]["start"], refs[0]["end"]]}
     assert select["value"] == refs[0]["doc_id"] and 'class="pqa-hit"' in view and "一、总体目标" in outline
     for data, message in (({}, "请先选择"), ({"index": None}, "请先选择"), ({"index": 7}, "不在当前结果中")):
         with pytest.raises(gr.Error, match=message):
             click("search-results", refs, **data)
     with pytest.raises(gr.Error, match="不在当前结果中"):
-        by_id["cite-2"].fn(refs[:1])
+        by_id["cite-2"].fn(refs[:1], False)
     # an earlier answer's [n] opens that answer's citation
     first = engine.ask("交流轮岗教师比例有什么要求？")
     second = engine.ask("学前三年毛入园率目标是多少")
@@ -463,3 +464,57 @@ def test_precedent_label_counts_matched_draft_sentences():
                                           {"draft_start": 11, "draft_end": 20, "start": 12, "end": 15}]}
     assert precedent_label(item) == "与草稿 2 句对应 · 字面重合 46%"
     assert precedent_label({"matches": [], "overlap": 0}) == "整体相似"
+
+
+def test_simplified_view_converts_each_span_and_keeps_offsets(engine, monkeypatch):
+    """显示为简体: traditional text shown simplified, span by span at the same length, so the
+    highlight covers the cited characters; the source name, citations and offsets keep the
+    original."""
+    assert web.shown("某縣教育局2024年工作總結", True) == "某县教育局2024年工作总结"
+    assert web.shown("某縣教育局", False) == "某縣教育局"
+    tw = next(d for d in engine.documents() if d.doc_id == "tw-1")
+    text = engine.source_text(tw.source)
+    start = text.index("推進教師交流輪崗")
+    span = (start, start + len("推進教師交流輪崗"))
+    original, simplified = (web.render_document(engine, "tw-1", span, simp)[1] for simp in (False, True))
+    assert '<mark class="pqa-hit" id="pqa-hit">推進教師交流輪崗</mark>' in original
+    assert '<mark class="pqa-hit" id="pqa-hit">推进教师交流轮岗</mark>' in simplified
+    assert "某县教育局2024年工作总结" in simplified and "summary_tw.txt" in simplified
+    assert "總結" not in simplified and "總結" in original
+    outline = web.render_document(engine, "tw-1", span, True)[0]
+    assert "一、教师队伍" in outline
+    # a span whose conversion would change its length is shown as written
+    monkeypatch.setattr(web.common, "fold", lambda t: t.replace("隊伍", "队伍们"))
+    assert web.shown("一、教師隊伍", True) == "一、教師隊伍"
+    assert '<mark class="pqa-hit" id="pqa-hit">推進教師交流輪崗</mark>' in web.render_document(
+        engine, "tw-1", span, True)[1]
+
+
+def test_simplified_results_chat_and_tables(engine):
+    result = web.run_search(engine, "教師交流輪崗", k=5, region="某縣")
+    page = web.results_html(result, simplified=True)
+    assert "某县教育局2024年工作总结" in page and "工作總結" not in page
+    assert "<mark>" in page and "推进" in page
+    assert web.results_html(result) != page and "工作總結" in web.results_html(result)
+    _, cites, answer = web.ask_turn(engine, "教師交流輪崗", [])
+    tw = [c for c in answer.citations if c.source == "summary_tw.txt"]
+    assert tw, answer
+    msgs = web.answer_messages(answer, 0, simplified=True)
+    joined = "".join(m["content"] + m.get("metadata", {}).get("title", "") for m in msgs)
+    assert web.shown(tw[0].text, True) in joined and "summary_tw.txt" in joined
+    assert "pqa-cite pqa-t0 pqa-n1" in msgs[0]["content"]
+    # the citation itself (what opens and exports) keeps the original
+    assert web.shown_citation(tw[0], True).start == tw[0].start and tw[0].text in engine.source_text(tw[0].source)
+    history = web.chat_history([answer], simplified=True)
+    assert history[0]["content"] == "教師交流輪崗" and history[1:] == msgs  # the question as typed
+    labels = [u["value"] for u in web.cite_button_updates(cites, True) if u.get("visible")]
+    assert any("某县" in x for x in labels)
+    table = {"topic": "教師", "rows": [{"doc_id": "tw-1", "source": "summary_tw.txt", "start": 0, "end": 5,
+                                        "title": "某縣教育局", "phrasing": "全年交流教師120名。", "value_text": "120名",
+                                        "indicator": "交流教師"}]}
+    page = web.compare_html(table, simplified=True)
+    assert "某县教育局" in page and "全年交流教师<mark>120名</mark>。" in page and "交流教师" in page
+    prec = {"results": [{"doc_id": "tw-1", "source": "summary_tw.txt", "start": 10, "end": 18, "title": "某縣教育局",
+                         "text": "推進教師交流輪崗", "matches": [{"start": 12, "end": 14}]}]}
+    page = web.precedents_html(prec, simplified=True)
+    assert "推进<mark>教师</mark>交流轮岗" in page and "某县教育局" in page

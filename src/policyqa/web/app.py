@@ -64,18 +64,23 @@ def build_app(engine: EngineLike) -> gr.Blocks:
     events; the page joins them: opening items in the 文档 tab, and refreshing every list of
     documents on page load, when a tab that shows one is opened, and after library changes."""
     with gr.Blocks(title="教育政策文件问答") as app:
-        gr.HTML(HEADER, elem_id="page-header", js_on_load=None)
+        with gr.Row(elem_id="page-top", equal_height=True):
+            gr.HTML(HEADER, elem_id="page-header", js_on_load=None, scale=6)
+            # a page setting: passages, answers and the document view in simplified characters
+            # (traditional documents are still cited and exported as written)
+            simplified = gr.Checkbox(False, label="显示为简体", elem_id="simplified", scale=1, min_width=130,
+                                     info="繁体原文转为简体显示；取消勾选即看原文")
         with gr.Tabs(elem_id="tabs", selected="ask") as tabs:
             with gr.Tab("问答", id="ask", elem_id="tab-ask"):
-                ask = build_ask_tab(engine)
+                ask = build_ask_tab(engine, simplified)
             with gr.Tab("检索", id="search", elem_id="tab-search") as search_page:
-                search = build_search_tab(engine)
+                search = build_search_tab(engine, simplified)
             with gr.Tab("对比", id="compare", elem_id="tab-compare"):
-                compare = build_compare_tab(engine)
+                compare = build_compare_tab(engine, simplified)
             with gr.Tab("找先例", id="precedents", elem_id="tab-precedents"):
-                precedents = build_precedents_tab(engine)
+                precedents = build_precedents_tab(engine, simplified)
             with gr.Tab("文档", id="doc", elem_id="tab-doc") as doc_page:
-                doc = build_document_tab(engine)
+                doc = build_document_tab(engine, simplified)
             with gr.Tab("文库", id="library", elem_id="tab-library") as library_page:
                 library = build_library_tab(engine, search.filters + [doc.select])
         opener = DocumentOpener(engine, tabs, doc)

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import gradio as gr
 
 from ..errors import PolicyQAError
+from ..text import fold
 from ..types import Filters
 from .protocol import EngineLike
 
@@ -174,9 +175,23 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def mark_spans(text: str, base: int, spans: Sequence[tuple]) -> str:
+def shown(text: str, simplified: bool = False) -> str:
+    """``text`` as the page shows it: as written, or with 显示为简体 in simplified characters
+    (OpenCC t2s, ``text.fold``). Offsets into the original must still hold, so the converted
+    span is used only when it has the original's length (t2s is character for character for
+    almost all text); else the span is shown as written. Citations and exports keep the
+    original either way."""
+    if not simplified or not text:
+        return text
+    folded = fold(text)
+    return folded if len(folded) == len(text) else text
+
+
+def mark_spans(text: str, base: int, spans: Sequence[tuple], simplified: bool = False) -> str:
     """Escaped ``text`` (which starts at offset ``base``) with the absolute ``spans`` marked;
-    a span's optional third item (the draft sentence it answers) becomes the mark's tooltip."""
+    a span's optional third item (the draft sentence it answers) becomes the mark's tooltip.
+    ``simplified``: shown converted (``shown``; same length, so the spans still fit)."""
+    text = shown(text, simplified)
     owner = [-1] * len(text)
     for n, span in enumerate(spans):
         a, b = span[0], span[1]

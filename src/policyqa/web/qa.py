@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -12,7 +12,7 @@ import gradio as gr
 
 from ..export import heading_label, answer_docx_bytes, write_file
 from ..types import Answer, Citation
-from .common import (MAX_CITES, PRIVATE, _short, esc, esc_lines, guard, limit_note, query_input,
+from .common import (MAX_CITES, PRIVATE, _short, esc, esc_lines, guard, limit_note, query_input, shown,
                      text_validator)
 from .protocol import EngineLike
 
@@ -24,6 +24,15 @@ def citation_label(c: Citation) -> str:
     """Plain text (rendered as text by the button) for a citation."""
     path = heading_label(c.heading_path, c.title)
     return _short(f"[{c.n}] {c.title}" + (f" › {path}" if path else ""), 48)
+
+
+def shown_citation(c: Citation, simplified: bool) -> Citation:
+    """``c`` with its title, heading path and passage as the page shows them (``shown``:
+    simplified when 显示为简体 is on); its source and offsets stay the original's."""
+    if not simplified:
+        return c
+    return replace(c, title=shown(c.title, True), text=shown(c.text, True),
+                   heading_path=tuple(shown(h, True) for h in c.heading_path))
 
 
 def cite_markers(answer_html: str, answer: Answer, turn: int | None) -> str:
@@ -43,11 +52,13 @@ def cite_markers(answer_html: str, answer: Answer, turn: int | None) -> str:
     return _MARKER.sub(link, answer_html)
 
 
-def answer_messages(answer: Answer, turn: int | None = None) -> list[dict]:
+def answer_messages(answer: Answer, turn: int | None = None, simplified: bool = False) -> list[dict]:
     """Chat messages for one answer: the answer, then one collapsible item per source. With
-    ``turn`` (the answer's index in the chat) its ``[n]`` markers open their citations."""
-    msgs = [{"role": "assistant", "content": cite_markers(esc_lines(answer.answer), answer, turn)}]
+    ``turn`` (the answer's index in the chat) its ``[n]`` markers open their citations;
+    ``simplified``: document text shown in simplified characters."""
+    msgs = [{"role": "assistant", "content": cite_markers(esc_lines(shown(answer.answer, simplified)), answer, turn)}]
     for c in answer.citations:
+        c = shown_citation(c, simplified)
         path = heading_label(c.heading_path, c.title)
         title = f"[{c.n}] {c.title}" + (f" › {path}" if path else "")
         content = (
@@ -61,18 +72,18 @@ def answer_messages(answer: Answer, turn: int | None = None) -> list[dict]:
     return msgs
 
 
-def cite_button_updates(citations: Sequence[Citation]) -> list[Any]:
+def cite_button_updates(citations: Sequence[Citation], simplified: bool = False) -> list[Any]:
     ups = []
     for i in range(MAX_CITES):
         if i < len(citations):
-            ups.append(gr.update(value=citation_label(citations[i]), visible=True))
+            ups.append(gr.update(value=citation_label(shown_citation(citations[i], simplified)), visible=True))
         else:
             ups.append(gr.update(value="", visible=False))
     return ups
 
 
 def ask_turn(engine: EngineLike, question: str | None, history: list[dict] | None,
-             progress: Callable | None = None) -> tuple[list[dict], list[Citation], Answer]:
+             progress: Callable | None = None, simplified: bool = False) -> tuple[list[dict], list[Citation], Answer]:
     """One chat turn: the new history (our own escaped messages) and the answer's citations.
     An empty or over-long question is a message (PolicyQAError), the history unchanged."""
     history = list(history or [])
@@ -84,8 +95,18 @@ def ask_turn(engine: EngineLike, question: str | None, history: list[dict] | Non
     if progress:
         progress(1.0, desc="完成")
     history.append({"role": "user", "content": esc_lines(question)})
-    history.extend(answer_messages(answer, turn))
+    history.extend(answer_messages(answer, turn, simplified))
     return history, list(answer.citations), answer
+
+
+def chat_history(answers: Sequence[Answer], simplified: bool = False) -> list[dict]:
+    """The chat's messages for ``answers`` (in order), as ``ask_turn`` builds them turn by turn:
+    re-rendered when 显示为简体 changes."""
+    history: list[dict] = []
+    for turn, answer in enumerate(answers):
+        history.append({"role": "user", "content": esc_lines(answer.question)})
+        history.extend(answer_messages(answer, turn, simplified))
+    return history
 
 
 def turn_citations(answers: Sequence[Answer] | None, data: dict | None) -> tuple[list[Citation], int | None]:
@@ -139,9 +160,10 @@ class AskTab:
     chat_cites: gr.HTML  # receives clicks on the chat's ``[n]`` markers (``CHAT_CITE_JS``)
 
 
-def build_ask_tab(engine: EngineLike) -> AskTab:
+def build_ask_tab(engine: EngineLike, simplified: gr.Checkbox) -> AskTab:
     """The 问答 tab's components (inside the current ``gr.Tab``) and its own events; opening a
-    citation is wired by the page (``DocumentOpener``)."""
+    citation is wired by the page (``DocumentOpener``); ``simplified`` is the page's 显示为简体
+    setting."""
     history, cites, answers = gr.State([]), gr.State([]), gr.State([])
     chatbot = gr.Chatbot(
         elem_id="chat", label="问答", height=460, render_markdown=False,
@@ -164,15 +186,22 @@ def build_ask_tab(engine: EngineLike) -> AskTab:
     export = gr.File(label="下载本次回答（Word）", elem_id="ask-docx", interactive=False, visible=False)
 
     @guard
-    def on_ask(q, hist, done, progress=gr.Progress()):
-        hist, cs, answer = ask_turn(engine, q, hist, progress)
+    def on_ask(q, hist, done, simp, progress=gr.Progress()):
+        hist, cs, answer = ask_turn(engine, q, hist, progress, simp)
         return [hist, hist, cs, "", gr.update(value=write_answer_docx(answer), visible=True),
-                list(done or []) + [answer]] + cite_button_updates(cs)
+                list(done or []) + [answer]] + cite_button_updates(cs, simp)
+
+    @guard
+    def on_script(simp, done):
+        done = list(done or [])
+        hist = chat_history(done, simp)
+        return [hist, hist] + cite_button_updates(done[-1].citations if done else [], simp)
 
     outputs = [history, chatbot, cites, question, export, answers] + buttons
     checked = text_validator(lambda q: query_input(engine, q, EMPTY_QUESTION, "问题"))
-    question.submit(on_ask, [question, history, answers], outputs, validator=checked, **PRIVATE)
-    ask_btn.click(on_ask, [question, history, answers], outputs, validator=checked, **PRIVATE)
+    question.submit(on_ask, [question, history, answers, simplified], outputs, validator=checked, **PRIVATE)
+    ask_btn.click(on_ask, [question, history, answers, simplified], outputs, validator=checked, **PRIVATE)
+    simplified.change(on_script, [simplified, answers], [history, chatbot] + buttons, **PRIVATE)
     clear_btn.click(lambda: [[], [], [], "", gr.update(value=None, visible=False), []] + cite_button_updates([]),
                     None, outputs, **PRIVATE)
     return AskTab(history, cites, question, buttons, answers, chat_cites)
