@@ -365,7 +365,7 @@ def test_every_open_in_document_goes_through_one_helper(engine):
     opens = [f for f in app.fns.values() if _ids(f.outputs)[:4] == ["tabs", "doc-select", "doc-outline", "doc-view"]]
     triggers = sorted(app.blocks[t[0]].elem_id for f in opens for t in f.targets)
     assert triggers == sorted([f"cite-{i + 1}" for i in range(web.MAX_CITES)]
-                              + ["chat-cites", "compare-table", "prec-results", "search-results"])
+                              + ["cite-hint", "compare-table", "prec-results", "search-results"])
     by_id = {app.blocks[f.targets[0][0]].elem_id: f for f in opens}
 
     def click(elem_id, state, **data):
@@ -383,14 +383,14 @@ def test_every_open_in_document_goes_through_one_helper(engine):
     # an earlier answer's [n] opens that answer's citation
     first = engine.ask("交流轮岗教师比例有什么要求？")
     second = engine.ask("学前三年毛入园率目标是多少")
-    view = click("chat-cites", [first, second], turn=0, n=1)[3]
+    view = click("cite-hint", [first, second], turn=0, n=1)[3]
     c = first.citations[0]
     assert f'<mark class="pqa-hit" id="pqa-hit">{web.esc(engine.source_text(c.source)[c.start:c.end])}' in view
     for data in ({"turn": 2, "n": 1}, {"turn": 0, "n": 9}):
         with pytest.raises(gr.Error, match="不在当前结果中"):
-            click("chat-cites", [first, second], **data)
+            click("cite-hint", [first, second], **data)
     with pytest.raises(gr.Error, match="请先选择"):
-        click("chat-cites", [first], turn="x", n=1)
+        click("cite-hint", [first], turn="x", n=1)
 
 
 def test_refused_text_is_shown_at_its_box_before_anything_runs(engine):

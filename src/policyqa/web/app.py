@@ -65,11 +65,12 @@ def build_app(engine: EngineLike) -> gr.Blocks:
     documents on page load, when a tab that shows one is opened, and after library changes."""
     with gr.Blocks(title="教育政策文件问答") as app:
         with gr.Row(elem_id="page-top", equal_height=True):
-            gr.HTML(HEADER, elem_id="page-header", js_on_load=None, scale=6)
+            with gr.Column(scale=6, min_width=330):  # on a phone the setting wraps below
+                gr.HTML(HEADER, elem_id="page-header", js_on_load=None)
             # a page setting: passages, answers and the document view in simplified characters
             # (traditional documents are still cited and exported as written)
-            simplified = gr.Checkbox(False, label="显示为简体", elem_id="simplified", scale=1, min_width=130,
-                                     info="繁体原文转为简体显示；取消勾选即看原文")
+            simplified = gr.Checkbox(False, label="显示为简体", elem_id="simplified", scale=0, min_width=200,
+                                     info="繁体原文以简体显示；取消勾选看原文")
         with gr.Tabs(elem_id="tabs", selected="ask") as tabs:
             with gr.Tab("问答", id="ask", elem_id="tab-ask"):
                 ask = build_ask_tab(engine, simplified)

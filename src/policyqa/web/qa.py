@@ -171,7 +171,6 @@ def build_ask_tab(engine: EngineLike, simplified: gr.Checkbox) -> AskTab:
         buttons=["copy", "copy_all"], feedback_options=None,
         placeholder="请输入问题，例如：教师交流轮岗有什么要求？",
     )
-    chat_cites = gr.HTML("", elem_id="chat-cites", js_on_load=CHAT_CITE_JS, padding=False)
     limit = engine.settings.max_query_chars
     with gr.Row(elem_id="ask-row"):
         # min_width: on a phone the buttons wrap below instead of squeezing the box
@@ -180,7 +179,9 @@ def build_ask_tab(engine: EngineLike, simplified: gr.Checkbox) -> AskTab:
         ask_btn = gr.Button("提问", elem_id="ask-btn", variant="primary", scale=1, min_width=80)
         clear_btn = gr.Button("清空", elem_id="clear-btn", scale=1, min_width=80)
     limit_note(question, limit, "ask-limit")
-    gr.HTML('<div style="color:#666;font-size:13px">查看引用原文：</div>', js_on_load=None, elem_id="cite-hint")
+    # the hint line also receives the clicks on the chat's [n] markers (no empty component)
+    chat_cites = gr.HTML('<div style="color:#666;font-size:13px">查看引用原文（也可点击回答中的 [n]）：</div>',
+                         js_on_load=CHAT_CITE_JS, elem_id="cite-hint")
     with gr.Row(elem_id="cite-row"):
         buttons = [gr.Button("", visible=False, size="sm", elem_id=f"cite-{i + 1}") for i in range(MAX_CITES)]
     export = gr.File(label="下载本次回答（Word）", elem_id="ask-docx", interactive=False, visible=False)
