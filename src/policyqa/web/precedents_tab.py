@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 import gradio as gr
 
 from ..export import heading_label, precedents_docx_bytes, write_file
-from .common import (CSS, NO_RESULTS, OPEN_JS, PRIVATE, esc, guard, limit_note, mark_spans, open_attrs,
+from .common import (CSS, NO_RESULTS, OPEN_HINT, OPEN_JS, PRIVATE, esc, guard, limit_note, mark_spans, open_attrs,
                      required, shown, text_validator, within)
 from .protocol import EngineLike
 
@@ -82,7 +82,8 @@ def precedents_html(result: dict, simplified: bool = False) -> str:
             passages.append(
                 f'<div class="pqa-pass"{open_attrs(n - 1)}>'
                 f'<span class="pqa-score" title="score {float(r.get("score") or 0):.4f}">{precedent_label(r)}</span>'
-                f'<div class="pqa-path">{n}. {esc(shown(path, simplified)) if path else "（正文）"}</div>'
+                f'<div class="pqa-path">{n}. {esc(shown(path, simplified)) if path else "（正文）"}'
+                f' <span class="pqa-open-hint">{OPEN_HINT}</span></div>'
                 f'<div class="pqa-passage">{mark_spans(text, int(r.get("start") or 0), _spans_of(r), simplified)}</div>'
                 "</div>")
         out.append(
