@@ -182,7 +182,7 @@ def ask_and_open_citation(client, page: PageSession, doc_ids: list[str]) -> None
 
 def view_document(client, page: PageSession, doc_ids: list[str]) -> None:
     for doc_id in doc_ids:
-        outline, body = page.event("doc-select", "input", [doc_id])
+        outline, body = page.event("doc-select", "input", [doc_id])[:2]  # (+ what the view shows)
         no_error_text("文档", body)
         check("pqa-doc" in body, f"document {doc_id} not shown: {body[:300]}")
 
