@@ -250,3 +250,61 @@ def test_precedents_grouped_marked_and_openable(page):
     marked = "".join(page.locator("#doc-view mark.pqa-hit").all_inner_texts())
     assert "学前三年毛入园率达到95%" in marked
     assert page.dialogs == []
+
+
+TRADITIONAL_SAMPLE = "004_4a79f1c835e673f9.txt"  # the sample corpus's traditional-Chinese file
+
+
+@pytest.fixture(scope="module")
+def traditional_site(tmp_path_factory):
+    """The real Engine over the sample corpus's traditional-Chinese file alone, served."""
+    import shutil
+
+    from policyqa.api import Engine
+    from policyqa.config import load_settings
+    from policyqa.embed import HashEmbedder
+    from policyqa.web import build_app, launch
+    from tests.conftest import SAMPLE_CORPUS
+
+    base = tmp_path_factory.mktemp("tw")
+    (base / "corpus").mkdir()
+    shutil.copy(SAMPLE_CORPUS / TRADITIONAL_SAMPLE, base / "corpus")
+    settings = load_settings(env={}, corpus=base / "corpus", index_dir=base / "index", model="hash:128",
+                             host="127.0.0.1", port=free_port())
+    engine = Engine.open(settings, build_if_needed=True, embedder=HashEmbedder(128))
+    app = build_app(engine)
+    launch(app, settings, prevent_thread_lock=True, quiet=True, ssr_mode=False)
+    yield f"http://127.0.0.1:{settings.port}/", engine
+    app.close()
+
+
+def test_simplified_view_of_the_traditional_sample(browser, traditional_site):
+    """The traditional sample: a search result opened in 文档, then 显示为简体 — the document,
+    its outline and the highlight in simplified characters, the highlight on the same
+    characters (the same length, converted); unticked, the original again."""
+    from policyqa.text import fold
+
+    url, engine = traditional_site
+    for page in open_page(browser, url):
+        _search(page, "督導評估")
+        results = page.locator("#search-results")
+        results.locator(".pqa-card").first.click()
+        view = page.locator("#doc-view")
+        view.locator("mark.pqa-hit").first.wait_for(state="visible")
+        original = "".join(view.locator("mark.pqa-hit").all_inner_texts())
+        title = view.locator(".pqa-title").inner_text()
+        assert "督導" in title and original and fold(original) != original
+        page.locator("#simplified input").check()
+        view.get_by_text(fold(title)).first.wait_for()
+        marked = "".join(view.locator("mark.pqa-hit").all_inner_texts())
+        assert marked == fold(original) and len(marked) == len(original)
+        assert "督导" in page.locator("#doc-outline").inner_text()
+        shot(page, "12-traditional-sample-simplified", "doc")
+        tab(page, "检索")  # the results were re-rendered too
+        results.get_by_text(fold(title)).first.wait_for()
+        tab(page, "文档")
+        page.locator("#simplified input").uncheck()
+        view.get_by_text(title).first.wait_for()
+        assert "".join(view.locator("mark.pqa-hit").all_inner_texts()) == original
+        shot(page, "12-traditional-sample-original", "doc")
+        assert page.dialogs == []
