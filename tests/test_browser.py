@@ -132,6 +132,7 @@ def test_filtered_search(page):
     assert "".join(page.locator("#doc-view mark.pqa-hit").all_inner_texts()) == passage
     assert "某縣教育局2024年工作總結" in page.locator("#doc-view .pqa-title").inner_text()
     page.wait_for_function(IN_VIEW, timeout=5_000)
+    page.wait_for_timeout(400)  # the document lists refresh when 文档 opens: let it finish
     shot(page, "2-search-opened", "doc")
     tab(page, "检索")
     page.locator("#search-input textarea").fill("火星探测器发射窗口")
