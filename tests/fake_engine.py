@@ -27,7 +27,7 @@ from policyqa.errors import PolicyQAError
 from policyqa.index import (FORMAT_VERSION, IndexData, Manifest, SentenceTable, build_vector_index,
                             describe_vector_index, embed_key)
 from policyqa.lexical import LexicalIndex
-from policyqa.library import safe_name
+from policyqa.library import safe_name, unused_name
 from policyqa.search import lexical_text, passage_text, query_text
 from policyqa.targets import extract_all, indicator_text
 from policyqa.types import Answer, Block, Chunk, DocMeta, Document, Filters, ProgressEvent, SearchResult
@@ -208,6 +208,7 @@ class FakeEngine(Engine):
                                 f"{self.settings.max_file_bytes:,}-byte limit (setting max_file_bytes)")
         if not data:
             raise PolicyQAError(f"{name}: the file is empty")
+        name = unused_name(name, lambda n: n in self._folder)  # never replaces a file, as the engine
         self._folder[name] = bytes(data)
         return name
 

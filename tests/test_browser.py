@@ -90,6 +90,24 @@ def test_ask_cite_and_open_source(page):
     page.locator("#cite-1").click()
     page.locator("#doc-view mark.pqa-hit", has_text="90%").wait_for(state="visible")
     page.wait_for_function(IN_VIEW, timeout=5_000)
+    # the first answer's [1], still in the chat history, opens its own citation
+    tab(page, "问答")
+    first = chat.locator(".pqa-cite.pqa-t0.pqa-n1")
+    assert first.inner_text() == "[1]"
+    assert chat.locator(".pqa-cite.pqa-t1").count() >= 1
+    first.click()
+    page.locator("#doc-view mark.pqa-hit", has_text="交流轮岗").wait_for(state="visible")
+    page.wait_for_function(IN_VIEW, timeout=5_000)
+    assert "90%" not in "".join(page.locator("#doc-view mark.pqa-hit").all_inner_texts())
+    shot(page, "3-doc-from-history", "doc")
+    # an outline entry scrolls the view to its heading
+    entry = page.locator("#doc-outline a", has_text="一、总体目标")
+    entry.click()
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#doc-view'); const h = [...v.querySelectorAll('.pqa-h')]"
+        ".find(e => e.innerText.includes('一、总体目标')); if (!h) return false;"
+        " const r = h.getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight; }",
+        timeout=5_000)
     assert page.dialogs == []
 
 
@@ -105,6 +123,18 @@ def test_filtered_search(page):
     assert "2023年教育局工作计划" not in results.inner_text()
     assert results.locator("mark").count() > 0
     shot(page, "2-search", "search")
+    # a result opens where it is: click its card, the document shows its passage highlighted
+    card = results.locator(".pqa-card").first
+    passage = card.locator(".pqa-passage").inner_text()
+    card.click()
+    hit = page.locator("#doc-view mark.pqa-hit").first
+    hit.wait_for(state="visible")
+    assert "".join(page.locator("#doc-view mark.pqa-hit").all_inner_texts()) == passage
+    assert "某縣教育局2024年工作總結" in page.locator("#doc-view .pqa-title").inner_text()
+    page.wait_for_function(IN_VIEW, timeout=5_000)
+    page.wait_for_timeout(400)  # the document lists refresh when 文档 opens: let it finish
+    shot(page, "2-search-opened", "doc")
+    tab(page, "检索")
     page.locator("#search-input textarea").fill("火星探测器发射窗口")
     page.locator("#search-btn").click()
     # an uncovered query gets the same verdict as in the chat, with the nearest passages below
@@ -166,13 +196,78 @@ def test_empty_and_over_long_questions_say_so(page):
     assert page.dialogs == []
 
 
+def test_empty_question_says_so_on_every_tab(page):
+    """A box left empty (not even spaces) and its button clicked: the message shows at the
+    box and nothing runs, on each tab that takes a question."""
+    for name, box, button, message in (
+            ("问答", "#ask-input", "#ask-btn", EMPTY_QUESTION),
+            ("检索", "#search-input", "#search-btn", "请输入要检索的内容。"),
+            ("对比", "#compare-input", "#compare-btn", "请输入要对比的主题，例如：学前教育毛入园率。"),
+            ("找先例", "#prec-input", "#prec-btn", "请粘贴一段正在起草的文字。")):
+        tab(page, name)
+        page.locator(f"{box} textarea").fill("")
+        page.locator(button).click()
+        page.locator(box).get_by_text(message).wait_for()
+        if name == "对比":
+            shot(page, "8-compare-empty", "compare")
+    assert page.locator(".toast-body").count() == 0  # said at the box, not as an error toast
+    assert page.dialogs == []
+
+
 def test_narrow_screen_keeps_the_question_box_usable(browser, server):
     for pg in open_page(browser, server, height=800, width=390):
+        # the buttons wrap below the boxes instead of squeezing them; the page's margins shrink
+        for name, box in (("检索", "#search-input"), ("对比", "#compare-input"), ("问答", "#ask-input")):
+            tab(pg, name)
+            width = pg.locator(f"{box} textarea").bounding_box()["width"]
+            assert width >= 0.7 * 390, (box, width)
         box = pg.locator("#ask-input textarea")
-        width = box.bounding_box()["width"]
-        assert width >= 250, width  # the buttons wrap below it instead of squeezing it
         assert pg.evaluate("document.documentElement.scrollWidth") <= 390 + 1  # no sideways scrolling
         box.fill("交流轮岗教师比例有什么要求？")
         pg.locator("#ask-btn").click()
         pg.locator("#chat").get_by_text("每年交流轮岗教师比例不低于10%").first.wait_for()
         shot(pg, "9-ask-390px", "ask")
+
+
+def test_simplified_view_of_a_traditional_document(page):
+    """显示为简体: a traditional document's passages, the answer and the document view shown in
+    simplified characters with the highlight on the same characters; one click back to the
+    original."""
+    from policyqa.web import shown
+
+    box = page.locator("#ask-input textarea")
+    box.fill("教師交流輪崗")
+    box.press("Enter")
+    chat = page.locator("#chat")
+    chat.get_by_text("推進教師交流輪崗", exact=False).first.wait_for()
+    assert "某縣教育局" in chat.inner_text()
+    toggle = page.locator("#simplified input")
+    toggle.check()
+    page.wait_for_function("() => { const t = document.querySelector('#chat').innerText;"
+                           " return t.includes('推进教师交流轮岗') && !t.includes('推進教師'); }")
+    assert "某县教育局" in chat.inner_text() and "教師交流輪崗" in chat.inner_text()  # the question as typed
+    shot(page, "11-ask-simplified", "ask")
+    # open the traditional citation: the view is simplified, the mark on the cited characters
+    chat.locator(".pqa-cite.pqa-t0.pqa-n1").click()
+    view = page.locator("#doc-view")
+    view.get_by_text("某县教育局2024年工作总结").first.wait_for()
+    marked = "".join(view.locator("mark.pqa-hit").all_inner_texts())
+    assert marked.startswith("推进教师交流轮岗") and "總結" not in view.inner_text()
+    assert "一、教师队伍" in page.locator("#doc-outline").inner_text()
+    shot(page, "11-doc-simplified", "doc")
+    toggle.uncheck()  # the original, one click away
+    view.get_by_text("某縣教育局2024年工作總結").first.wait_for()
+    original = "".join(view.locator("mark.pqa-hit").all_inner_texts())
+    assert original.startswith("推進教師交流輪崗") and shown(original, True) == marked
+    shot(page, "11-doc-original", "doc")
+    # search results follow the setting too
+    toggle.check()
+    tab(page, "检索")
+    page.locator("#search-input textarea").fill("教師交流輪崗")
+    page.locator("#search-btn").click()
+    results = page.locator("#search-results")
+    results.get_by_text("某县教育局2024年工作总结").first.wait_for()
+    shot(page, "11-search-simplified", "search")
+    toggle.uncheck()
+    results.get_by_text("某縣教育局2024年工作總結").first.wait_for()
+    assert page.dialogs == []

@@ -80,8 +80,8 @@ def _search(page, text: str) -> str:
     return results.inner_text()
 
 
-def _upload(page, name: str, text: str) -> None:
-    """Upload one file on the 文库 tab and wait for the report."""
+def _upload(page, name: str, text: str, done: str = "新增") -> None:
+    """Upload one file on the 文库 tab and wait for the report (``done``, a word in it)."""
     tab(page, "文库")
     upload = page.locator("#lib-upload")
     upload.get_by_text("点击上传").wait_for()
@@ -96,7 +96,7 @@ def _upload(page, name: str, text: str) -> None:
             if attempt == 2:
                 raise
     page.locator("#lib-upload-btn").click()
-    page.locator("#lib-msg").get_by_text("新增").wait_for()
+    page.locator("#lib-msg").get_by_text(done).first.wait_for()
 
 
 def _options(page, selector: str) -> list[str]:
@@ -181,6 +181,24 @@ def test_library_upload_search_remove(page, real_site):
     assert page.dialogs == []
 
 
+def test_upload_of_a_name_in_the_library_keeps_both(page, real_site):
+    _, engine, _ = real_site
+    corpus = engine.settings.corpus
+    _upload(page, "同名计划.txt", "东区教育局2025年工作计划\n\n一、体育\n新建足球场3块。\n")
+    _upload(page, "同名计划.txt", "东区教育局2026年工作计划\n\n一、体育\n新建足球场5块。\n", done="两份都保留")
+    msg = page.locator("#lib-msg").inner_text()
+    assert "文库中已有同名文件 同名计划.txt，新文件另存为 同名计划(2).txt，两份都保留" in msg
+    table = page.locator("#lib-table")
+    table.get_by_text("同名计划(2).txt").first.wait_for()
+    assert "东区教育局2025年工作计划" in table.inner_text() and "东区教育局2026年工作计划" in table.inner_text()
+    assert "3块" in (corpus / "同名计划.txt").read_text(encoding="utf-8")  # the first is not replaced
+    assert "5块" in (corpus / "同名计划(2).txt").read_text(encoding="utf-8")
+    shot(page, "5-library-same-name", "library")
+    for name in ("同名计划.txt", "同名计划(2).txt"):
+        engine.remove_source(name)
+    engine.reindex()
+
+
 def test_compare_table_csv_and_open_row(page):
     tab(page, "对比")
     box = page.locator("#compare-input textarea")
@@ -207,10 +225,8 @@ def test_compare_table_csv_and_open_row(page):
     cells = [c for row in load_workbook(io.BytesIO(sheet.read_bytes())).active.iter_rows(values_only=True) for c in row]
     assert "学前三年毛入园率达到95%。" in " ".join(str(c) for c in cells if c)
     assert "学前三年毛入园率达到95%" in _docx_text(_download(page, page.locator("#compare-csv a[download$='.docx']")))
-    # open a row in the document view with its sentence highlighted
-    page.locator("#compare-pick input").click()
-    page.get_by_role("option").filter(has_text="某区教育局2024年工作计划").click()
-    page.locator("#compare-open-btn").click()
+    # click a row: the document view opens with its sentence highlighted
+    table.locator("tr", has_text="某区教育局2024年工作计划").click()
     page.locator("#doc-view mark.pqa-hit", has_text="学前三年毛入园率达到95%").wait_for(state="visible")
     assert page.dialogs == []
 
@@ -228,9 +244,67 @@ def test_precedents_grouped_marked_and_openable(page):
     page.wait_for_timeout(400)
     shot(page, "7-precedents", "precedents")
     assert "某区教育局2024年工作计划" in _docx_text(_download(page, page.locator("#prec-docx a").first))
-    page.locator("#prec-open input").click()
-    page.get_by_role("option").filter(has_text="某区教育局2024年工作计划").first.click()
+    group = results.locator(".pqa-group", has_text="某区教育局2024年工作计划")
+    group.locator(".pqa-pass").first.click()
     page.locator("#doc-view mark.pqa-hit").first.wait_for(state="visible")
     marked = "".join(page.locator("#doc-view mark.pqa-hit").all_inner_texts())
     assert "学前三年毛入园率达到95%" in marked
     assert page.dialogs == []
+
+
+TRADITIONAL_SAMPLE = "004_4a79f1c835e673f9.txt"  # the sample corpus's traditional-Chinese file
+
+
+@pytest.fixture(scope="module")
+def traditional_site(tmp_path_factory):
+    """The real Engine over the sample corpus's traditional-Chinese file alone, served."""
+    import shutil
+
+    from policyqa.api import Engine
+    from policyqa.config import load_settings
+    from policyqa.embed import HashEmbedder
+    from policyqa.web import build_app, launch
+    from tests.conftest import SAMPLE_CORPUS
+
+    base = tmp_path_factory.mktemp("tw")
+    (base / "corpus").mkdir()
+    shutil.copy(SAMPLE_CORPUS / TRADITIONAL_SAMPLE, base / "corpus")
+    settings = load_settings(env={}, corpus=base / "corpus", index_dir=base / "index", model="hash:128",
+                             host="127.0.0.1", port=free_port())
+    engine = Engine.open(settings, build_if_needed=True, embedder=HashEmbedder(128))
+    app = build_app(engine)
+    launch(app, settings, prevent_thread_lock=True, quiet=True, ssr_mode=False)
+    yield f"http://127.0.0.1:{settings.port}/", engine
+    app.close()
+
+
+def test_simplified_view_of_the_traditional_sample(browser, traditional_site):
+    """The traditional sample: a search result opened in 文档, then 显示为简体 — the document,
+    its outline and the highlight in simplified characters, the highlight on the same
+    characters (the same length, converted); unticked, the original again."""
+    from policyqa.text import fold
+
+    url, engine = traditional_site
+    for page in open_page(browser, url):
+        _search(page, "督導評估")
+        results = page.locator("#search-results")
+        results.locator(".pqa-card").first.click()
+        view = page.locator("#doc-view")
+        view.locator("mark.pqa-hit").first.wait_for(state="visible")
+        original = "".join(view.locator("mark.pqa-hit").all_inner_texts())
+        title = view.locator(".pqa-title").inner_text()
+        assert "督導" in title and original and fold(original) != original
+        page.locator("#simplified input").check()
+        view.get_by_text(fold(title)).first.wait_for()
+        marked = "".join(view.locator("mark.pqa-hit").all_inner_texts())
+        assert marked == fold(original) and len(marked) == len(original)
+        assert "督导" in page.locator("#doc-outline").inner_text()
+        shot(page, "12-traditional-sample-simplified", "doc")
+        tab(page, "检索")  # the results were re-rendered too
+        results.get_by_text(fold(title)).first.wait_for()
+        tab(page, "文档")
+        page.locator("#simplified input").uncheck()
+        view.get_by_text(title).first.wait_for()
+        assert "".join(view.locator("mark.pqa-hit").all_inner_texts()) == original
+        shot(page, "12-traditional-sample-original", "doc")
+        assert page.dialogs == []

@@ -4,7 +4,7 @@ import pytest
 
 from policyqa.api import Engine
 from policyqa.errors import PolicyQAError
-from policyqa.library import add_file, inside, safe_name
+from policyqa.library import MAX_NAME_BYTES, add_file, inside, numbered_name, safe_name, unused_name
 
 
 @pytest.mark.parametrize("hostile, expected", [
@@ -21,6 +21,25 @@ def test_hostile_names_stay_inside_the_corpus(tmp_path: Path, hostile: str, expe
     assert name == expected
     assert (corpus / expected).is_file()
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [expected]
+
+
+def test_a_name_already_in_the_corpus_is_kept_and_the_upload_numbered(tmp_path: Path):
+    corpus = tmp_path / "corpus"
+    names = [add_file(corpus, "../计划.docx" if i else "计划.docx", f"第{i}版".encode(), max_bytes=1000)
+             for i in range(3)]
+    assert names == ["计划.docx", "计划(2).docx", "计划(3).docx"]
+    assert [(corpus / n).read_bytes().decode() for n in names] == ["第0版", "第1版", "第2版"]  # none replaced
+    assert sorted(p.name for p in corpus.iterdir()) == sorted(names)  # no temporary file left
+
+
+def test_numbered_names():
+    assert numbered_name("名称.docx", 2) == "名称(2).docx"
+    assert numbered_name("a.b.txt", 10) == "a.b(10).txt"
+    long = safe_name("很长的名字" * 100 + ".txt")
+    assert numbered_name(long, 2).endswith("(2).txt") and len(numbered_name(long, 2).encode()) <= MAX_NAME_BYTES
+    taken = {"x.txt", "x(2).txt"}
+    assert unused_name("x.txt", taken.__contains__) == "x(3).txt"
+    assert unused_name("y.txt", taken.__contains__) == "y.txt"
 
 
 def test_long_names_are_capped_and_keep_their_extension():

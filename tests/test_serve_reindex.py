@@ -117,15 +117,17 @@ class PageSession:
         self.ids = {c["props"].get("elem_id"): c["id"] for c in self.config["components"]
                     if c.get("props", {}).get("elem_id")}
 
-    def event(self, elem_id: str, trigger: str, data: list) -> list:
-        """The outputs of the event ``trigger`` on ``elem_id``; PageError with the message
+    def event(self, elem_id: str, trigger: str, data: list, event_data: dict | None = None) -> list:
+        """The outputs of the event ``trigger`` on ``elem_id`` (with ``event_data``, what the
+        page's script sends, e.g. the index of a clicked result); PageError with the message
         shown on the page when the handler failed."""
         target = [self.ids[elem_id], trigger]
         dep = next(d for d in self.config["dependencies"] if target in d["targets"])
+        data = list(data) + [None] * (len(dep["inputs"]) - len(data))  # inputs not given: empty states
         prefix = self.url + self.config.get("api_prefix", "/gradio_api").lstrip("/")
         joined = self.http.post(prefix + "/queue/join", json={
             "data": data, "fn_index": dep["id"], "session_hash": self.session_hash,
-            "trigger_id": target[0], "event_data": None})
+            "trigger_id": target[0], "event_data": event_data})
         if joined.status_code != 200:
             raise PageError(f"{elem_id} {trigger}: queue/join {joined.status_code} {joined.text}")
         event_id = joined.json()["event_id"]
@@ -180,7 +182,7 @@ def ask_and_open_citation(client, page: PageSession, doc_ids: list[str]) -> None
 
 def view_document(client, page: PageSession, doc_ids: list[str]) -> None:
     for doc_id in doc_ids:
-        outline, body = page.event("doc-select", "input", [doc_id])
+        outline, body = page.event("doc-select", "input", [doc_id])[:2]  # (+ what the view shows)
         no_error_text("文档", body)
         check("pqa-doc" in body, f"document {doc_id} not shown: {body[:300]}")
 
@@ -188,14 +190,14 @@ def view_document(client, page: PageSession, doc_ids: list[str]) -> None:
 def search_and_open(client, page: PageSession, doc_ids: list[str]) -> None:
     out = page.event("search-btn", "click", ["控辍保学", "", "", "", "", 5])
     no_error_text("检索", out)
-    body = page.event("search-open", "input", [None, "0"])
+    body = page.event("search-results", "click", [None], {"index": 0})
     no_error_text("打开检索结果", body)
 
 
 def compare_and_open(client, page: PageSession, doc_ids: list[str]) -> None:
     out = page.event("compare-btn", "click", ["学前三年毛入园率"])
     no_error_text("对比", out)
-    body = page.event("compare-open-btn", "click", [None, "0"])
+    body = page.event("compare-table", "click", [None], {"index": 0})
     no_error_text("对比打开", body)
 
 
@@ -279,7 +281,7 @@ def open_first_hit(url: str, config: dict, query: str) -> str:
     page = PageSession(url, config)
     try:
         page.event("search-btn", "click", [query, "", "", "", "", 5])
-        return json.dumps(page.event("search-open", "input", [None, "0"]), ensure_ascii=False)
+        return json.dumps(page.event("search-results", "click", [None], {"index": 0}), ensure_ascii=False)
     except PageError as e:
         return f"error: {e}"
     finally:

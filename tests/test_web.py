@@ -66,6 +66,20 @@ def test_ask_turn_builds_cited_messages(engine):
     assert history2[: len(history)] == history and len(history2) > len(history)
 
 
+def test_chat_markers_carry_their_turn(engine):
+    history, _, first = web.ask_turn(engine, "交流轮岗教师比例有什么要求？", [])
+    history, _, second = web.ask_turn(engine, "学前三年毛入园率目标是多少", history)
+    answers = [m["content"] for m in history if m["role"] == "assistant" and not m.get("metadata")]
+    for turn, (content, answer) in enumerate(zip(answers, (first, second))):
+        found = re.findall(r'class="pqa-cite pqa-t(\d+) pqa-n(\d+)"', content)
+        assert found == [(str(turn), str(c.n)) for c in answer.citations]
+    # only markers of real citations become links; without a turn nothing does
+    answer = replace(first, answer=first.answer + "见附件[9]。")
+    marked = web.cite_markers(web.esc_lines(answer.answer), answer, 4)
+    assert "pqa-t4 pqa-n1" in marked and "附件[9]。" in marked and "pqa-n9" not in marked
+    assert web.cite_markers("甲[1]", first, None) == "甲[1]"
+
+
 def test_ask_turn_abstains_plainly(engine):
     history, cites, answer = web.ask_turn(engine, "火星探测器的发射窗口", [])
     assert answer.abstained and cites == []
@@ -205,7 +219,7 @@ def test_guard_turns_errors_into_messages():
 def test_api_functions_return_json(engine):
     ask, search = web.api_functions(engine)
     a = ask("交流轮岗教师比例有什么要求？")
-    assert set(a) == {"question", "abstained", "answer", "citations"}
+    assert set(a) == {"question", "abstained", "answer", "citations", "generator", "notice", "unverified", "searched_as"}
     assert a["citations"] and {"n", "source", "start", "end", "text", "title", "heading_path"} <= set(a["citations"][0])
     s = search("教师培训", 3, region="西城区")
     assert s["results"] and all(r["metadata"]["region"] == "西城区" for r in s["results"])
@@ -344,24 +358,39 @@ def test_over_long_input_is_a_clear_message_everywhere(engine):
 
 
 def test_every_open_in_document_goes_through_one_helper(engine):
-    """Citation buttons, search and precedent pickers and the compare button: the same
-    outputs, and the same messages for nothing chosen and for a stale choice."""
+    """Citation buttons, the chat's [n] markers, and clicks on search results, compare rows
+    and precedents: the same outputs, and the same messages for nothing chosen and for a
+    stale choice."""
     app = web.build_app(engine)
-    opens = [f for f in app.fns.values() if _ids(f.outputs) == ["tabs", "doc-select", "doc-outline", "doc-view"]]
+    opens = [f for f in app.fns.values() if _ids(f.outputs)[:4] == ["tabs", "doc-select", "doc-outline", "doc-view"]]
     triggers = sorted(app.blocks[t[0]].elem_id for f in opens for t in f.targets)
     assert triggers == sorted([f"cite-{i + 1}" for i in range(web.MAX_CITES)]
-                              + ["compare-open-btn", "prec-open", "search-open"])
+                              + ["cite-hint", "compare-table", "prec-results", "search-results"])
+    by_id = {app.blocks[f.targets[0][0]].elem_id: f for f in opens}
+
+    def click(elem_id, state, **data):
+        return by_id[elem_id].fn(state, False, gr.EventData(None, data))  # (list, 显示为简体, event)
+
     refs = [web.hit_ref(h) for h in web.run_search(engine, "学前三年毛入园率", k=3).hits]
-    pick = next(f for f in opens if f.targets[0][0] == next(
-        b._id for b in app.blocks.values() if getattr(b, "elem_id", None) == "search-open"))
-    tabs, select, outline, view = pick.fn(refs, "0")
+    tabs, select, outline, view, showing = click("search-results", refs, index=0)
+    assert showing == {"doc_id": refs[0]["doc_id"], "span": [refs[0]["start"], refs[0]["end"]]}
     assert select["value"] == refs[0]["doc_id"] and 'class="pqa-hit"' in view and "一、总体目标" in outline
-    for choice, message in ((None, "请先选择"), ("", "请先选择"), ("7", "不在当前结果中")):
+    for data, message in (({}, "请先选择"), ({"index": None}, "请先选择"), ({"index": 7}, "不在当前结果中")):
         with pytest.raises(gr.Error, match=message):
-            pick.fn(refs, choice)
-    cite_2 = next(f for f in opens if app.blocks[f.targets[0][0]].elem_id == "cite-2")
+            click("search-results", refs, **data)
     with pytest.raises(gr.Error, match="不在当前结果中"):
-        cite_2.fn(refs[:1])
+        by_id["cite-2"].fn(refs[:1], False)
+    # an earlier answer's [n] opens that answer's citation
+    first = engine.ask("交流轮岗教师比例有什么要求？")
+    second = engine.ask("学前三年毛入园率目标是多少")
+    view = click("cite-hint", [first, second], turn=0, n=1)[3]
+    c = first.citations[0]
+    assert f'<mark class="pqa-hit" id="pqa-hit">{web.esc(engine.source_text(c.source)[c.start:c.end])}' in view
+    for data in ({"turn": 2, "n": 1}, {"turn": 0, "n": 9}):
+        with pytest.raises(gr.Error, match="不在当前结果中"):
+            click("cite-hint", [first, second], **data)
+    with pytest.raises(gr.Error, match="请先选择"):
+        click("cite-hint", [first], turn="x", n=1)
 
 
 def test_refused_text_is_shown_at_its_box_before_anything_runs(engine):
@@ -375,8 +404,12 @@ def test_refused_text_is_shown_at_its_box_before_anything_runs(engine):
     assert history["is_valid"] is True
     box, *others = checked["search-btn"](too_long, web.ALL, web.ALL, web.ALL, web.ALL, 10)
     assert not box["is_valid"] and "超过上限" in box["message"] and all(o["is_valid"] for o in others)
-    assert checked["compare-input"]("学前教育")[0]["is_valid"]
-    assert checked["prec-btn"]("")[0]["message"] == "请粘贴一段正在起草的文字。"
+    # an event with the text box as its only input gets one verdict, not a list (Gradio runs
+    # the event on a list there: the empty topic reached the handler instead of its box)
+    assert checked["compare-input"]("学前教育")["is_valid"]
+    assert checked["compare-btn"]("  ") == {"__type__": "validate", "is_valid": False,
+                                            "message": "请输入要对比的主题，例如：学前教育毛入园率。"}
+    assert checked["prec-btn"]("")["message"] == "请粘贴一段正在起草的文字。"
 
 
 def test_serve_prints_typed_build_progress(capsys):
@@ -431,3 +464,64 @@ def test_precedent_label_counts_matched_draft_sentences():
                                           {"draft_start": 11, "draft_end": 20, "start": 12, "end": 15}]}
     assert precedent_label(item) == "与草稿 2 句对应 · 字面重合 46%"
     assert precedent_label({"matches": [], "overlap": 0}) == "整体相似"
+
+
+def test_simplified_view_converts_each_span_and_keeps_offsets(engine, monkeypatch):
+    """显示为简体: traditional text shown simplified, span by span at the same length, so the
+    highlight covers the cited characters; the source name, citations and offsets keep the
+    original."""
+    assert web.shown("某縣教育局2024年工作總結", True) == "某县教育局2024年工作总结"
+    assert web.shown("某縣教育局", False) == "某縣教育局"
+    tw = next(d for d in engine.documents() if d.doc_id == "tw-1")
+    text = engine.source_text(tw.source)
+    start = text.index("推進教師交流輪崗")
+    span = (start, start + len("推進教師交流輪崗"))
+    original, simplified = (web.render_document(engine, "tw-1", span, simp)[1] for simp in (False, True))
+    assert '<mark class="pqa-hit" id="pqa-hit">推進教師交流輪崗</mark>' in original
+    assert '<mark class="pqa-hit" id="pqa-hit">推进教师交流轮岗</mark>' in simplified
+    assert "某县教育局2024年工作总结" in simplified and "summary_tw.txt" in simplified
+    assert "總結" not in simplified and "總結" in original
+    outline = web.render_document(engine, "tw-1", span, True)[0]
+    assert "一、教师队伍" in outline
+    # a span whose conversion would change its length is shown as written
+    monkeypatch.setattr(web.common, "fold", lambda t: t.replace("隊伍", "队伍们"))
+    assert web.shown("一、教師隊伍", True) == "一、教師隊伍"
+    assert '<mark class="pqa-hit" id="pqa-hit">推進教師交流輪崗</mark>' in web.render_document(
+        engine, "tw-1", span, True)[1]
+
+
+def test_simplified_results_chat_and_tables(engine):
+    result = web.run_search(engine, "教師交流輪崗", k=5, region="某縣")
+    page = web.results_html(result, simplified=True)
+    assert "某县教育局2024年工作总结" in page and "工作總結" not in page
+    assert "<mark>" in page and "推进" in page
+    assert web.results_html(result) != page and "工作總結" in web.results_html(result)
+    _, cites, answer = web.ask_turn(engine, "教師交流輪崗", [])
+    tw = [c for c in answer.citations if c.source == "summary_tw.txt"]
+    assert tw, answer
+    msgs = web.answer_messages(answer, 0, simplified=True)
+    joined = "".join(m["content"] + m.get("metadata", {}).get("title", "") for m in msgs)
+    assert web.shown(tw[0].text, True) in joined and "summary_tw.txt" in joined
+    assert "pqa-cite pqa-t0 pqa-n1" in msgs[0]["content"]
+    # the citation itself (what opens and exports) keeps the original
+    assert web.shown_citation(tw[0], True).start == tw[0].start and tw[0].text in engine.source_text(tw[0].source)
+    history = web.chat_history([answer], simplified=True)
+    assert history[0]["content"] == "教師交流輪崗" and history[1:] == msgs  # the question as typed
+    labels = [u["value"] for u in web.cite_button_updates(cites, True) if u.get("visible")]
+    assert any("某县" in x for x in labels)
+    table = {"topic": "教師", "rows": [{"doc_id": "tw-1", "source": "summary_tw.txt", "start": 0, "end": 5,
+                                        "title": "某縣教育局", "phrasing": "全年交流教師120名。", "value_text": "120名",
+                                        "indicator": "交流教師"}]}
+    page = web.compare_html(table, simplified=True)
+    assert "某县教育局" in page and "全年交流教师<mark>120名</mark>。" in page and "交流教师" in page
+    prec = {"results": [{"doc_id": "tw-1", "source": "summary_tw.txt", "start": 10, "end": 18, "title": "某縣教育局",
+                         "text": "推進教師交流輪崗", "matches": [{"start": 12, "end": 14}]}]}
+    page = web.precedents_html(prec, simplified=True)
+    assert "推进<mark>教师</mark>交流轮岗" in page and "某县教育局" in page
+
+
+def test_a_follow_up_in_the_chat_carries_the_previous_question(engine):
+    history, _, first = web.ask_turn(engine, "教师交流轮岗有什么要求？", [])
+    history, _, follow = web.ask_turn(engine, "比例呢？", history, earlier=[first.question])
+    assert "交流轮岗" in follow.searched_as
+    assert "按“" in history[-1 - len(follow.citations)]["content"]  # the chat says what was searched

@@ -66,6 +66,27 @@ def test_format_time_is_local_minutes():
     assert web.format_time(None) == "" and web.format_time("x") == ""
 
 
+def test_build_progress_has_one_fixed_total(fake_settings, fake_embedder, small_corpus):
+    """A real build's events on the page: one bar that only moves forward, and every label
+    counts files out of the same total (the files counted before parsing)."""
+    from policyqa.build import build_index
+
+    for i in range(6):  # enough files that parsing and embedding interleave
+        write(small_corpus / f"more_{i}.txt", PLAN_A.replace("92%", f"{80 + i}%"))
+    progress = Progress()
+    events = []
+    reporter = web.engine_progress(progress)
+    build_index(fake_settings, fake_embedder, lambda e: (events.append(e), reporter(e)))
+    fractions = [f for f, _ in progress.calls]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    totals = {int(m.group(2)) for _, d in progress.calls if (m := re.search(r"(\d+)/(\d+) 个文件", d or ""))}
+    assert totals == {next(e.total for e in events if e.stage == "embed")} == {9}  # 3 + 6 files
+    assert {e.stage for e in events} >= {"embed", "targets", "write", "done"}
+    # the stages' own totals differ (files, then steps): the page does not show them
+    assert len({(e.stage, e.total) for e in events if e.total}) > 1
+    assert not any(re.search(r"\d+/[1-3] 步", d or "") for _, d in progress.calls)
+
+
 def test_upload_sanitises_names_reindexes_and_is_searchable(engine, tmp_path):
     progress = Progress()
     path = _upload(tmp_path, "bei_plan.txt", NEW_DOC.encode())
@@ -96,6 +117,18 @@ def test_upload_reports_renamed_and_refused_files(engine, tmp_path):
     assert "x_y_.txt" in msg and "原文件名 ../../x&lt;y&gt;.txt" in msg
     _no_markup(msg)
     assert any(r[4] == "x_y_.txt" for r in web.library_rows(engine2))
+
+
+def test_upload_of_a_name_in_the_library_keeps_both(tmp_path):
+    engine = FakeEngine()
+    first = web.upload_files(engine, [_upload(tmp_path, "同名.txt", NEW_DOC.encode())])
+    assert "已保存（1）" in first and "另存为" not in first
+    second = web.upload_files(engine, [_upload(tmp_path, "同名.txt", NEW_DOC.replace("8所", "9所").encode())])
+    assert "文库中已有同名文件 同名.txt，新文件另存为 同名(2).txt，两份都保留" in second
+    sources = [r[4] for r in web.library_rows(engine)]
+    assert "同名.txt" in sources and "同名(2).txt" in sources
+    texts = {s: engine.source_text(s) for s in ("同名.txt", "同名(2).txt")}
+    assert "8所" in texts["同名.txt"] and "9所" in texts["同名(2).txt"]  # the first was not replaced
 
 
 def test_upload_size_limit_and_nothing_selected(tmp_path):
@@ -197,14 +230,12 @@ def test_compare_html_one_row_per_document_escaped(engine):
     table = _compare_table(engine)
     page = web.compare_html(table)
     _no_markup(page)
-    assert page.count("<tr>") == len(table["rows"]) + 1
+    assert page.count("<tr>") == 1  # the header; each row opens its own item when clicked
+    assert re.findall(r'<tr data-pqa-open="(\d+)"', page) == [str(i) for i in range(len(table["rows"]))]
     assert "90%" in page
     assert web.NO_NUMBER in page  # a row without a number is marked as such
     assert "&lt;b&gt;毛入园率&lt;/b&gt;" in page and "学前教育&lt;script&gt;" in page
     assert web.NO_RESULTS in web.compare_html({"topic": "火星", "rows": []})
-    choices = web.compare_choices(table)
-    assert [v for _, v in choices] == [str(i) for i in range(len(table["rows"]))]
-    assert "东城区" in choices[0][0] and "90%" in choices[0][0]
 
 
 def test_value_text_forms():
@@ -321,7 +352,8 @@ def test_precedents_grouped_by_document_with_marks(engine):
     assert "<mark>学前三年毛入园率达到90%以上。</mark>" in page
     assert "与草稿 1 句对应" in page and 'title="score 0.9100"' in page and "一、总体目标" in page
     assert web.NO_RESULTS in web.precedents_html({"results": []})
-    assert len(web.precedent_choices(result)) == 3
+    # each passage opens its own item (its overall rank - 1), grouped or not
+    assert sorted(re.findall(r'class="pqa-pass" data-pqa-open="(\d+)"', page)) == ["0", "1", "2"]
 
 
 def test_mark_spans_escapes_and_clips():

@@ -309,7 +309,8 @@ class Engine:
         return summary
 
     def add_file(self, filename: str, data: bytes) -> str:
-        """Save an uploaded file into the corpus folder (name sanitised); call ``reindex``."""
+        """Save an uploaded file into the corpus folder (name sanitised; an existing name is
+        kept and the upload saved as 名称(2).docx); returns the name saved; call ``reindex``."""
         return add_file(self.settings.corpus, filename, data, self.settings.max_file_bytes)
 
     def remove_source(self, source: str) -> None:

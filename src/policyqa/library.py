@@ -12,6 +12,7 @@ import os
 import re
 import unicodedata
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Callable
 
 from .errors import PolicyQAError
 from .loaders import SUPPORTED_SUFFIXES, corpus_path
@@ -54,9 +55,32 @@ def inside(corpus: Path, source: str) -> Path:
     return path
 
 
+def numbered_name(name: str, k: int) -> str:
+    """``name`` with `` (k)`` before its extension: 名称.docx → 名称(2).docx (the stem is cut
+    to keep the name within MAX_NAME_BYTES)."""
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        stem, suffix = name, ""
+    suffix = f"({k})" + (f".{suffix}" if dot else "")
+    while stem and len((stem + suffix).encode("utf-8")) > MAX_NAME_BYTES:
+        stem = stem[:-1]
+    return (stem or "document") + suffix
+
+
+def unused_name(name: str, taken: Callable[[str], bool]) -> str:
+    """``name`` when ``taken(name)`` is false, else the first free 名称(2).docx, 名称(3).docx …"""
+    if not taken(name):
+        return name
+    k = 2
+    while taken(numbered_name(name, k)):
+        k += 1
+    return numbered_name(name, k)
+
+
 def add_file(corpus: Path, filename: str, data: bytes, max_bytes: int) -> str:
-    """Write an uploaded file into the corpus folder; returns its source name. An existing
-    file of the same name is replaced (a corrected version)."""
+    """Write an uploaded file into the corpus folder; returns its source name. A file of
+    the same name is never replaced: the upload is saved as 名称(2).docx (the first free
+    number) and both are kept; the name returned says which."""
     name = safe_name(filename)
     if len(data) > max_bytes:
         raise PolicyQAError(
@@ -65,11 +89,22 @@ def add_file(corpus: Path, filename: str, data: bytes, max_bytes: int) -> str:
     if not data:
         raise PolicyQAError(f"{name}: the file is empty")
     corpus.mkdir(parents=True, exist_ok=True)
-    target = inside(corpus, name)
-    tmp = target.with_name(f".{target.name}.upload-{os.getpid()}")
+    tmp = inside(corpus, name).with_name(f".{name}.upload-{os.getpid()}")
     tmp.write_bytes(data)
-    os.replace(tmp, target)
-    return name
+    try:
+        while True:  # link, not rename: a name another upload took meanwhile is never replaced
+            chosen = unused_name(name, lambda n: os.path.lexists(inside(corpus, n)))
+            target = inside(corpus, chosen)
+            try:
+                os.link(tmp, target)
+                return chosen
+            except FileExistsError:
+                continue
+            except OSError:  # a file system without hard links: rename (checked just above)
+                os.replace(tmp, target)
+                return chosen
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def remove_file(corpus: Path, source: str) -> None:

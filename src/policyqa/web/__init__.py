@@ -27,22 +27,24 @@ from __future__ import annotations
 from ..export import heading_label
 from .app import api_functions, build_app, launch, parse_auth, serve, stderr_progress
 from .common import (ALL, CSS, MAX_CITES, NO_RESULTS, NOT_COVERED, esc, esc_lines, facet_choices, guard,
-                     limit_note, make_filters, mark_spans, query_input, text_validator, within)
-from .compare_tab import (COMPARE_COLUMNS, CSV_COLUMNS, NO_NUMBER, CompareTab, build_compare_tab, compare_choices,
+                     limit_note, make_filters, mark_spans, query_input, shown, text_validator, within)
+from .compare_tab import (COMPARE_COLUMNS, CSV_COLUMNS, NO_NUMBER, CompareTab, build_compare_tab,
                           compare_csv_rows, compare_html, row_ref, run_compare, value_text, write_compare_csv,
                           write_compare_exports)
 from .document import (DocumentOpener, DocumentTab, build_document_tab, find_document, open_citation, open_item,
-                       render_document)
-from .library_tab import (LIBRARY_COLUMNS, LibraryTab, build_library_tab, confirm_html, document_list_updates,
-                          engine_progress, format_time, library_html, library_rows, library_updates, progress_zh,
-                          reindex_library, remove_document, source_choices, summary_html, upload_files)
+                       render_document, shown_ref)
+from .library_tab import (LIBRARY_COLUMNS, BuildProgress, LibraryTab, build_library_tab, confirm_html,
+                          document_list_updates, engine_progress, format_time, library_html, library_rows,
+                          library_updates, progress_zh, reindex_library, remove_document, source_choices,
+                          summary_html, upload_files)
 from .login_limit import FailedLogins, LoginRateLimit, login_message, refusal_message
-from .precedents_tab import (PrecedentsTab, build_precedents_tab, precedent_choices, precedent_groups,
+from .precedents_tab import (PrecedentsTab, build_precedents_tab, precedent_groups,
                              precedent_ref, precedents_html, run_precedents, write_precedents_docx)
 from .protocol import EngineLike
 from .qa import (AskTab, answer_messages, ask_turn, build_ask_tab, citation_label, cite_button_updates,
+                 chat_history, cite_markers, shown_citation, turn_citations,
                  write_answer_docx)
-from .search_tab import (SearchTab, build_search_tab, hit_ref, mark_terms, query_terms, result_choices, results_html,
+from .search_tab import (SearchTab, build_search_tab, hit_ref, mark_terms, query_terms, results_html,
                          run_search)
 
 __all__ = [
@@ -50,25 +52,25 @@ __all__ = [
     "EngineLike",
     # common
     "ALL", "CSS", "MAX_CITES", "NO_RESULTS", "NOT_COVERED", "esc", "esc_lines", "facet_choices", "guard", "heading_label",
-    "limit_note", "make_filters", "mark_spans", "query_input", "text_validator", "within",
+    "limit_note", "make_filters", "mark_spans", "query_input", "shown", "text_validator", "within",
     # 问答
     "AskTab", "answer_messages", "ask_turn", "build_ask_tab", "citation_label", "cite_button_updates",
-    "write_answer_docx",
+    "chat_history", "cite_markers", "shown_citation", "turn_citations", "write_answer_docx",
     # 文档
     "DocumentOpener", "DocumentTab", "build_document_tab", "find_document", "open_citation", "open_item",
-    "render_document",
+    "render_document", "shown_ref",
     # 检索
-    "SearchTab", "build_search_tab", "hit_ref", "mark_terms", "query_terms", "result_choices", "results_html",
+    "SearchTab", "build_search_tab", "hit_ref", "mark_terms", "query_terms", "results_html",
     "run_search",
     # 对比
-    "COMPARE_COLUMNS", "CSV_COLUMNS", "NO_NUMBER", "CompareTab", "build_compare_tab", "compare_choices",
+    "COMPARE_COLUMNS", "CSV_COLUMNS", "NO_NUMBER", "CompareTab", "build_compare_tab",
     "compare_csv_rows", "compare_html", "row_ref", "run_compare", "value_text", "write_compare_csv",
     "write_compare_exports",
     # 找先例
-    "PrecedentsTab", "build_precedents_tab", "precedent_choices", "precedent_groups", "precedent_ref",
+    "PrecedentsTab", "build_precedents_tab", "precedent_groups", "precedent_ref",
     "precedents_html", "run_precedents", "write_precedents_docx",
     # 文库
-    "LIBRARY_COLUMNS", "LibraryTab", "build_library_tab", "confirm_html", "document_list_updates",
+    "LIBRARY_COLUMNS", "BuildProgress", "LibraryTab", "build_library_tab", "confirm_html", "document_list_updates",
     "engine_progress", "format_time", "library_html", "library_rows", "library_updates", "progress_zh",
     "reindex_library", "remove_document", "source_choices", "summary_html", "upload_files",
     # logins

@@ -21,14 +21,14 @@ from ..config import Settings
 from ..engine import Engine
 from ..errors import PolicyQAError
 from ..types import ProgressEvent
-from .common import CSS, guard, make_filters, query_input
+from .common import CSS, PAGE_HEAD, guard, make_filters, query_input
 from .compare_tab import build_compare_tab
 from .document import DocumentOpener, build_document_tab
 from .library_tab import build_library_tab, progress_zh
 from .login_limit import FailedLogins, LoginRateLimit, login_message
 from .precedents_tab import build_precedents_tab
 from .protocol import EngineLike
-from .qa import EMPTY_QUESTION, build_ask_tab
+from .qa import EMPTY_QUESTION, build_ask_tab, turn_citations
 from .rest import mount_rest_api, rest_api
 from .search_tab import build_search_tab, run_search
 
@@ -65,26 +65,33 @@ def build_app(engine: EngineLike) -> gr.Blocks:
     events; the page joins them: opening items in the 文档 tab, and refreshing every list of
     documents on page load, when a tab that shows one is opened, and after library changes."""
     with gr.Blocks(title="教育政策文件问答") as app:
-        gr.HTML(HEADER, elem_id="page-header", js_on_load=None)
+        with gr.Row(elem_id="page-top", equal_height=True):
+            with gr.Column(scale=6, min_width=330):  # on a phone the setting wraps below
+                gr.HTML(HEADER, elem_id="page-header", js_on_load=None)
+            # a page setting: passages, answers and the document view in simplified characters
+            # (traditional documents are still cited and exported as written)
+            simplified = gr.Checkbox(False, label="显示为简体", elem_id="simplified", scale=0, min_width=200,
+                                     info="繁体原文以简体显示；取消勾选看原文")
         with gr.Tabs(elem_id="tabs", selected="ask") as tabs:
             with gr.Tab("问答", id="ask", elem_id="tab-ask"):
-                ask = build_ask_tab(engine)
+                ask = build_ask_tab(engine, simplified)
             with gr.Tab("检索", id="search", elem_id="tab-search") as search_page:
-                search = build_search_tab(engine)
+                search = build_search_tab(engine, simplified)
             with gr.Tab("对比", id="compare", elem_id="tab-compare"):
-                compare = build_compare_tab(engine)
+                compare = build_compare_tab(engine, simplified)
             with gr.Tab("找先例", id="precedents", elem_id="tab-precedents"):
-                precedents = build_precedents_tab(engine)
+                precedents = build_precedents_tab(engine, simplified)
             with gr.Tab("文档", id="doc", elem_id="tab-doc") as doc_page:
-                doc = build_document_tab(engine)
+                doc = build_document_tab(engine, simplified)
             with gr.Tab("文库", id="library", elem_id="tab-library") as library_page:
                 library = build_library_tab(engine, search.filters + [doc.select])
         opener = DocumentOpener(engine, tabs, doc)
         for i, button in enumerate(ask.cite_buttons):
             opener.connect(button.click, ask.cites, i)
-        opener.connect(search.pick.input, search.refs, search.pick)
-        opener.connect(compare.open_button.click, compare.refs, compare.pick)
-        opener.connect(precedents.pick.input, precedents.refs, precedents.pick)
+        opener.connect_clicks(ask.chat_cites, ask.answers, turn_citations)
+        opener.connect_clicks(search.results, search.refs)
+        opener.connect_clicks(compare.table, compare.refs)
+        opener.connect_clicks(precedents.results, precedents.refs)
         for event in (app.load, search_page.select, doc_page.select, library_page.select):
             library.refresh_on(event)
         api_ask, api_search = api_functions(engine)
@@ -131,6 +138,7 @@ def launch(app: gr.Blocks, settings: Settings, logins: FailedLogins | None = Non
         server_port=settings.port,
         auth=auth,
         css=CSS,
+        head=PAGE_HEAD + kwargs.pop("head", ""),
         prevent_thread_lock=True,  # the API's routes join the running server first
         **kwargs,
     )

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import gradio as gr
 
 from ..errors import PolicyQAError
+from ..text import fold
 from ..types import Filters
 from .protocol import EngineLike
 
@@ -62,7 +63,44 @@ CSS = """
 .pqa-group .pqa-pass{border-top:1px dashed #e3e3e3;padding:6px 0}
 .pqa-group .pqa-pass:first-of-type{border-top:none}
 .pqa-limit{color:#b42318;font-size:13px}
+[data-pqa-open]{cursor:pointer}
+.pqa-results .pqa-card[data-pqa-open]:hover,.pqa-group .pqa-pass[data-pqa-open]:hover{background:#fffbea}
+.pqa-results .pqa-card[data-pqa-open]:hover{border-color:#e0b400}
+.pqa-table tr[data-pqa-open]:hover td{background:#fffbea}
+.pqa-open-hint{color:#1d4ed8;font-size:13px;white-space:nowrap}
+[data-pqa-open]:focus-visible{outline:2px solid #1d4ed8;outline-offset:1px}
+.pqa-cite{color:#1d4ed8;cursor:pointer;text-decoration:underline;font-weight:600}
+.pqa-doc .pqa-flash{background:#fff3bf;transition:background .8s}
 """
+
+# Rules outside the tabs' content, in the page's <head> (``launch``; Gradio scopes ``css`` to
+# the content): on a phone the page keeps 8px margins instead of 32px, so the text boxes get
+# the width (the buttons beside them wrap below: their min_width).
+PAGE_HEAD = """<style>
+@media (max-width: 560px){ .gradio-container .main.app{padding-left:8px!important;padding-right:8px!important} }
+</style>"""
+
+# Items of a rendered list that open in the 文档 tab carry ``data-pqa-open="<index>"``; one
+# delegated handler (on the gr.HTML element, so it survives re-renders) sends the index as
+# the component's click event (``gr.EventData`` ``index``). Enter/space open a focused item.
+# A click that ends a text selection inside the item does not open it.
+OPEN_JS = (
+    "const pqaOpen = (e) => {"
+    " const t = e.target.closest('[data-pqa-open]');"
+    " if (!t || !element.contains(t)) return;"
+    " if (e.type === 'click' && String(window.getSelection() || '').length > 0) return;"
+    " if (e.type === 'keydown' && e.key !== 'Enter' && e.key !== ' ') return;"
+    " e.preventDefault();"
+    " trigger('click', {index: Number(t.dataset.pqaOpen)}); };"
+    " element.addEventListener('click', pqaOpen); element.addEventListener('keydown', pqaOpen);"
+)
+OPEN_TITLE = "点击在文档中打开"
+OPEN_HINT = "在文档中打开 ›"
+
+
+def open_attrs(index: int) -> str:
+    """The attributes that make an element open item ``index`` of its list (``OPEN_JS``)."""
+    return f' data-pqa-open="{int(index)}" tabindex="0" role="button" title="{OPEN_TITLE}"'
 
 
 # ---------------------------------------------------------------------------- escaping
@@ -97,9 +135,11 @@ def text_validator(check: Callable[[str | None], Any]) -> Callable:
     def validate(text, *others):
         try:
             check(text)
+            first = gr.validate(True, "")
         except PolicyQAError as e:
-            return [gr.validate(False, str(e))] + [gr.validate(True, "")] * len(others)
-        return [gr.validate(True, "")] * (1 + len(others))
+            first = gr.validate(False, str(e))
+        # one input: one result (Gradio reads a list there as no verdict and runs the event)
+        return [first] + [gr.validate(True, "")] * len(others) if others else first
 
     return validate
 
@@ -135,9 +175,23 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def mark_spans(text: str, base: int, spans: Sequence[tuple]) -> str:
+def shown(text: str, simplified: bool = False) -> str:
+    """``text`` as the page shows it: as written, or with 显示为简体 in simplified characters
+    (OpenCC t2s, ``text.fold``). Offsets into the original must still hold, so the converted
+    span is used only when it has the original's length (t2s is character for character for
+    almost all text); else the span is shown as written. Citations and exports keep the
+    original either way."""
+    if not simplified or not text:
+        return text
+    folded = fold(text)
+    return folded if len(folded) == len(text) else text
+
+
+def mark_spans(text: str, base: int, spans: Sequence[tuple], simplified: bool = False) -> str:
     """Escaped ``text`` (which starts at offset ``base``) with the absolute ``spans`` marked;
-    a span's optional third item (the draft sentence it answers) becomes the mark's tooltip."""
+    a span's optional third item (the draft sentence it answers) becomes the mark's tooltip.
+    ``simplified``: shown converted (``shown``; same length, so the spans still fit)."""
+    text = shown(text, simplified)
     owner = [-1] * len(text)
     for n, span in enumerate(spans):
         a, b = span[0], span[1]

@@ -11,7 +11,8 @@ import gradio as gr
 
 from ..export import (COMPARE_COLUMNS as FILE_COLUMNS, NO_NUMBER, compare_csv, compare_docx_bytes, compare_file_stem,
                       compare_rows, compare_xlsx_bytes, format_number, safe_cell, write_file)
-from .common import CSS, NO_RESULTS, PRIVATE, _short, esc, guard, limit_note, query_input, text_validator
+from .common import (CSS, NO_RESULTS, OPEN_JS, PRIVATE, esc, guard, limit_note, mark_spans, open_attrs,
+                     query_input, shown, text_validator)
 from .protocol import EngineLike
 
 
@@ -46,17 +47,19 @@ def run_compare(engine: EngineLike, topic: str, max_rows: int | None = None, pro
     return engine.compare(topic, max_rows=max_rows).to_json()
 
 
-def _phrasing_html(row: dict) -> str:
+def _phrasing_html(row: dict, simplified: bool = False) -> str:
     """The row's sentence, escaped, with its value marked when the offsets say where."""
     phrasing = str(row.get("phrasing") or "")
     vt = str(row.get("value_text") or "")
     if vt and vt in phrasing:
         i = phrasing.index(vt)
-        return esc(phrasing[:i]) + f"<mark>{esc(vt)}</mark>" + esc(phrasing[i + len(vt):])
-    return esc(phrasing)
+        return mark_spans(phrasing, 0, [(i, i + len(vt))], simplified)
+    return esc(shown(phrasing, simplified))
 
 
-def compare_html(table: dict) -> str:
+def compare_html(table: dict, simplified: bool = False) -> str:
+    """The rows (each opens its sentence when clicked); ``simplified``: document text in
+    simplified characters (``common.shown``)."""
     rows = table.get("rows") or []
     if not rows:
         return f'<div class="pqa-empty">{NO_RESULTS}：没有文档谈到“{esc(table.get("topic", ""))}”。</div>'
@@ -66,27 +69,19 @@ def compare_html(table: dict) -> str:
         value = value_text(r)
         value_cell = esc(value) if value else f'<span class="pqa-nonum">{NO_NUMBER}</span>'
         cells = [
-            f'<td class="pqa-num">{n}</td>', f"<td>{esc(r.get('title') or '')}</td>",
+            f'<td class="pqa-num">{n}</td>', f"<td>{esc(shown(str(r.get('title') or ''), simplified))}</td>",
             f"<td>{esc(r.get('region') or '')}</td>", f'<td class="pqa-num">{esc(r.get("year") or "")}</td>',
-            f'<td class="pqa-phrasing">{_phrasing_html(r)}</td>', f"<td>{esc(r.get('indicator') or '')}</td>",
+            f'<td class="pqa-phrasing">{_phrasing_html(r, simplified)}</td>',
+            f"<td>{esc(shown(str(r.get('indicator') or ''), simplified))}</td>",
             f"<td>{esc(r.get('comparator') or '')}</td>", f'<td class="pqa-num">{value_cell}</td>',
             f"<td>{esc(r.get('deadline') or '')}</td>",
         ]
-        body.append(f"<tr>{''.join(cells)}</tr>")
+        body.append(f"<tr{open_attrs(n - 1)}>{''.join(cells)}</tr>")
     n_docs = len({r.get("doc_id") for r in rows})
     return (f'<div class="pqa-meta">“{esc(table.get("topic", ""))}”：{len(rows)} 行，来自 {n_docs} 篇文档。'
-            "在下方选择一行可打开原文。</div>"
+            "点击一行可在文档中打开原文。</div>"
             f'<table class="pqa-table" id="compare-rows"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>')
-
-
-def compare_choices(table: dict) -> list[tuple[str, str]]:
-    out = []
-    for n, r in enumerate(table.get("rows") or [], start=1):
-        facts = " · ".join(str(x) for x in (r.get("region"), r.get("year"), value_text(r)) if x)
-        out.append((_short(f"{n}. {r.get('title') or r.get('source')}" + (f"（{facts}）" if facts else ""), 70),
-                    str(n - 1)))
-    return out
 
 
 def compare_csv_rows(table: dict) -> list[list]:
@@ -120,12 +115,13 @@ def row_ref(row: dict) -> dict:
 @dataclass
 class CompareTab:
     refs: gr.State  # ``row_ref`` of each row, in order
-    pick: gr.Dropdown  # the index of a row
-    open_button: gr.Button  # opens the picked row in the document
+    table: gr.HTML  # the rows; clicking one opens it (``DocumentOpener.connect_clicks``)
+    last: gr.State  # the latest table (JSON), re-rendered when 显示为简体 changes
 
 
-def build_compare_tab(engine: EngineLike) -> CompareTab:
-    """The 对比 tab's components (inside the current ``gr.Tab``) and its compare events."""
+def build_compare_tab(engine: EngineLike, simplified: gr.Checkbox) -> CompareTab:
+    """The 对比 tab's components (inside the current ``gr.Tab``) and its compare events;
+    ``simplified`` is the page's 显示为简体 setting."""
     limit = engine.settings.max_query_chars
     with gr.Row():
         topic = gr.Textbox(elem_id="compare-input", label="对比主题", scale=5, min_width=280, max_length=limit,
@@ -133,25 +129,23 @@ def build_compare_tab(engine: EngineLike) -> CompareTab:
         button = gr.Button("对比", elem_id="compare-btn", variant="primary", scale=1, min_width=80)
     limit_note(topic, limit, "compare-limit")
     table = gr.HTML('<div class="pqa-empty">输入主题，查看各文档如何表述该目标。</div>',
-                    elem_id="compare-table", css_template=CSS, js_on_load=None)
-    with gr.Row():
-        pick = gr.Dropdown([], label="选择一行", elem_id="compare-pick", interactive=True, scale=4)
-        open_button = gr.Button("在文档中打开", elem_id="compare-open-btn", scale=1)
+                    elem_id="compare-table", css_template=CSS, js_on_load=OPEN_JS)
     csv_file = gr.File(label="下载：CSV（UTF-8）、Excel、Word", elem_id="compare-csv", interactive=False, visible=False,
                        file_count="multiple")
-    refs = gr.State([])
+    refs, last = gr.State([]), gr.State(None)
 
     @guard
-    def on_compare(text, progress=gr.Progress()):
+    def on_compare(text, simp, progress=gr.Progress()):
         result = run_compare(engine, text, progress=progress)
         rows = result.get("rows") or []
         download = gr.update(value=write_compare_exports(result), visible=True) if rows else \
             gr.update(value=None, visible=False)
-        return (compare_html(result), [row_ref(r) for r in rows],
-                gr.update(choices=compare_choices(result), value=None), download)
+        return compare_html(result, simp), [row_ref(r) for r in rows], download, result
 
-    outputs = [table, refs, pick, csv_file]
+    outputs = [table, refs, csv_file, last]
     checked = text_validator(lambda t: compare_topic(engine, t))
-    topic.submit(on_compare, [topic], outputs, validator=checked, **PRIVATE)
-    button.click(on_compare, [topic], outputs, validator=checked, **PRIVATE)
-    return CompareTab(refs, pick, open_button)
+    topic.submit(on_compare, [topic, simplified], outputs, validator=checked, **PRIVATE)
+    button.click(on_compare, [topic, simplified], outputs, validator=checked, **PRIVATE)
+    simplified.change(lambda simp, result: gr.update() if result is None else compare_html(result, simp),
+                      [simplified, last], [table], **PRIVATE)
+    return CompareTab(refs, table, last)

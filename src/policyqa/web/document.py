@@ -10,7 +10,7 @@ import gradio as gr
 
 from ..errors import PolicyQAError
 from ..types import Citation, Document
-from .common import CSS, PRIVATE, _short, esc, facet_choices, guard
+from .common import CSS, PRIVATE, _short, esc, facet_choices, guard, shown
 from .protocol import EngineLike
 
 # Scroll the highlighted passage into view when the view mounts (the 文档 tab is rendered on
@@ -20,6 +20,18 @@ _SCROLL_JS = (
     " const m = element.querySelector('mark.pqa-hit');"
     " if (m) { m.scrollIntoView({block: 'center'}); } }, 60);"
     " pqaScroll(); watch('value', pqaScroll);"
+)
+
+# An outline entry scrolls the document view to its heading and flashes it (the view and
+# the outline are separate components; the block ids are ours: pqa-b-<n>).
+_OUTLINE_JS = (
+    "element.addEventListener('click', (e) => {"
+    " const a = e.target.closest('a[data-pqa-block]');"
+    " if (!a || !element.contains(a)) return;"
+    " const b = document.querySelector('#doc-view #' + a.dataset.pqaBlock);"
+    " if (!b) return;"
+    " e.preventDefault(); b.scrollIntoView({block: 'start'});"
+    " b.classList.add('pqa-flash'); setTimeout(() => b.classList.remove('pqa-flash'), 1500); });"
 )
 
 
@@ -62,8 +74,11 @@ def outline_heading(line: str) -> bool:
     return bool(line) and not line.endswith(_SENTENCE_END) and len(line) <= OUTLINE_MAX_CHARS
 
 
-def render_document(engine: EngineLike, doc_id: str | None, span: tuple[int, int] | None = None) -> tuple[str, str]:
-    """(outline HTML, document HTML) with ``span`` highlighted; all text escaped."""
+def render_document(engine: EngineLike, doc_id: str | None, span: tuple[int, int] | None = None,
+                    simplified: bool = False) -> tuple[str, str]:
+    """(outline HTML, document HTML) with ``span`` highlighted; all text escaped. With
+    ``simplified`` each block is shown converted as a whole when that keeps its length (so the
+    highlight still covers the cited characters), else as written (``common.shown``)."""
     doc = find_document(engine, doc_id)
     if doc is None:
         empty = '<div class="pqa-empty">请选择文档。</div>'
@@ -72,32 +87,33 @@ def render_document(engine: EngineLike, doc_id: str | None, span: tuple[int, int
     meta = doc.metadata
     facts = [x for x in (meta.doc_type, meta.year, meta.region, meta.date) if x]
     parts = [
-        f'<div class="pqa-title">{esc(doc.title)}</div>',
+        f'<div class="pqa-title">{esc(shown(doc.title, simplified))}</div>',
         f'<div class="pqa-meta">{esc(" · ".join(str(x) for x in facts))}'
         f'{" · " if facts else ""}{esc(doc.source)}</div>',
     ]
     outline = ['<div class="pqa-outline">']
     first_mark = True
     for i, (s, e, kind, depth) in enumerate(_segments(doc, span)):
+        block = shown(text[s:e], simplified)  # same length as text[s:e]
         if span and s < span[1] and span[0] < e:
-            a, b = max(s, span[0]), min(e, span[1])
+            a, b = max(s, span[0]) - s, min(e, span[1]) - s
             mark_id = ' id="pqa-hit"' if first_mark else ""
             first_mark = False
-            inner = (esc(text[s:a]) + f'<mark class="pqa-hit"{mark_id}>' + esc(text[a:b])
-                     + "</mark>" + esc(text[b:e]))
+            inner = (esc(block[:a]) + f'<mark class="pqa-hit"{mark_id}>' + esc(block[a:b])
+                     + "</mark>" + esc(block[b:]))
         else:
-            inner = esc(text[s:e])
+            inner = esc(block)
         cls = "pqa-h" if kind == "heading" and outline_heading(text[s:e]) else "pqa-p"
         parts.append(f'<div class="{cls}" id="pqa-b-{i}">{inner}</div>')
         if kind == "heading" and outline_heading(text[s:e]):
-            outline.append(f'<a href="#pqa-b-{i}" class="pqa-l{min(depth, 4)}">{esc(_short(text[s:e], 40))}</a>')
+            outline.append(f'<a href="#pqa-b-{i}" data-pqa-block="pqa-b-{i}" class="pqa-l{min(depth, 4)}">{esc(_short(block, 40))}</a>')
     if len(outline) == 1:
         outline.append('<div class="pqa-empty">（无标题结构）</div>')
     outline.append("</div>")
     return "".join(outline), f'<div class="pqa-doc">{"".join(parts)}</div>'
 
 
-def open_citation(engine: EngineLike, citation: Citation | dict) -> tuple[str, str, str]:
+def open_citation(engine: EngineLike, citation: Citation | dict, simplified: bool = False) -> tuple[str, str, str]:
     """(doc_id, outline HTML, document HTML) for a citation or search hit."""
     c = citation if isinstance(citation, dict) else {
         "doc_id": citation.doc_id, "source": citation.source,
@@ -105,11 +121,12 @@ def open_citation(engine: EngineLike, citation: Citation | dict) -> tuple[str, s
     doc = find_document(engine, c.get("doc_id"), c["source"], c["start"])
     if doc is None:
         raise PolicyQAError(f"{c['source']}: 找不到包含该引用的文档，请重建索引后再试。")
-    outline, body = render_document(engine, doc.doc_id, (c["start"], c["end"]))
+    outline, body = render_document(engine, doc.doc_id, (c["start"], c["end"]), simplified)
     return doc.doc_id, outline, body
 
 
-def open_item(engine: EngineLike, refs: Sequence[Citation | dict] | None, choice: Any) -> tuple[str, str, str]:
+def open_item(engine: EngineLike, refs: Sequence[Citation | dict] | None, choice: Any,
+              simplified: bool = False) -> tuple[str, str, str]:
     """``open_citation`` of item ``choice`` (its index, as a number or text) of ``refs``.
     Nothing chosen, or an item that is no longer there (the list was replaced), is a message."""
     if choice is None or str(choice).strip() == "":
@@ -118,7 +135,15 @@ def open_item(engine: EngineLike, refs: Sequence[Citation | dict] | None, choice
     i = int(choice)
     if not 0 <= i < len(refs):
         raise PolicyQAError("这一项已不在当前结果中，请重新查询后再打开。")
-    return open_citation(engine, refs[i])
+    return open_citation(engine, refs[i], simplified)
+
+
+def shown_ref(doc_id: str, citation: Citation | dict | None) -> dict:
+    """What the view shows (a document, and the span highlighted), kept to re-render it."""
+    if citation is None:
+        return {"doc_id": doc_id, "span": None}
+    c = citation if isinstance(citation, dict) else {"start": citation.start, "end": citation.end}
+    return {"doc_id": doc_id, "span": [int(c["start"]), int(c["end"])]}
 
 
 @dataclass
@@ -126,20 +151,36 @@ class DocumentTab:
     select: gr.Dropdown
     outline: gr.HTML
     view: gr.HTML
+    simplified: gr.Checkbox  # the page's 显示为简体 setting
+    showing: gr.State  # ``shown_ref`` of what the view shows
 
 
-def build_document_tab(engine: EngineLike) -> DocumentTab:
-    """The 文档 tab's components (inside the current ``gr.Tab``) and its selector's event."""
+def build_document_tab(engine: EngineLike, simplified: gr.Checkbox) -> DocumentTab:
+    """The 文档 tab's components (inside the current ``gr.Tab``), its selector's event, and
+    re-rendering when the page's 显示为简体 setting (``simplified``) changes."""
     select = gr.Dropdown(facet_choices(engine)["doc"][1:], value=None, label="选择文档", elem_id="doc-select")
     with gr.Row():
         with gr.Column(scale=1, min_width=200):
             outline = gr.HTML('<div class="pqa-empty">标题结构</div>', elem_id="doc-outline",
-                              css_template=CSS, js_on_load=None, max_height=640)
+                              css_template=CSS, js_on_load=_OUTLINE_JS, max_height=640)
         with gr.Column(scale=3):
             view = gr.HTML('<div class="pqa-empty">请选择文档，或在问答/检索中点击引用。</div>',
                            elem_id="doc-view", css_template=CSS, js_on_load=_SCROLL_JS, max_height=640)
-    select.input(guard(lambda doc_id: render_document(engine, doc_id)), [select], [outline, view], **PRIVATE)
-    return DocumentTab(select, outline, view)
+    showing = gr.State(None)
+
+    @guard
+    def on_select(doc_id, simp):
+        return (*render_document(engine, doc_id, None, simp), shown_ref(doc_id, None) if doc_id else None)
+
+    @guard
+    def on_script(simp, now):
+        if not now:
+            return gr.update(), gr.update()
+        return render_document(engine, now["doc_id"], tuple(now["span"]) if now.get("span") else None, simp)
+
+    select.input(on_select, [select, simplified], [outline, view, showing], **PRIVATE)
+    simplified.change(on_script, [simplified, showing], [outline, view], **PRIVATE)
+    return DocumentTab(select, outline, view, simplified, showing)
 
 
 @dataclass
@@ -153,17 +194,34 @@ class DocumentOpener:
 
     @property
     def outputs(self) -> list[Any]:
-        return [self.tabs, self.doc.select, self.doc.outline, self.doc.view]
+        return [self.tabs, self.doc.select, self.doc.outline, self.doc.view, self.doc.showing]
 
-    def updates(self, refs: Sequence[Citation | dict] | None, choice: Any) -> list[Any]:
-        doc_id, outline, body = open_item(self.engine, refs, choice)
-        return [gr.Tabs(selected="doc"), gr.update(value=doc_id), outline, body]
+    def updates(self, refs: Sequence[Citation | dict] | None, choice: Any, simplified: bool = False) -> list[Any]:
+        doc_id, outline, body = open_item(self.engine, refs, choice, simplified)
+        return [gr.Tabs(selected="doc"), gr.update(value=doc_id), outline, body,
+                shown_ref(doc_id, list(refs or [])[int(choice)])]
+
+    def connect_clicks(self, html: gr.HTML, state: gr.State,
+                       pick: Callable[[Any, dict], tuple[Sequence[Citation | dict], Any]] | None = None) -> None:
+        """Open an item when it is clicked in ``html``, a rendered list whose items carry
+        ``common.open_attrs`` (their index in the list held by ``state``) and which runs
+        ``common.OPEN_JS``; ``pick(state value, event data)`` gives (list, index) otherwise
+        (the chat's ``[n]`` markers: ``qa.turn_citations``)."""
+        choose = pick or (lambda items, data: (items, data.get("index")))
+
+        def on_click(value, simplified, evt: gr.EventData):
+            return self.updates(*choose(value, evt._data if isinstance(evt._data, dict) else {}), simplified)
+
+        html.click(guard(on_click), [state, self.doc.simplified], self.outputs, **PRIVATE)
 
     def connect(self, event: Callable, refs: gr.State, choice: gr.Dropdown | int) -> None:
         """Open on ``event`` (e.g. ``button.click``) item ``choice`` of the list in ``refs``:
         a fixed index, or the value of a dropdown of indices."""
+        simplified = self.doc.simplified
         if isinstance(choice, int):
             index = choice
-            event(guard(lambda items: self.updates(items, index)), [refs], self.outputs, **PRIVATE)
+            event(guard(lambda items, simp: self.updates(items, index, simp)), [refs, simplified], self.outputs,
+                  **PRIVATE)
         else:
-            event(guard(lambda items, chosen: self.updates(items, chosen)), [refs, choice], self.outputs, **PRIVATE)
+            event(guard(lambda items, chosen, simp: self.updates(items, chosen, simp)), [refs, choice, simplified],
+                  self.outputs, **PRIVATE)

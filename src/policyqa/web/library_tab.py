@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 import gradio as gr
 
 from ..errors import PolicyQAError
+from ..library import safe_name
 from ..loaders import SUPPORTED_SUFFIXES
 from ..types import ProgressEvent
 from .common import ALL, CSS, PRIVATE, _short, esc, facet_choices, guard
@@ -32,15 +33,47 @@ def progress_zh(event: ProgressEvent) -> str:
     return stage
 
 
+class BuildProgress:
+    """One progress bar for a whole build, fed the engine's typed events: the corpus files
+    are counted before parsing (the ``embed`` events' total), and the bar's total is those
+    files plus the steps after them (``targets``, ``write``), fixed from the first ``embed``
+    event on; ``done`` never goes back. The label counts files with that fixed total."""
+
+    AFTER_FILES = 4  # targets (1 step) + write (3 steps)
+
+    def __init__(self, progress: Callable) -> None:
+        self.progress = progress
+        self.files: int | None = None  # fixed by the first ``embed`` event
+        self.done = 0.0
+
+    def position(self, event: ProgressEvent) -> tuple[float, int]:
+        """(done, total) of the whole build after ``event``."""
+        if event.stage == "embed" and self.files is None:
+            self.files = max(int(event.total), 0)
+        files = self.files or 0
+        total = files + self.AFTER_FILES
+        step = {"embed": min(event.done, files), "targets": files + min(event.done, 1),
+                "write": files + 1 + min(event.done, 3), "done": total}.get(event.stage, 0.0)
+        self.done = max(self.done, float(step))
+        return self.done, total
+
+    def label(self, event: ProgressEvent) -> str:
+        stage = _STAGES_ZH.get(event.stage, event.stage)
+        if self.files is None or event.stage == "done":
+            return stage
+        return f"{stage}：{int(min(self.done, self.files))}/{self.files} 个文件"  # whole files done
+
+    def __call__(self, event: ProgressEvent) -> None:
+        done, total = self.position(event)
+        self.progress(done / total if total else 0.0, desc=self.label(event))
+
+
 def engine_progress(progress: Callable | None) -> Callable[[ProgressEvent], None] | None:
-    """Adapt a ``gr.Progress`` (fraction, desc=…) to the engine's typed progress events."""
+    """Adapt a ``gr.Progress`` (fraction, desc=…) to the engine's typed progress events: one
+    bar with a fixed total for the whole build (``BuildProgress``)."""
     if progress is None:
         return None
-
-    def report(event: ProgressEvent) -> None:
-        progress(event.fraction, desc=progress_zh(event))
-
-    return report
+    return BuildProgress(progress)
 
 
 def format_time(ts: Any) -> str:
@@ -95,6 +128,18 @@ def source_choices(engine: EngineLike) -> list[tuple[str, str]]:
     return out
 
 
+def _renamed(orig: str, new: str) -> str:
+    """Why an upload was saved under another name: a name already in the library (both kept),
+    or a name that had to be made safe."""
+    try:
+        wanted = safe_name(orig)
+    except PolicyQAError:
+        wanted = orig
+    if wanted != new:
+        return f"（文库中已有同名文件 {esc(wanted)}，新文件另存为 {esc(new)}，两份都保留）"
+    return f"（原文件名 {esc(orig)}，已改名）" if orig != new else ""
+
+
 def summary_html(summary: Any = None, saved: Sequence[tuple[str, str]] = (),
                  refused: Sequence[tuple[str, str]] = (), removed_source: str | None = None) -> str:
     """A Chinese report of an upload/remove/reindex; file names and reasons escaped."""
@@ -106,8 +151,7 @@ def summary_html(summary: Any = None, saved: Sequence[tuple[str, str]] = (),
             lis = "".join(f"<li>{x}</li>" for x in items)
             parts.append(f"<div{cls}>{esc(title)}（{len(items)}）：<ul>{lis}</ul></div>")
 
-    section("已保存", [esc(new) + (f"（原文件名 {esc(orig)}，已改名）" if orig != new else "")
-                      for orig, new in saved])
+    section("已保存", [esc(new) + _renamed(orig, new) for orig, new in saved])
     section("未保存", [f"{esc(name)}：{esc(reason)}" for name, reason in refused], bad=True)
     if removed_source:
         parts.append(f"<div>已从文库删除：{esc(removed_source)}</div>")

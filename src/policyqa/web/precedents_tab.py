@@ -10,8 +10,8 @@ from typing import Callable, Sequence
 import gradio as gr
 
 from ..export import heading_label, precedents_docx_bytes, write_file
-from .common import (CSS, NO_RESULTS, PRIVATE, _short, esc, guard, limit_note, mark_spans, required,
-                     text_validator, within)
+from .common import (CSS, NO_RESULTS, OPEN_HINT, OPEN_JS, PRIVATE, esc, guard, limit_note, mark_spans, open_attrs,
+                     required, shown, text_validator, within)
 from .protocol import EngineLike
 
 
@@ -63,7 +63,9 @@ def precedent_groups(results: Sequence[dict]) -> list[tuple[dict, list[tuple[int
     return [(items[0][1], items) for items in groups.values()]
 
 
-def precedents_html(result: dict) -> str:
+def precedents_html(result: dict, simplified: bool = False) -> str:
+    """Passages grouped by document (each opens when clicked); ``simplified``: document text
+    in simplified characters (``common.shown``)."""
     results = result.get("results") or []
     if not results:
         return f'<div class="pqa-results"><div class="pqa-empty">{NO_RESULTS}</div></div>'
@@ -78,25 +80,18 @@ def precedents_html(result: dict) -> str:
             path = heading_label(r.get("heading_path") or [], r.get("title") or "")
             text = str(r.get("text") or "")
             passages.append(
-                '<div class="pqa-pass">'
+                f'<div class="pqa-pass"{open_attrs(n - 1)}>'
                 f'<span class="pqa-score" title="score {float(r.get("score") or 0):.4f}">{precedent_label(r)}</span>'
-                f'<div class="pqa-path">{n}. {esc(path) if path else "（正文）"}</div>'
-                f'<div class="pqa-passage">{mark_spans(text, int(r.get("start") or 0), _spans_of(r))}</div>'
+                f'<div class="pqa-path">{n}. {esc(shown(path, simplified)) if path else "（正文）"}'
+                f' <span class="pqa-open-hint">{OPEN_HINT}</span></div>'
+                f'<div class="pqa-passage">{mark_spans(text, int(r.get("start") or 0), _spans_of(r), simplified)}</div>'
                 "</div>")
         out.append(
             '<div class="pqa-group">'
-            f'<div class="pqa-group-title">{esc(first.get("title") or "")}'
+            f'<div class="pqa-group-title">{esc(shown(str(first.get("title") or ""), simplified))}'
             f'<span class="pqa-meta"> {esc(" · ".join(facts + [str(first.get("source") or "")]))}</span></div>'
             f'{"".join(passages)}</div>')
     return f'<div class="pqa-results">{"".join(out)}</div>'
-
-
-def precedent_choices(result: dict) -> list[tuple[str, str]]:
-    out = []
-    for n, r in enumerate(result.get("results") or [], start=1):
-        path = heading_label(r.get("heading_path") or [], r.get("title") or "")
-        out.append((_short(f"{n}. {r.get('title')}" + (f" › {path}" if path else ""), 70), str(n - 1)))
-    return out
 
 
 def precedent_ref(item: dict) -> dict:
@@ -113,30 +108,32 @@ def write_precedents_docx(result: dict, draft: str = "", folder: str | Path | No
 @dataclass
 class PrecedentsTab:
     refs: gr.State  # ``precedent_ref`` of each passage, in order
-    pick: gr.Dropdown  # "open in the document": the index of a passage
+    results: gr.HTML  # the passages; clicking one opens it (``DocumentOpener.connect_clicks``)
+    last: gr.State  # the latest results (JSON), re-rendered when 显示为简体 changes
 
 
-def build_precedents_tab(engine: EngineLike) -> PrecedentsTab:
-    """The 找先例 tab's components (inside the current ``gr.Tab``) and its search event."""
+def build_precedents_tab(engine: EngineLike, simplified: gr.Checkbox) -> PrecedentsTab:
+    """The 找先例 tab's components (inside the current ``gr.Tab``) and its search event;
+    ``simplified`` is the page's 显示为简体 setting."""
     limit = engine.settings.max_draft_chars
     draft = gr.Textbox(elem_id="prec-input", label="起草中的段落或章节", lines=8, max_lines=30, max_length=limit,
                        placeholder="粘贴正在起草的一段文字，查找其他文件中相似的表述。")
     limit_note(draft, limit, "prec-limit")
     button = gr.Button("找先例", elem_id="prec-btn", variant="primary")
-    results = gr.HTML("", elem_id="prec-results", css_template=CSS, js_on_load=None)
-    pick = gr.Dropdown([], label="在文档中打开结果", elem_id="prec-open", interactive=True)
+    results = gr.HTML("", elem_id="prec-results", css_template=CSS, js_on_load=OPEN_JS)
     export = gr.File(label="下载先例（Word）", elem_id="prec-docx", interactive=False, visible=False)
-    refs = gr.State([])
+    refs, last = gr.State([]), gr.State(None)
 
     @guard
-    def on_precedents(text, progress=gr.Progress()):
+    def on_precedents(text, simp, progress=gr.Progress()):
         result = run_precedents(engine, text, progress=progress)
         items = list(result.get("results") or [])
         download = gr.update(value=write_precedents_docx(result, text), visible=True) if items else \
             gr.update(value=None, visible=False)
-        return (precedents_html(result), [precedent_ref(r) for r in items],
-                gr.update(choices=precedent_choices(result), value=None), download)
+        return precedents_html(result, simp), [precedent_ref(r) for r in items], download, result
 
-    button.click(on_precedents, [draft], [results, refs, pick, export], validator=text_validator(lambda t: draft_text(engine, t)),
-                 **PRIVATE)
-    return PrecedentsTab(refs, pick)
+    button.click(on_precedents, [draft, simplified], [results, refs, export, last],
+                 validator=text_validator(lambda t: draft_text(engine, t)), **PRIVATE)
+    simplified.change(lambda simp, result: gr.update() if result is None else precedents_html(result, simp),
+                      [simplified, last], [results], **PRIVATE)
+    return PrecedentsTab(refs, results, last)

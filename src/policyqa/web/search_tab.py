@@ -11,8 +11,8 @@ import gradio as gr
 from ..export import heading_label
 from ..text import bigrams, matching_copy, strip_question_words
 from ..types import Hit, SearchResult
-from .common import (ALL, CSS, NO_RESULTS, NOT_COVERED, PRIVATE, _short, esc, facet_choices, guard, limit_note,
-                     make_filters, mark_spans, query_input, text_validator)
+from .common import (ALL, CSS, NO_RESULTS, NOT_COVERED, OPEN_HINT, OPEN_JS, PRIVATE, esc, facet_choices, guard,
+                     limit_note, make_filters, mark_spans, open_attrs, query_input, shown, text_validator)
 from .protocol import EngineLike
 
 
@@ -24,12 +24,13 @@ def query_terms(query: str) -> list[str]:
     return sorted(terms)
 
 
-def mark_terms(text: str, query: str) -> str:
+def mark_terms(text: str, query: str, simplified: bool = False) -> str:
     """Escaped ``text`` with the query's terms wrapped in ``<mark>`` (matching on a
-    same-length folded copy, showing the original characters)."""
+    same-length folded copy, showing the original characters, or with ``simplified`` the
+    same-length simplified ones)."""
     terms = query_terms(query)
     if not terms or not text:
-        return esc(text)
+        return esc(shown(text, simplified))
     folded = matching_copy(text).lower()
     hits = sorted((m.start(), m.end()) for t in terms for m in re.finditer(re.escape(t), folded))
     merged: list[tuple[int, int]] = []
@@ -38,7 +39,7 @@ def mark_terms(text: str, query: str) -> str:
             merged[-1] = (merged[-1][0], max(merged[-1][1], b))
         else:
             merged.append((a, b))
-    return mark_spans(text, 0, merged)
+    return mark_spans(text, 0, merged, simplified)
 
 
 def marked_query(result: SearchResult) -> str:
@@ -65,7 +66,9 @@ def found_by(h: Hit) -> str:
     return "＋".join(sides) + "匹配" if sides else ""
 
 
-def results_html(result: SearchResult) -> str:
+def results_html(result: SearchResult, simplified: bool = False) -> str:
+    """The result cards (each opens its passage when clicked); ``simplified``: document text
+    shown in simplified characters (``common.shown``)."""
     if not result.hits:
         return f'<div class="pqa-results"><div class="pqa-empty">{NO_RESULTS}</div></div>'
     cards = []
@@ -73,12 +76,13 @@ def results_html(result: SearchResult) -> str:
         c = h.chunk
         path = heading_label(c.heading_path, c.title)
         cards.append(
-            '<div class="pqa-card">'
+            f'<div class="pqa-card"{open_attrs(n - 1)}>'
             f'<span class="pqa-score" title="score {h.score:.4f}">{strength_label(h, result)}'
             + (f" · {found_by(h)}" if found_by(h) else "") + "</span>"
-            f'<div class="pqa-card-title">{n}. {esc(c.title)}</div>'
-            + (f'<div class="pqa-path">{esc(path)}</div>' if path else "")
-            + f'<div class="pqa-passage">{mark_terms(c.text, marked_query(result))}</div>'
+            f'<div class="pqa-card-title">{n}. {esc(shown(c.title, simplified))}</div>'
+            + (f'<div class="pqa-path">{esc(shown(path, simplified))}</div>' if path else "")
+            + f'<div class="pqa-passage">{mark_terms(c.text, marked_query(result), simplified)}</div>'
+            f'<div class="pqa-open-hint">{OPEN_HINT}</div>'
             "</div>"
         )
     notes = (("英文检索词按词典对应为：", result.translated_terms),
@@ -87,14 +91,6 @@ def results_html(result: SearchResult) -> str:
     if result.abstained:  # the verdict ask declines on: no direct answer, nearest passages below
         note = f'<div class="pqa-empty">{NOT_COVERED}</div>' + note
     return f'<div class="pqa-results">{note}{"".join(cards)}</div>'
-
-
-def result_choices(result: SearchResult) -> list[tuple[str, str]]:
-    out = []
-    for n, h in enumerate(result.hits, start=1):
-        path = heading_label(h.chunk.heading_path, h.chunk.title)
-        out.append((_short(f"{n}. {h.chunk.title}" + (f" › {path}" if path else ""), 60), str(n - 1)))
-    return out
 
 
 def search_query(engine: EngineLike, query: str | None) -> str:
@@ -118,11 +114,13 @@ def hit_ref(h: Hit) -> dict:
 class SearchTab:
     filters: list[gr.Dropdown]  # type, year, region, document (refreshed after library changes)
     refs: gr.State  # ``hit_ref`` of each result, in order
-    pick: gr.Dropdown  # "open in the document": the index of a result
+    results: gr.HTML  # the result cards; clicking one opens it (``DocumentOpener.connect_clicks``)
+    last: gr.State  # the latest SearchResult, re-rendered when 显示为简体 changes
 
 
-def build_search_tab(engine: EngineLike) -> SearchTab:
-    """The 检索 tab's components (inside the current ``gr.Tab``) and its search events."""
+def build_search_tab(engine: EngineLike, simplified: gr.Checkbox) -> SearchTab:
+    """The 检索 tab's components (inside the current ``gr.Tab``) and its search events;
+    ``simplified`` is the page's 显示为简体 setting."""
     choices = facet_choices(engine)
     limit = engine.settings.max_query_chars
     with gr.Row():
@@ -135,18 +133,18 @@ def build_search_tab(engine: EngineLike) -> SearchTab:
             ("doc_type", "文档类型", "filter-type"), ("year", "年份", "filter-year"),
             ("region", "地区", "filter-region"), ("doc", "文档", "filter-doc"))]
     button = gr.Button("检索", elem_id="search-btn", variant="primary")
-    results = gr.HTML("", elem_id="search-results", css_template=CSS, js_on_load=None)
-    pick = gr.Dropdown([], label="在文档中打开结果", elem_id="search-open", interactive=True)
-    refs = gr.State([])
+    results = gr.HTML("", elem_id="search-results", css_template=CSS, js_on_load=OPEN_JS)
+    refs, last = gr.State([]), gr.State(None)
 
     @guard
-    def on_search(q, t, y, r, d, kk, progress=gr.Progress()):
+    def on_search(q, t, y, r, d, kk, simp, progress=gr.Progress()):
         result = run_search(engine, q, t, y, r, d, kk, progress)
-        return (results_html(result), [hit_ref(h) for h in result.hits],
-                gr.update(choices=result_choices(result), value=None))
+        return results_html(result, simp), [hit_ref(h) for h in result.hits], result
 
-    inputs, outputs = [query, *filters, k], [results, refs, pick]
+    inputs, outputs = [query, *filters, k, simplified], [results, refs, last]
     checked = text_validator(lambda q: search_query(engine, q))
     query.submit(on_search, inputs, outputs, validator=checked, **PRIVATE)
     button.click(on_search, inputs, outputs, validator=checked, **PRIVATE)
-    return SearchTab(filters, refs, pick)
+    simplified.change(lambda simp, result: gr.update() if result is None else results_html(result, simp),
+                      [simplified, last], [results], **PRIVATE)
+    return SearchTab(filters, refs, results, last)
