@@ -409,7 +409,9 @@ class Engine:
         scorer = IndexedScorer(data, self.query_vector(question), self.embed_passages, result.hits)
         weights = IndexedTermWeights(data.lexical, self.translation(question, data), expansion)
         with self.limit_threads():  # (the scorer may embed a few sentences)
-            return build_answer(question, result.hits, data.text, scorer, declined, term_weights=weights)
+            answer = build_answer(question, result.hits, data.text, scorer, declined, term_weights=weights)
+        cited = tuple(replace(c, page=data.page(c.source, c.start)) for c in answer.citations)
+        return replace(answer, citations=cited)
 
     # --- targets and precedents --------------------------------------------------
     def target_index(self, data: IndexData | None = None) -> TargetIndex:
