@@ -160,6 +160,7 @@ def test_a_rebuild_reads_ocr_from_the_cache(built, monkeypatch) -> None:
     files = sorted(cache.glob("*.json"))
     assert len(files) == 2  # the two PDFs
     mtimes = [f.stat().st_mtime_ns for f in files]
+    (cache / f"{'0' * 64}.json").write_text("{}", encoding="utf-8")  # a file gone from the corpus
 
     def no_ocr(task, timeout_s):
         raise AssertionError("OCR ran again")
@@ -169,6 +170,7 @@ def test_a_rebuild_reads_ocr_from_the_cache(built, monkeypatch) -> None:
     assert summary.files == 3
     assert load_index(settings.index_dir).text("scan.pdf") == engine.data.text("scan.pdf")
     assert [f.stat().st_mtime_ns for f in files] == mtimes
+    assert sorted(cache.glob("*.json")) == files  # the stale entry is pruned
 
 
 def test_a_page_turned_90_degrees_is_read_upright(tmp_path: Path) -> None:
@@ -234,3 +236,17 @@ def test_reading_order_rows_and_paragraph_joining() -> None:
     assert text == "通知\n县教发〔2023〕12号 签发人：张三\n全县学前三年毛入园率达到92%以上。\nPlan\n2023"
     assert all(text[p.start:p.end] == p.line.text for p in placed)
     assert page_text([]) == ("", [])
+
+
+def test_two_columns_are_read_column_by_column_under_a_full_width_title() -> None:
+    def box(text, x0, y0, x1, y1):
+        return OcrLine(text, 0.99, (x0, y0, x1, y1))
+
+    lines = [box("全省教育工作会议召开", 200, 0, 800, 40)]
+    for i, (a, b) in enumerate([("左一行文字内容", "右一行文字内容"), ("左二行文字内容", "右二行文字内容"),
+                                ("左三行。", "右三行。")]):
+        y = 80 + 45 * i
+        lines += [box(a, 0, y, 440 if i < 2 else 150, y + 30), box(b, 560, y, 1000 if i < 2 else 700, y + 30)]
+    text, placed = page_text(lines)
+    assert text == "全省教育工作会议召开\n左一行文字内容左二行文字内容左三行。\n右一行文字内容右二行文字内容右三行。"
+    assert all(text[p.start:p.end] == p.line.text for p in placed)

@@ -43,7 +43,7 @@ from .index import (
 )
 from .ingest import ParsedCorpus, parse_corpus
 from .lexical import LexicalIndex
-from .ocr import OCR_CACHE, OcrOptions
+from .ocr import OCR_CACHE, OcrOptions, close_worker, prune_cache
 from .loaders import SkippedEntry, corpus_path, iter_corpus_files, source_name, walk_corpus
 from .search import lexical_text, passage_text, query_text
 from .targets import extract_all
@@ -258,6 +258,7 @@ def _parse_while_embedding(settings: Settings, previous: IndexData | None, strea
         cancelled.set()  # the parser stops at its next file
         raise
     worker.join()
+    close_worker()
     if "error" in result:
         raise result["error"]  # type: ignore[misc]
     return result["parsed"]  # type: ignore[return-value]
@@ -373,6 +374,7 @@ def build_index(
         parsed = _parse_while_embedding(settings, previous, stream, progress)
         added, updated, removed = _changes(previous, parsed)
         skipped = [_skipped_entry(settings.corpus, e) for e in parsed.skipped]
+        prune_cache(settings.index_dir / OCR_CACHE, {f.sha256 for f in parsed.files} | {s.get("sha256") for s in skipped})
         summary = dict(documents=len(parsed.documents), chunks=len(parsed.chunks), files=len(parsed.files),
                        skipped=skipped, added=added, updated=updated, removed=removed,
                        unchanged=len(parsed.files) - len(added) - len(updated), index_dir=str(settings.index_dir))

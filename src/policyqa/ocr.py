@@ -143,32 +143,96 @@ def _runs_on(prev: list[OcrLine], nxt: list[OcrLine], left: int, right: int) -> 
             and gap <= 1.2 * h and 0.7 <= _height(nxt) / h <= 1.4)
 
 
-def page_text(lines: Sequence[OcrLine]) -> tuple[str, list[PlacedLine]]:
-    """The page's text in reading order and where each box's text sits in it."""
-    rows = [[b for b in r if b.text] for r in _rows(lines)]
-    rows = [r for r in rows if r]
-    if not rows:
-        return "", []
+def _gutter(lines: Sequence[OcrLine]) -> tuple[int, int] | None:
+    """The empty vertical band between two text columns, or None for a one-column page: the
+    widest x-range inside the text that no box narrower than 60% of the text width covers,
+    at least two character heights wide, with at least 30% of the boxes (and 3) wholly on each
+    side, the two sides side by side (overlapping vertically by half)."""
+    left, right = min(b.box[0] for b in lines), max(b.box[2] for b in lines)
+    width = right - left
+    heights = sorted(b.box[3] - b.box[1] for b in lines)
+    narrow = sorted((b.box[0], b.box[2]) for b in lines if b.box[2] - b.box[0] < 0.6 * width)
+    best, reach = None, left
+    for x0, x1 in narrow:
+        if x0 - reach > (best[1] - best[0] if best else 0) and reach > left:
+            best = (reach, x0)
+        reach = max(reach, x1)
+    if best is None or best[1] - best[0] < 2 * heights[len(heights) // 2]:
+        return None
+    on_left = [b for b in lines if b.box[2] <= best[0]]
+    on_right = [b for b in lines if b.box[0] >= best[1]]
+    if min(len(on_left), len(on_right)) < max(3, 0.3 * len(lines)):
+        return None
+    return best if _overlap(_span(on_left), _span(on_right)) >= 0.5 else None
+
+
+def _span(lines: Sequence[OcrLine]) -> tuple[int, int]:
+    return min(b.box[1] for b in lines), max(b.box[3] for b in lines)
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> float:
+    """Vertical overlap of two ranges as a share of the shorter one."""
+    return max(0, min(a[1], b[1]) - max(a[0], b[0])) / max(1, min(a[1] - a[0], b[1] - b[0]))
+
+
+def _blocks(lines: Sequence[OcrLine]) -> list[list[OcrLine]]:
+    """Boxes in reading order as blocks: the whole page, or for a two-column page, runs of the
+    left column then the right column between boxes spanning both (a title, a table)."""
+    gutter = _gutter(lines)
+    if gutter is None:
+        return [list(lines)]
+    blocks: list[list[OcrLine]] = []
+    section: list[OcrLine] = []
+    for b in sorted(lines, key=lambda b: b.box[1]):
+        if b.box[0] < gutter[0] and b.box[2] > gutter[1]:  # spans both columns
+            blocks += [[x for x in section if x.box[2] <= gutter[0]], [x for x in section if x.box[2] > gutter[0]], [b]]
+            section = []
+        else:
+            section.append(b)
+    blocks += [[x for x in section if x.box[2] <= gutter[0]], [x for x in section if x.box[2] > gutter[0]]]
+    return [blk for blk in blocks if blk]
+
+
+class _Text:
+    """Page text being assembled, with where each box's text went."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.placed: list[PlacedLine] = []
+        self.pos = 0
+
+    def add(self, piece: str, line: OcrLine | None = None) -> None:
+        if line is not None:
+            self.placed.append(PlacedLine(self.pos, self.pos + len(piece), line))
+        self.parts.append(piece)
+        self.pos += len(piece)
+
+    def last(self) -> str:
+        return self.parts[-1] if self.parts else ""
+
+
+def _add_block(out: _Text, lines: list[OcrLine]) -> None:
+    rows = _rows(lines)
     left = min(r[0].box[0] for r in rows)
     right = max(r[-1].box[2] for r in rows)
-    parts: list[str] = []
-    placed: list[PlacedLine] = []
-    pos = 0
     for i, row in enumerate(rows):
-        if i:
-            sep = _joiner(parts[-1], row[0].text) if _runs_on(rows[i - 1], row, left, right) else "\n"
-            parts.append(sep)
-            pos += len(sep)
+        if out.parts:
+            out.add(_joiner(out.last(), row[0].text) if i and _runs_on(rows[i - 1], row, left, right) else "\n")
         for j, b in enumerate(row):
             if j:
                 gap = b.box[0] - row[j - 1].box[2]
-                sep = " " if gap > _height(row) else _joiner(row[j - 1].text, b.text)
-                parts.append(sep)
-                pos += len(sep)
-            placed.append(PlacedLine(pos, pos + len(b.text), b))
-            parts.append(b.text)
-            pos += len(b.text)
-    return "".join(parts), placed
+                out.add(" " if gap > _height(row) else _joiner(row[j - 1].text, b.text))
+            out.add(b.text, b)
+
+
+def page_text(lines: Sequence[OcrLine]) -> tuple[str, list[PlacedLine]]:
+    """The page's text in reading order and where each box's text sits in it."""
+    lines = [b for b in lines if b.text]
+    out = _Text()
+    if lines:
+        for block in _blocks(lines):
+            _add_block(out, block)
+    return "".join(out.parts), out.placed
 
 
 # ---------------------------------------------------------------- recognition (worker side)
@@ -437,6 +501,30 @@ atexit.register(_WORKER.close)
 
 def run_page(task: tuple, timeout_s: float) -> OcrPage:
     return _WORKER.run(task, timeout_s)
+
+
+def close_worker() -> None:
+    """Stop the recognition process (a build calls this when parsing is done: a server does
+    not keep the engine's memory between reindexes)."""
+    _WORKER.close()
+
+
+def prune_cache(cache_dir: Path, keep: set[str]) -> list[str]:
+    """Remove the cached results of files no longer in the corpus (hashes not in ``keep``)."""
+    removed = []
+    try:
+        entries = list(os.scandir(cache_dir))
+    except OSError:
+        return removed
+    for entry in entries:
+        sha = entry.name.split(".")[0]
+        if entry.name.endswith((".json", ".tmp")) and sha not in keep:
+            try:
+                os.unlink(entry.path)
+                removed.append(entry.name)
+            except OSError:
+                pass
+    return removed
 
 
 # ---------------------------------------------------------------- cache
