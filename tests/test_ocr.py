@@ -174,7 +174,7 @@ def test_a_rebuild_reads_ocr_from_the_cache(built, monkeypatch) -> None:
 
 
 def test_a_page_turned_90_degrees_is_read_upright(tmp_path: Path) -> None:
-    lines = ["关于做好2024年秋季学期开学工作的通知", "各中小学要落实安全责任。"]
+    lines = ["关于做好2024年秋季学期开学工作的通知", "各中小学要落实安全责任。", "全面排查校舍安全隐患。"]
     draw_page(lines).rotate(90, expand=True).save(tmp_path / "turned.png")
     sf = load_file(tmp_path / "turned.png", tmp_path, 10**8)
     assert similar(sf.text, "\n".join(lines)) > 0.9, sf.text

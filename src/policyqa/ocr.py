@@ -5,9 +5,12 @@
   ``page_timeout_s`` or crashes the engine is killed without taking the build with it. The
   engine is created lazily inside the worker; importing this module loads no model.
 * rapidocr's per-line angle classifier is never used (it drops lines). A page is turned
-  upright as a whole: it is read as rendered, and when its text boxes are mostly taller than
-  wide, or its confidence is low, it is read again turned 90/270 (tall boxes) or 180 degrees
-  and the orientation whose upright boxes score highest (confidence × characters) is kept.
+  upright as a whole: it is read as rendered; when its boxes mostly stand upright or its
+  confidence is low, its longest boxes are recognised alone turned 0/90/180/270 degrees and
+  the page is read again turned the way they scored highest (confidence × characters of
+  horizontal lines). Finding nothing at all, it tries the turns on a scaled-down copy.
+* A page is rendered at ``dpi`` (a huge page at fewer, to stay within ``max_pixels``); an
+  image declaring more than ``max_pixels`` is refused before it is decoded.
 * ``page_text`` puts the boxes in reading order: rows top to bottom (boxes overlapping
   vertically form one row), left to right within a row; a row that reaches the right margin
   runs on into the next unindented row of the same paragraph (no space between CJK
@@ -40,6 +43,8 @@ OCR_CACHE = "ocr-cache"  # the cache folder's name inside the index folder
 IMAGE_FORMATS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".tif": "tif", ".tiff": "tif", ".bmp": "bmp"}
 _GOOD_QUALITY = 0.9  # mean confidence above which an upright-looking page is not read again
 _TRIAL_SIDE = 1280  # longest side (pixels) of the copy orientation trials read
+_PROBE_LINES = 8  # boxes recognised alone to find which way up a page is
+_MIN_SCORE = 0.5  # confidence under which a recognised box is not indexed
 
 
 class OcrError(Exception):
@@ -246,11 +251,13 @@ def _engine():
         from rapidocr_onnxruntime import RapidOCR
 
         # few threads: the first inference with one per core took seconds more on a busy machine
-        _ENGINE = RapidOCR(intra_op_num_threads=max(1, min(4, (os.cpu_count() or 2) // 2)))
+        # every box with its confidence (text_score 0): the weak ones tell which way up a page is
+        _ENGINE = RapidOCR(text_score=0.0, intra_op_num_threads=max(1, min(4, (os.cpu_count() or 2) // 2)))
     return _ENGINE
 
 
 def _read(img) -> list[OcrLine]:
+    """Every box found and its text, however weak (``_kept`` drops the weak ones)."""
     result, _ = _engine()(img, use_cls=False)
     out = []
     for points, text, score in result or []:
@@ -259,6 +266,11 @@ def _read(img) -> list[OcrLine]:
             continue
         out.append(OcrLine(str(text).strip(), float(score), (int(min(xs)), int(min(ys)), int(max(xs)), int(max(ys)))))
     return out
+
+
+def _kept(lines: Sequence[OcrLine]) -> list[OcrLine]:
+    """The lines recognised confidently enough to index (rapidocr's own default threshold)."""
+    return [ln for ln in lines if ln.score >= _MIN_SCORE]
 
 
 def _wide(ln: OcrLine) -> bool:
@@ -305,29 +317,60 @@ def _small(img, side: int = _TRIAL_SIDE):
     return cv2.resize(img, (max(int(w * f), 1), max(int(h * f), 1)), interpolation=cv2.INTER_AREA)
 
 
+def _probe(img, lines: Sequence[OcrLine], angle: int) -> float:
+    """Confidence × characters of the page's longest boxes recognised alone, each turned by
+    ``angle`` (a box that would stand upright after turning scores nothing)."""
+    h, w = img.shape[:2]
+    score = 0.0
+    longest = sorted(lines, key=lambda ln: -max(ln.box[2] - ln.box[0], ln.box[3] - ln.box[1]))
+    for ln in longest[:_PROBE_LINES]:
+        x0, y0, x1, y1 = max(ln.box[0], 0), max(ln.box[1], 0), min(ln.box[2], w), min(ln.box[3], h)
+        crop = _turn(img[y0:y1, x0:x1], angle)
+        if crop.size == 0 or crop.shape[0] > 1.2 * crop.shape[1]:
+            continue
+        result, _ = _engine()(crop, use_det=False, use_cls=False)
+        for text, conf in result or []:
+            score += float(conf) * len(str(text).strip())
+    return score
+
+
 def recognise(img) -> tuple[int, list[OcrLine], Any]:
     """(angle, lines, upright image) of a page image (numpy BGR array). Read as given; unless
-    that reads well, the other orientations are tried on a scaled-down copy (90/270 first
-    once some read shows upright boxes, else 180 first; stopping at one that reads well) and
-    the page is read full size turned the way that scored highest."""
-    lines = _read(img)
-    if _reads_well(lines):
+    that reads well, its longest boxes are recognised alone turned each way (``_probe``) and
+    the page is read again turned the way they read best. A page where nothing was found is
+    tried turned on a scaled-down copy instead (``_trials``)."""
+    found = _read(img)
+    lines = _kept(found)
+    if _reads_well(found):
         return 0, lines, img
-    small = _small(img)
-    trials = {0: lines if small is img else _read(small)}
-    todo = [180, 90, 270]
-    while todo:
-        if any(_tall(t) for a, t in trials.items() if a in (0, 180)):
-            todo.sort(key=lambda a: a == 180)  # a page on its side: 90/270 before 180
-        angle = todo.pop(0)
-        trials[angle] = _read(_turn(small, angle))
-        if _reads_well(trials[angle]) and _upright_score(trials[angle]) >= _upright_score(trials[0]):
-            break
-    best = max(trials, key=lambda a: (_upright_score(trials[a]), -a))
+    again = None
+    if found:
+        scores = {angle: _probe(img, found, angle) for angle in (0, 90, 180, 270)}
+        best = max(scores, key=lambda a: (scores[a], -a))
+    else:
+        best, again = _trials(img)
     if best == 0:
         return 0, lines, img
     turned = _turn(img, best)
-    return best, trials[best] if small is img else _read(turned), turned
+    again = _kept(again if again is not None else _read(turned))
+    if _upright_score(again) < _upright_score(lines):
+        return 0, lines, img
+    return best, again, turned
+
+
+def _trials(img) -> tuple[int, list[OcrLine] | None]:
+    """The turn (degrees) under which a scaled-down copy of the page reads best, and what it
+    read when the page was small enough to be read as it is (else None)."""
+    small = _small(img)
+    trials: dict[int, list[OcrLine]] = {}
+    for angle in (90, 270, 180):
+        trials[angle] = _read(_turn(small, angle))
+        if _reads_well(trials[angle]):
+            break
+    best = max(trials, key=lambda a: (_upright_score(_kept(trials[a])), -a))
+    if _upright_score(_kept(trials[best])) <= 0:
+        return 0, None
+    return best, trials[best] if small is img else None
 
 
 def _render_pdf_page(raw: bytes, index: int, dpi: int, max_pixels: int):
