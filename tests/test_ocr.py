@@ -250,3 +250,11 @@ def test_two_columns_are_read_column_by_column_under_a_full_width_title() -> Non
     text, placed = page_text(lines)
     assert text == "全省教育工作会议召开\n左一行文字内容左二行文字内容左三行。\n右一行文字内容右二行文字内容右三行。"
     assert all(text[p.start:p.end] == p.line.text for p in placed)
+
+
+def test_a_multi_page_tiff_is_read_page_by_page(tmp_path: Path) -> None:
+    first, second = draw_page(["第一页：总体要求"]), draw_page(["第二页：保障措施"])
+    first.save(tmp_path / "scan.tif", save_all=True, append_images=[second])
+    sf = load_file(tmp_path / "scan.tif", tmp_path, 10**8)
+    assert sf.fmt == "tif" and json.loads(sf.meta["ocr_pages"]) == [1, 2]
+    assert page_of(sf, sf.text.index("保障")) == 2 and "总体要求" in sf.text

@@ -44,8 +44,12 @@ Rules
     LibreOffice headless, then read as .docx.
   - ``.pdf`` (pypdf): the text layer page by page, pages separated by ``PAGE_SEPARATOR``;
     ``meta["pages"]`` is a JSON list of the start offset of every page (``page_of`` maps an
-    offset to its 1-based page). A PDF encrypted with a user password, or with no
-    extractable text on any page (scanned), is rejected with what to do.
+    offset to its 1-based page). A page whose text layer has fewer than ``_MIN_LAYER_CHARS``
+    visible characters is read by OCR (``ocr.py``; ``meta["ocr_pages"]`` lists them) and
+    keeps whichever text is longer. Page images (``.png``, ``.jpg``/``.jpeg``, ``.tif``/
+    ``.tiff``, ``.bmp``; a TIFF's frames are its pages) are read by OCR the same way. A PDF
+    encrypted with a user password, or with no text on any page, is rejected with what to do;
+    so is a file OCR cannot read (corrupt, too many pixels or pages, too slow).
   - ``.html``/``.htm`` (trafilatura): the main text (navigation, headers, footers and other
     site chrome dropped) and ``meta["title"]``, ``meta["date"]`` (from the page's markup
     only, never guessed from body text), ``meta["site"]`` (and

@@ -404,7 +404,7 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)  # w
 
 
 def _load_image_frame(raw: bytes, frame: int, max_pixels: int):
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     Image.MAX_IMAGE_PIXELS = max_pixels
     try:
@@ -412,7 +412,7 @@ def _load_image_frame(raw: bytes, frame: int, max_pixels: int):
             if im.width * im.height > max_pixels:
                 raise OcrError(_too_many_pixels(im.width, im.height, max_pixels))
             im.seek(frame)
-            return _bgr(im)
+            return _bgr(ImageOps.exif_transpose(im))  # a phone photo's orientation tag applied
     except Image.DecompressionBombError as e:
         raise OcrError(_bomb(e, max_pixels)) from None
     except _DECODE_ERRORS as e:
