@@ -457,7 +457,7 @@ def _recv(fd: int, deadline: float | None) -> Any:
 
 
 def _worker_main() -> None:
-    """The worker's loop (``python -m policyqa.ocr``): tasks on stdin, results on stdout;
+    """The worker's loop: tasks on stdin, results on stdout (pickled, length first);
     anything a library prints goes to stderr."""
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
@@ -480,7 +480,7 @@ def _worker_main() -> None:
 
 
 class OcrWorker:
-    """One recognition process (``python -m policyqa.ocr``), started on first use and killed
+    """One recognition process (a fresh interpreter), started on first use and killed
     on a timeout (a fresh one starts for the next page)."""
 
     def __init__(self) -> None:
@@ -509,11 +509,13 @@ class OcrWorker:
         return OcrPage.from_json(value)
 
     def _start(self) -> None:
-        package_parent = str(Path(__file__).resolve().parents[1])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-        self._proc = subprocess.Popen([sys.executable, "-m", "policyqa.ocr"], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, env=env, close_fds=True)
+        # this very package (not another installed copy), its folder on the path only while
+        # the module is imported: the libraries it loads later come from the usual places
+        folder = str(Path(__file__).resolve().parents[1])
+        boot = (f"import sys; sys.path.insert(0, {folder!r}); import policyqa.ocr as m; "
+                f"sys.path.remove({folder!r}); m._worker_main()")
+        self._proc = subprocess.Popen([sys.executable, "-c", boot], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, close_fds=True)
 
     def close(self, kill: bool = False) -> None:
         proc, self._proc = self._proc, None
@@ -689,7 +691,3 @@ def image_frames(raw: bytes, opts: OcrOptions) -> int:
         raise OcrError(_bomb(e, opts.max_pixels)) from None
     except _DECODE_ERRORS as e:
         raise OcrError(f"corrupt image: {type(e).__name__}: {str(e)[:200]}") from None
-
-
-if __name__ == "__main__":
-    _worker_main()
