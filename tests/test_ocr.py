@@ -258,3 +258,16 @@ def test_a_multi_page_tiff_is_read_page_by_page(tmp_path: Path) -> None:
     sf = load_file(tmp_path / "scan.tif", tmp_path, 10**8)
     assert sf.fmt == "tif" and json.loads(sf.meta["ocr_pages"]) == [1, 2]
     assert page_of(sf, sf.text.index("保障")) == 2 and "总体要求" in sf.text
+
+
+def test_rows_of_a_skewed_scan_stay_apart() -> None:
+    """Lines 55 px apart on a page skewed by 3°: their bounding boxes overlap, their
+    detected quadrilaterals do not."""
+    def skewed(text: str, y: int) -> OcrLine:
+        drop = 52  # 1000 px × tan 3°
+        quad = (0, y, 1000, y + drop, 1000, y + drop + 33, 0, y + 33)
+        return OcrLine(text, 0.99, (0, y, 1000, y + drop + 33), quad)
+
+    lines = [skewed("第一行", 0), skewed("第二行", 55), skewed("第三行", 110)]
+    assert page_text(lines[::-1])[0] == "第一行第二行第三行"  # one paragraph, rows in order
+    assert [len(r) for r in ocr._rows(lines)] == [1, 1, 1]

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: each line's quadrilateral
 OCR_CACHE = "ocr-cache"  # the cache folder's name inside the index folder
 IMAGE_FORMATS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".tif": "tif", ".tiff": "tif", ".bmp": "bmp"}
 _GOOD_QUALITY = 0.9  # mean confidence above which an upright-looking page is not read again
@@ -68,12 +68,27 @@ class OcrOptions:
 
 @dataclass(frozen=True)
 class OcrLine:
-    """One recognised text box: its text as recognised, its confidence and its box
-    ``(x0, y0, x1, y1)`` in pixels of the upright page image."""
+    """One recognised text box: its text as recognised, its confidence, its bounding box
+    ``(x0, y0, x1, y1)`` in pixels of the upright page image and the detected quadrilateral
+    (``x, y`` of its corners clockwise from the top left; a skewed line's box is taller)."""
 
     text: str
     score: float
     box: tuple[int, int, int, int]
+    quad: tuple[int, ...] = ()
+
+    @property
+    def mid(self) -> float:
+        """The vertical centre of the line."""
+        return sum(self.quad[1::2]) / 4 if len(self.quad) == 8 else (self.box[1] + self.box[3]) / 2
+
+    @property
+    def thickness(self) -> float:
+        """The height of its characters (the quadrilateral's side, not the skewed box's)."""
+        if len(self.quad) != 8:
+            return float(self.box[3] - self.box[1])
+        q = self.quad
+        return (((q[6] - q[0]) ** 2 + (q[7] - q[1]) ** 2) ** 0.5 + ((q[4] - q[2]) ** 2 + (q[5] - q[3]) ** 2) ** 0.5) / 2
 
 
 @dataclass(frozen=True)
@@ -90,7 +105,8 @@ class OcrPage:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "OcrPage":
-        lines = tuple(OcrLine(x["text"], float(x["score"]), tuple(int(v) for v in x["box"])) for x in d["lines"])
+        lines = tuple(OcrLine(x["text"], float(x["score"]), tuple(int(v) for v in x["box"]),
+                              tuple(int(v) for v in x.get("quad", ()))) for x in d["lines"])
         return cls(lines, int(d["angle"]), int(d["width"]), int(d["height"]), int(d["dpi"]), float(d["seconds"]))
 
 
@@ -107,10 +123,10 @@ class PlacedLine:
 
 
 def _rows(lines: Sequence[OcrLine]) -> list[list[OcrLine]]:
-    """Boxes grouped into rows (vertical overlap of at least half the smaller height),
+    """Boxes grouped into rows (centres closer than half the smaller character height),
     rows top to bottom, boxes left to right."""
     rows: list[list[OcrLine]] = []
-    for ln in sorted(lines, key=lambda b: (b.box[1] + b.box[3]) / 2):
+    for ln in sorted(lines, key=lambda b: b.mid):
         if rows and _same_row(rows[-1], ln):
             rows[-1].append(ln)
         else:
@@ -119,9 +135,8 @@ def _rows(lines: Sequence[OcrLine]) -> list[list[OcrLine]]:
 
 
 def _same_row(row: list[OcrLine], ln: OcrLine) -> bool:
-    top, bottom = min(b.box[1] for b in row), max(b.box[3] for b in row)
-    overlap = min(bottom, ln.box[3]) - max(top, ln.box[1])
-    return overlap >= 0.5 * min(bottom - top, ln.box[3] - ln.box[1])
+    last = row[-1]
+    return abs(ln.mid - last.mid) <= 0.5 * min(ln.thickness, last.thickness)
 
 
 _CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f]")
@@ -135,15 +150,19 @@ def _joiner(left: str, right: str) -> str:
     return " " if left[-1].isalnum() and right[0].isalnum() else ""
 
 
-def _height(row: list[OcrLine]) -> int:
-    return max(b.box[3] for b in row) - min(b.box[1] for b in row)
+def _height(row: list[OcrLine]) -> float:
+    return max(b.thickness for b in row)
+
+
+def _mid(row: list[OcrLine]) -> float:
+    return sum(b.mid for b in row) / len(row)
 
 
 def _runs_on(prev: list[OcrLine], nxt: list[OcrLine], left: int, right: int) -> bool:
     """True when row ``nxt`` continues the paragraph of row ``prev``: ``prev`` reaches the
     right margin, ``nxt`` starts at the left margin, close below, of the same size."""
     h = max(_height(prev), 1)
-    gap = min(b.box[1] for b in nxt) - max(b.box[3] for b in prev)
+    gap = _mid(nxt) - _mid(prev) - (_height(nxt) + h) / 2
     return (prev[-1].box[2] >= right - 1.5 * h and nxt[0].box[0] <= left + 0.8 * h
             and gap <= 1.2 * h and 0.7 <= _height(nxt) / h <= 1.4)
 
@@ -264,7 +283,9 @@ def _read(img) -> list[OcrLine]:
         xs, ys = [p[0] for p in points], [p[1] for p in points]
         if not str(text).strip():
             continue
-        out.append(OcrLine(str(text).strip(), float(score), (int(min(xs)), int(min(ys)), int(max(xs)), int(max(ys)))))
+        quad = tuple(int(round(v)) for p in points for v in p[:2])
+        out.append(OcrLine(str(text).strip(), float(score), (int(min(xs)), int(min(ys)), int(max(xs)), int(max(ys))),
+                           quad if len(quad) == 8 else ()))
     return out
 
 
