@@ -271,3 +271,20 @@ def test_rows_of_a_skewed_scan_stay_apart() -> None:
     lines = [skewed("第一行", 0), skewed("第二行", 55), skewed("第三行", 110)]
     assert page_text(lines[::-1])[0] == "第一行第二行第三行"  # one paragraph, rows in order
     assert [len(r) for r in ocr._rows(lines)] == [1, 1, 1]
+
+
+def test_with_ocr_off_scans_are_reported_and_bad_limits_refused(tmp_path: Path) -> None:
+    from policyqa.build import ocr_options
+    from policyqa.errors import ConfigError
+
+    draw_page(["一行字"]).save(tmp_path / "page.png")
+    (tmp_path / "scan.pdf").write_bytes(image_pdf([draw_page(["一行字"])]))
+    settings = load_settings(env={"POLICYQA_OCR": "false"}, corpus=tmp_path, index_dir=tmp_path / "index")
+    assert ocr_options(settings) is None
+    with pytest.raises(LoadError, match="OCR is turned off"):
+        load_file(tmp_path / "page.png", tmp_path, 10**8, ocr_options(settings))
+    with pytest.raises(LoadError, match="turn the setting ocr on"):
+        load_file(tmp_path / "scan.pdf", tmp_path, 10**8, None)
+    for bad in ({"ocr_dpi": 10}, {"ocr_max_pages": 0}, {"ocr_page_timeout_s": 0}):
+        with pytest.raises(ConfigError):
+            load_settings(env={}, **bad)
