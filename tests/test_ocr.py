@@ -288,3 +288,11 @@ def test_with_ocr_off_scans_are_reported_and_bad_limits_refused(tmp_path: Path) 
     for bad in ({"ocr_dpi": 10}, {"ocr_max_pages": 0}, {"ocr_page_timeout_s": 0}):
         with pytest.raises(ConfigError):
             load_settings(env={}, **bad)
+
+
+def test_a_scan_with_more_pages_than_the_limit_is_refused_before_any_ocr(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "long.pdf").write_bytes(image_pdf([draw_page(["一"]), draw_page(["二"]), draw_page(["三"])]))
+    monkeypatch.setattr(ocr, "run_page", lambda task, timeout_s: pytest.fail("OCR ran"))
+    with pytest.raises(LoadError) as e:
+        load_file(tmp_path / "long.pdf", tmp_path, 10**8, OcrOptions(max_pages=2))
+    assert e.value.source == "long.pdf" and "3 pages to OCR" in e.value.reason and "ocr_max_pages" in e.value.reason
