@@ -45,6 +45,7 @@ _GOOD_QUALITY = 0.9  # mean confidence above which an upright-looking page is no
 _TRIAL_SIDE = 1280  # longest side (pixels) of the copy orientation trials read
 _PROBE_LINES = 8  # boxes recognised alone to find which way up a page is
 _MIN_SCORE = 0.5  # confidence under which a recognised box is not indexed
+_START_TIMEOUT_S = 300  # for the worker to import and load its models
 
 
 class OcrError(Exception):
@@ -483,6 +484,12 @@ def _worker_main() -> None:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     fd = sys.stdin.fileno()
+    try:
+        _engine()  # the model loads before the first page's time limit starts
+        _send(out, ("ready", None))
+    except Exception as e:  # noqa: BLE001 — reported as the file's skip reason
+        _send(out, ("error", f"the OCR engine cannot start: {type(e).__name__}: {str(e)[:200]}"))
+        return
     while True:
         try:
             task = _recv(fd, None)
@@ -515,6 +522,7 @@ class OcrWorker:
     def _run(self, task: tuple, timeout_s: float) -> OcrPage:
         if self._proc is None or self._proc.poll() is not None:
             self._start()
+            self._ready()
         proc = self._proc
         try:
             _send(proc.stdin, task)
@@ -528,6 +536,20 @@ class OcrWorker:
         if status != "ok":
             raise OcrError(value)
         return OcrPage.from_json(value)
+
+    def _ready(self) -> None:
+        """Wait for the new process to load its engine (not counted in any page's time)."""
+        try:
+            status, value = _recv(self._proc.stdout.fileno(), time.monotonic() + _START_TIMEOUT_S)
+        except TimeoutError:
+            self.close(kill=True)
+            raise OcrError(f"the OCR engine did not start within {_START_TIMEOUT_S} s") from None
+        except (EOFError, OSError, pickle.UnpicklingError, struct.error):
+            self.close(kill=True)
+            raise OcrError("the OCR process stopped while starting (out of memory or a crash)") from None
+        if status != "ready":
+            self.close(kill=True)
+            raise OcrError(value)
 
     def _start(self) -> None:
         # this very package (not another installed copy), its folder on the path only while
