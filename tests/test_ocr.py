@@ -272,6 +272,16 @@ def test_rows_of_a_skewed_scan_stay_apart() -> None:
     assert page_text(lines[::-1])[0] == "第一行第二行第三行"  # one paragraph, rows in order
     assert [len(r) for r in ocr._rows(lines)] == [1, 1, 1]
 
+    def half(text: str, x: int, y: int) -> OcrLine:  # a box of 500 px starting at x on a line through (0, y)
+        y0 = y + round(x * 0.0524)
+        quad = (x, y0, x + 500, y0 + 26, x + 500, y0 + 59, x, y0 + 33)
+        return OcrLine(text, 0.99, (x, y0, x + 500, y0 + 59), quad)
+
+    halves = [half("左一", 0, 0), half("右一", 520, 0), half("左二", 0, 55), half("右二", 520, 55)]
+    text, placed = page_text(halves[::-1])
+    assert text == "左一右一左二右二"  # each line's two boxes form one row once straightened
+    assert {p.line for p in placed} == set(halves) and all(text[p.start:p.end] == p.line.text for p in placed)
+
 
 def test_with_ocr_off_scans_are_reported_and_bad_limits_refused(tmp_path: Path) -> None:
     from policyqa.build import ocr_options

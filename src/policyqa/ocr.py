@@ -11,8 +11,9 @@
   horizontal lines). Finding nothing at all, it tries the turns on a scaled-down copy.
 * A page is rendered at ``dpi`` (a huge page at fewer, to stay within ``max_pixels``); an
   image declaring more than ``max_pixels`` is refused before it is decoded.
-* ``page_text`` puts the boxes in reading order: rows top to bottom (boxes overlapping
-  vertically form one row), left to right within a row; a row that reaches the right margin
+* ``page_text`` puts the boxes in reading order (a skewed page laid out straightened, a
+  two-column page column by column): rows top to bottom (boxes whose centres are within half
+  a character height form one row), left to right within a row; a row that reaches the right margin
   runs on into the next unindented row of the same paragraph (no space between CJK
   characters), other rows end with a newline. Recognised text is kept as the engine wrote it
   (its own punctuation, no NFKC): offsets index it exactly.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import atexit
 import io
 import json
+import math
 import os
 import pickle
 import re
@@ -45,6 +47,7 @@ _GOOD_QUALITY = 0.9  # mean confidence above which an upright-looking page is no
 _TRIAL_SIDE = 1280  # longest side (pixels) of the copy orientation trials read
 _PROBE_LINES = 8  # boxes recognised alone to find which way up a page is
 _MIN_SCORE = 0.5  # confidence under which a recognised box is not indexed
+_MIN_SKEW = math.radians(0.2)  # a page skewed more is laid out straightened
 _START_TIMEOUT_S = 300  # for the worker to import and load its models
 
 
@@ -250,14 +253,38 @@ def _add_block(out: _Text, lines: list[OcrLine]) -> None:
             out.add(b.text, b)
 
 
+def _skew(lines: Sequence[OcrLine]) -> float:
+    """The page's skew (radians, clockwise positive): the median slope of the top edges of
+    its horizontal lines' quadrilaterals."""
+    slopes = sorted(math.atan2(q[3] - q[1], q[2] - q[0]) for q in (ln.quad for ln in lines)
+                    if len(q) == 8 and q[2] - q[0] > 2 * abs(q[7] - q[1]))
+    return slopes[len(slopes) // 2] if slopes else 0.0
+
+
+def _turned_back(ln: OcrLine, angle: float) -> OcrLine:
+    """``ln`` with its corners turned by ``-angle`` about the origin (layout only)."""
+    c, s = math.cos(angle), math.sin(angle)
+    pts = [(x * c + y * s, -x * s + y * c) for x, y in zip(ln.quad[0::2], ln.quad[1::2])]
+    xs, ys = [x for x, _ in pts], [y for _, y in pts]
+    quad = tuple(int(round(v)) for pt in pts for v in pt)
+    return OcrLine(ln.text, ln.score, (int(min(xs)), int(min(ys)), int(max(xs)), int(max(ys))), quad)
+
+
 def page_text(lines: Sequence[OcrLine]) -> tuple[str, list[PlacedLine]]:
-    """The page's text in reading order and where each box's text sits in it."""
+    """The page's text in reading order and where each box's text sits in it. A skewed
+    page is laid out as if straightened (its boxes turned back by the median skew)."""
     lines = [b for b in lines if b.text]
+    angle = _skew(lines)
+    if abs(angle) > _MIN_SKEW and all(len(b.quad) == 8 for b in lines):
+        straight = [_turned_back(b, angle) for b in lines]
+        original = {id(t): b for t, b in zip(straight, lines)}
+    else:
+        straight, original = lines, {id(b): b for b in lines}
     out = _Text()
-    if lines:
-        for block in _blocks(lines):
+    if straight:
+        for block in _blocks(straight):
             _add_block(out, block)
-    return "".join(out.parts), out.placed
+    return "".join(out.parts), [PlacedLine(p.start, p.end, original[id(p.line)]) for p in out.placed]
 
 
 # ---------------------------------------------------------------- recognition (worker side)
