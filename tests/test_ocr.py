@@ -306,3 +306,14 @@ def test_a_scan_with_more_pages_than_the_limit_is_refused_before_any_ocr(tmp_pat
     with pytest.raises(LoadError) as e:
         load_file(tmp_path / "long.pdf", tmp_path, 10**8, OcrOptions(max_pages=2))
     assert e.value.source == "long.pdf" and "3 pages to OCR" in e.value.reason and "ocr_max_pages" in e.value.reason
+
+
+def test_an_engine_that_cannot_start_is_reported_and_not_cached(tmp_path: Path, monkeypatch) -> None:
+    def broken(task, timeout_s):
+        raise ocr.OcrError("the OCR engine cannot start: ImportError: no onnxruntime", of_file=False)
+
+    monkeypatch.setattr(ocr, "run_page", broken)
+    draw_page(["一行字"]).save(tmp_path / "page.png")
+    with pytest.raises(LoadError, match="cannot start"):
+        load_file(tmp_path / "page.png", tmp_path, 10**8, OcrOptions(cache_dir=tmp_path / "cache"))
+    assert not list((tmp_path / "cache").glob("*.json"))  # tried again at the next build

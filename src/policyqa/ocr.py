@@ -52,11 +52,13 @@ _START_TIMEOUT_S = 300  # for the worker to import and load its models
 
 
 class OcrError(Exception):
-    """OCR of a page failed; ``reason`` says why (shown as the file's skip reason)."""
+    """OCR of a page failed; ``reason`` says why (shown as the file's skip reason).
+    ``of_file``: the file's own fault (cached, not tried again), not the engine's."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, of_file: bool = True):
         super().__init__(reason)
         self.reason = reason
+        self.of_file = of_file
 
 
 @dataclass(frozen=True)
@@ -570,13 +572,13 @@ class OcrWorker:
             status, value = _recv(self._proc.stdout.fileno(), time.monotonic() + _START_TIMEOUT_S)
         except TimeoutError:
             self.close(kill=True)
-            raise OcrError(f"the OCR engine did not start within {_START_TIMEOUT_S} s") from None
+            raise OcrError(f"the OCR engine did not start within {_START_TIMEOUT_S} s", of_file=False) from None
         except (EOFError, OSError, pickle.UnpicklingError, struct.error):
             self.close(kill=True)
-            raise OcrError("the OCR process stopped while starting (out of memory or a crash)") from None
+            raise OcrError("the OCR process stopped while starting (out of memory or a crash)", of_file=False) from None
         if status != "ready":
             self.close(kill=True)
-            raise OcrError(value)
+            raise OcrError(value, of_file=False)
 
     def _start(self) -> None:
         # this very package (not another installed copy), its folder on the path only while
@@ -739,9 +741,10 @@ def recognise_pages(kind: str, raw: bytes, sha256: str, pages: Sequence[int], op
             cache.pages[n] = run_page((kind, raw, n, dpi, opts.max_pixels), opts.page_timeout_s)
         except OcrError as e:
             reason = f"OCR of page {n + 1}: {e.reason}" if kind == "pdf" or len(pages) > 1 else e.reason
-            cache.failure = {"reason": reason, "timeout_s": opts.page_timeout_s}
-            cache.save()
-            raise OcrError(reason) from None
+            if e.of_file:  # (an engine that cannot start is tried again next time)
+                cache.failure = {"reason": reason, "timeout_s": opts.page_timeout_s}
+                cache.save()
+            raise OcrError(reason, e.of_file) from None
         cache.save()
     return {n: cache.pages[n] for n in pages}
 
