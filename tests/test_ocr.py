@@ -317,3 +317,15 @@ def test_an_engine_that_cannot_start_is_reported_and_not_cached(tmp_path: Path, 
     with pytest.raises(LoadError, match="cannot start"):
         load_file(tmp_path / "page.png", tmp_path, 10**8, OcrOptions(cache_dir=tmp_path / "cache"))
     assert not list((tmp_path / "cache").glob("*.json"))  # tried again at the next build
+
+
+def test_importing_loads_no_ocr_engine() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, policyqa.loaders, policyqa.build, policyqa.ocr; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "{'rapidocr_onnxruntime', 'onnxruntime', 'pypdfium2', 'PIL', 'cv2'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(ocr.__file__).parents[1])
+    assert out.stdout.strip() == "[]" and ocr._ENGINE is None
