@@ -219,7 +219,7 @@ BAD = {
     "garbage.pdf": "corrupt pdf",
     "not_pdf.pdf": "not a PDF",
     "encrypted.pdf": "encrypted PDF: remove the password",
-    "scanned.pdf": "no text layer (scanned?): run OCR first",
+    "scanned.pdf": "no text layer (scanned?) and OCR found no text",
     "huge.txt": "max_file_bytes",
     "report.xyz": "unsupported file type '.xyz'",
     "old.doc": "save it as .docx",  # LibreOffice missing, or it cannot convert this fake

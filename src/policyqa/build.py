@@ -11,6 +11,7 @@ atomically (``index.write_index``); nothing is written when nothing changed.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -42,11 +43,12 @@ from .index import (
 )
 from .ingest import ParsedCorpus, parse_corpus
 from .lexical import LexicalIndex
+from .ocr import OCR_CACHE, OcrOptions, close_worker, prune_cache
 from .loaders import SkippedEntry, corpus_path, iter_corpus_files, source_name, walk_corpus
 from .search import lexical_text, passage_text, query_text
 from .targets import extract_all
 from .text import normalise, sentence_spans
-from .types import Chunk, Document, ProgressEvent
+from .types import Chunk, Document, ProgressEvent, SourceFile
 
 Progress = Callable[[ProgressEvent], None]
 
@@ -171,6 +173,10 @@ class EmbedStream:
         self.files_done, self.files_waiting = self.files_total, 0
         self._report(0, 0)
 
+    def note(self, detail: str) -> None:
+        """Tell where parsing stands (an OCR page) without changing the numbers."""
+        self.progress(ProgressEvent("embed", self.files_done, self.files_total, "files", detail))
+
     def _report(self, embedded: int, batch: int) -> None:
         """Files done, counting the waiting ones by the share of this flush embedded so far:
         the total (files) is known from the start and ``done`` only grows."""
@@ -194,6 +200,15 @@ class EmbedStream:
 
 
 _PARSE_DONE = object()
+_OCR_NOTE = object()  # a queue item telling which page OCR reads now
+
+
+def ocr_options(settings: Settings) -> OcrOptions | None:
+    """The build's OCR limits; results are cached under ``<index_dir>/ocr-cache``."""
+    if not settings.ocr:
+        return None
+    return OcrOptions(dpi=settings.ocr_dpi, max_pages=settings.ocr_max_pages, max_pixels=settings.ocr_max_pixels,
+                      page_timeout_s=settings.ocr_page_timeout_s, cache_dir=settings.index_dir / OCR_CACHE)
 
 
 class _BuildCancelled(Exception):
@@ -215,10 +230,16 @@ def _parse_while_embedding(settings: Settings, previous: IndexData | None, strea
             raise _BuildCancelled()
         queue.put((chunks[0].source, None if reused else chunks))
 
+    def on_ocr_page(source: str, page: int, pages: int) -> None:
+        if cancelled.is_set():
+            raise _BuildCancelled()
+        queue.put((_OCR_NOTE, f"OCR {source} page {page}/{pages}"))
+
     def produce() -> None:
         try:
             result["parsed"] = parse_corpus(settings.corpus, chunk_settings(settings), settings.max_file_bytes,
-                                            reuse=_reuse_from(previous, settings), on_chunks=on_chunks)
+                                            reuse=_reuse_from(previous, settings), on_chunks=on_chunks,
+                                            ocr=ocr_options(settings), on_ocr_page=on_ocr_page)
         except BaseException as e:  # re-raised in the building thread
             result["error"] = e
         finally:
@@ -228,12 +249,16 @@ def _parse_while_embedding(settings: Settings, previous: IndexData | None, strea
     worker.start()
     try:
         while (item := queue.get()) is not _PARSE_DONE:
-            _source, chunks = item
-            stream.add(embedded_texts(chunks) if chunks is not None else [])
+            source, chunks = item
+            if source is _OCR_NOTE:
+                stream.note(chunks)
+            else:
+                stream.add(embedded_texts(chunks) if chunks is not None else [])
     except BaseException:
         cancelled.set()  # the parser stops at its next file
         raise
     worker.join()
+    close_worker()
     if "error" in result:
         raise result["error"]  # type: ignore[misc]
     return result["parsed"]  # type: ignore[return-value]
@@ -301,7 +326,7 @@ def _manifest(settings: Settings, dim: int, parsed: ParsedCorpus, skipped: list[
                 "sha256": f.sha256, "size": f.size, "mtime_ns": f.mtime_ns, "encoding": f.encoding, "format": f.fmt,
                 "documents": sum(1 for d in parsed.documents if d.source == f.source),
                 "chunks": sum(1 for c in parsed.chunks if c.source == f.source),
-                "indexed_at": time.time(),
+                "indexed_at": time.time(), **_page_fields(f),
             }
             for f in parsed.files
         },
@@ -312,6 +337,11 @@ def _manifest(settings: Settings, dim: int, parsed: ParsedCorpus, skipped: list[
         created=time.time(),
         build_seconds=round(time.perf_counter() - t0, 3),
     )
+
+
+def _page_fields(f: SourceFile) -> dict[str, list[int]]:
+    """Page starts of a paged file (PDF, image) and the pages read by OCR, for the manifest."""
+    return {key: json.loads(f.meta[key]) for key in ("pages", "ocr_pages") if key in f.meta}
 
 
 def _changes(previous: IndexData | None, parsed: ParsedCorpus) -> tuple[list[str], list[str], list[str]]:
@@ -344,6 +374,7 @@ def build_index(
         parsed = _parse_while_embedding(settings, previous, stream, progress)
         added, updated, removed = _changes(previous, parsed)
         skipped = [_skipped_entry(settings.corpus, e) for e in parsed.skipped]
+        prune_cache(settings.index_dir / OCR_CACHE, {f.sha256 for f in parsed.files} | {s.get("sha256") for s in skipped})
         summary = dict(documents=len(parsed.documents), chunks=len(parsed.chunks), files=len(parsed.files),
                        skipped=skipped, added=added, updated=updated, removed=removed,
                        unchanged=len(parsed.files) - len(added) - len(updated), index_dir=str(settings.index_dir))

@@ -28,6 +28,14 @@ class CorpusSettings:
     chunk_size: int = 300
     chunk_max: int = 520
     chunk_min: int = 60
+    # OCR (rapidocr, offline) of PDF pages without a text layer and of page images: the
+    # resolution pages are rendered at, the most pages one file may need, the most pixels
+    # one page or image may have (decompression bombs), seconds one page may take.
+    ocr: bool = True
+    ocr_dpi: int = 200
+    ocr_max_pages: int = 200
+    ocr_max_pixels: int = 60_000_000
+    ocr_page_timeout_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -201,5 +209,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"glossary file {s.glossary} not found: fix the 'glossary' setting or leave it out")
     if s.max_query_chars <= 0 or s.max_draft_chars <= 0:
         raise ConfigError("max_query_chars and max_draft_chars must be positive")
+    if not (50 <= s.ocr_dpi <= 600) or s.ocr_max_pages <= 0 or s.ocr_max_pixels <= 0 or s.ocr_page_timeout_s <= 0:
+        raise ConfigError("need 50 <= ocr_dpi <= 600 and positive ocr_max_pages, ocr_max_pixels, ocr_page_timeout_s "
+                          f"(got {s.ocr_dpi}, {s.ocr_max_pages}, {s.ocr_max_pixels}, {s.ocr_page_timeout_s})")
     if s.search_threads < 0:
         raise ConfigError(f"search_threads must be 0 (library default) or more (got {s.search_threads})")

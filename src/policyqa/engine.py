@@ -128,6 +128,12 @@ class QueryVectors:
             self._items.clear()
 
 
+def _with_pages(answer: Answer, data: IndexData) -> Answer:
+    """``answer`` with each citation's page (PDFs and scans; None for other files)."""
+    cited = tuple(replace(c, page=data.page(c.source, c.start)) for c in answer.citations)
+    return replace(answer, citations=cited)
+
+
 @dataclass
 class Engine:
     """A loaded index plus its embedder. Build with ``Engine.open``; ``close()`` (or a
@@ -433,7 +439,8 @@ class Engine:
                   stream_answer(extract, hits, self.chat, self.settings.llm_passages, data.text))
         for event in events:
             if event.answer is not None:
-                event = replace(event, answer=replace(event.answer, question=asked, searched_as=searched_as))
+                answer = replace(event.answer, question=asked, searched_as=searched_as)
+                event = replace(event, answer=_with_pages(answer, data))
             yield event
 
     def _extract(self, question: str, filters: Filters | None) -> tuple[IndexData, Answer, tuple[Hit, ...]]:

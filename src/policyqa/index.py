@@ -37,6 +37,7 @@ every file is checked against its checksum when a generation is opened (generati
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import fcntl
@@ -62,7 +63,9 @@ from .text import normalise
 from .types import Block, Chunk, DocMeta, Document, Target, targets_from_json, targets_to_json
 from .vector_index import build_vector_index, describe as describe_vector_index  # noqa: F401 (re-exported)
 
-FORMAT_VERSION = 4  # 4: checksums in the manifest, readers.lock in every generation
+# 4: checksums in the manifest, readers.lock in every generation; 5: page starts of PDFs and
+# images (``files[source]["pages"]``, and ``"ocr_pages"`` read by OCR) so citations name a page
+FORMAT_VERSION = 5
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -73,7 +76,7 @@ class Manifest:
     dim: int
     chunking: dict[str, int]
     corpus_fingerprint: str
-    files: dict[str, dict[str, Any]]  # source -> {sha256, size, encoding, documents, chunks}
+    files: dict[str, dict[str, Any]]  # source -> {sha256, size, encoding, documents, chunks[, pages, ocr_pages]}
     skipped: list[dict[str, str]]  # [{source, reason}]
     n_documents: int
     n_chunks: int
@@ -172,6 +175,11 @@ class IndexData:
         if number is None:
             raise PolicyQAError(f"no document {doc_id!r} in the index")
         return self.documents[number]
+
+    def page(self, source: str, offset: int) -> int | None:
+        """1-based page of a PDF or image holding ``text(source)[offset]`` (None: no pages)."""
+        starts = self.manifest.files.get(source, {}).get("pages")
+        return bisect.bisect_right(starts, offset) or None if starts and offset >= 0 else None
 
     def text(self, source: str) -> str:
         """The decoded text of an indexed source file (what every offset indexes)."""

@@ -16,7 +16,8 @@ from typing import Callable
 from .chunk import ChunkSettings, chunk_document
 from .clean import find_noise
 from .errors import LoadError, PolicyQAError
-from .loaders import SUPPORTED_SUFFIXES, walk_corpus, load_file
+from .loaders import DEFAULT_OCR, SUPPORTED_SUFFIXES, load_file, source_name, walk_corpus
+from .ocr import OcrOptions
 from .spreadsheets import TABLE_FORMATS
 from .structure import parse_documents
 from .types import Chunk, Document, SourceFile
@@ -59,11 +60,14 @@ def parse_corpus(
     on_file: Callable[[str], None] | None = None,
     reuse: Reuse | None = None,
     on_chunks: Callable[[list[Chunk], bool], None] | None = None,
+    ocr: OcrOptions | None = DEFAULT_OCR,
+    on_ocr_page: Callable[[str, int, int], None] | None = None,
 ) -> ParsedCorpus:
     """Load and parse every file under ``root``. ``reuse(sf)`` may return the documents and
     chunks of an unchanged file from a previous index, skipping its cleaning and parsing.
     ``on_chunks(chunks, reused)`` receives each indexed file's chunks as soon as they exist
-    (the build embeds them while later files are parsed)."""
+    (the build embeds them while later files are parsed). ``ocr`` reads scanned pages (None:
+    off); ``on_ocr_page(source, page, pages)`` is told before each page is recognised."""
     if not root.is_dir():
         raise CorpusError(f"corpus folder {root} not found: give an existing folder with --corpus")
     out = ParsedCorpus()
@@ -71,7 +75,7 @@ def parse_corpus(
     out.skipped.extend(walk.skipped)
     for path in walk.files:
         try:
-            sf = load_file(path, root, max_bytes)
+            sf = load_file(path, root, max_bytes, _ocr_for(ocr, on_ocr_page, source_name(path, root)))
         except LoadError as e:
             out.skipped.append(e)
             continue
@@ -95,6 +99,13 @@ def parse_corpus(
     if not out.chunks:
         raise CorpusError(_nothing_indexed(root, out.skipped))
     return out
+
+
+def _ocr_for(ocr: OcrOptions | None, on_page: Callable[[str, int, int], None] | None,
+             source: str) -> OcrOptions | None:
+    if ocr is None or on_page is None:
+        return ocr
+    return replace(ocr, on_page=lambda i, n: on_page(source, i, n))
 
 
 def _nothing_indexed(root: Path, skipped: list[LoadError]) -> str:

@@ -44,8 +44,12 @@ Rules
     LibreOffice headless, then read as .docx.
   - ``.pdf`` (pypdf): the text layer page by page, pages separated by ``PAGE_SEPARATOR``;
     ``meta["pages"]`` is a JSON list of the start offset of every page (``page_of`` maps an
-    offset to its 1-based page). A PDF encrypted with a user password, or with no
-    extractable text on any page (scanned), is rejected with what to do.
+    offset to its 1-based page). A page whose text layer has fewer than ``_MIN_LAYER_CHARS``
+    visible characters is read by OCR (``ocr.py``; ``meta["ocr_pages"]`` lists them) and
+    keeps whichever text is longer. Page images (``.png``, ``.jpg``/``.jpeg``, ``.tif``/
+    ``.tiff``, ``.bmp``; a TIFF's frames are its pages) are read by OCR the same way. A PDF
+    encrypted with a user password, or with no text on any page, is rejected with what to do;
+    so is a file OCR cannot read (corrupt, too many pixels or pages, too slow).
   - ``.html``/``.htm`` (trafilatura): the main text (navigation, headers, footers and other
     site chrome dropped) and ``meta["title"]``, ``meta["date"]`` (from the page's markup
     only, never guessed from body text), ``meta["site"]`` (and
@@ -99,16 +103,21 @@ from typing import Callable
 from .containers import DOCX, check_ooxml
 from .containers import short_error as _short
 from .errors import LoadError
+from .ocr import IMAGE_FORMATS, OcrError, OcrOptions, OcrPage, image_frames, page_text, recognise_pages, save_layout
 from .office_convert import read_legacy_word
 from .spreadsheets import read_csv, read_xlsx, table_lines
 from .text import fold
 from .types import SourceFile
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".docx", ".pdf", ".html", ".htm",
-                                       ".xlsx", ".csv", ".doc", ".wps")
+                                       ".xlsx", ".csv", ".doc", ".wps", *IMAGE_FORMATS)
 
 _FORMATS = {".txt": "txt", ".md": "md", ".docx": "docx", ".pdf": "pdf", ".html": "html", ".htm": "html",
-            ".xlsx": "xlsx", ".csv": "csv", ".doc": "doc", ".wps": "wps"}
+            ".xlsx": "xlsx", ".csv": "csv", ".doc": "doc", ".wps": "wps", **IMAGE_FORMATS}
+_OCR_FORMATS = {"pdf", *IMAGE_FORMATS.values()}
+# a page whose text layer has fewer visible characters (a page number, a stamp) is also OCRed
+_MIN_LAYER_CHARS = 8
+DEFAULT_OCR = OcrOptions()  # OCR on, no cache (a build passes its settings and cache folder)
 _HINTS: dict[str, str] = {}
 
 PAGE_SEPARATOR = "\n\n"  # between the text of two PDF pages
@@ -260,8 +269,9 @@ def corpus_path(root: Path, source: str) -> Path:
     return path
 
 
-def load_file(path: Path, root: Path, max_bytes: int) -> SourceFile:
-    """Read and decode one corpus file; raise ``LoadError`` naming it and the reason."""
+def load_file(path: Path, root: Path, max_bytes: int, ocr: OcrOptions | None = DEFAULT_OCR) -> SourceFile:
+    """Read and decode one corpus file; raise ``LoadError`` naming it and the reason.
+    ``ocr`` reads scanned PDF pages and images (None: OCR off)."""
     path = Path(path)
     source = source_name(path, root)
     suffix = path.suffix.lower()
@@ -273,8 +283,12 @@ def load_file(path: Path, root: Path, max_bytes: int) -> SourceFile:
         raise LoadError(source, reason)
     raw, mtime_ns = _read_bytes(path, Path(root), source, max_bytes)
     fmt = _FORMATS[suffix]
+    sha256 = hashlib.sha256(raw).hexdigest()
     try:
-        text, encoding, meta = _READERS[fmt](raw, source, max_bytes)
+        if fmt in _OCR_FORMATS:
+            text, encoding, meta = _read_paged(fmt, raw, source, sha256, ocr)
+        else:
+            text, encoding, meta = _READERS[fmt](raw, source, max_bytes)
     except LoadError:
         raise
     except Exception as e:  # a parser's own failure (corrupt input, library bug): never a traceback
@@ -286,7 +300,7 @@ def load_file(path: Path, root: Path, max_bytes: int) -> SourceFile:
         text=text,
         encoding=encoding,
         fmt=fmt,
-        sha256=hashlib.sha256(raw).hexdigest(),
+        sha256=sha256,
         size=len(raw),
         meta=meta,
         mtime_ns=mtime_ns,
@@ -297,12 +311,13 @@ _EMPTY = {
     "txt": "empty file: it contains only whitespace",
     "md": "empty file: it contains only whitespace",
     "docx": "empty document: no text in its paragraphs or tables",
-    "pdf": "PDF has no text layer (scanned?): run OCR first (e.g. ocrmypdf) and add the result",
+    "pdf": "PDF has no text layer (scanned?) and OCR found no text on its pages",
     "html": "no text found in the page",
     "xlsx": "empty workbook: no values in its sheets",
     "csv": "empty table: no values in its rows",
     "doc": "empty document: no text in its paragraphs or tables",
     "wps": "empty document: no text in its paragraphs or tables",
+    **{fmt: "no text found: OCR read nothing in the image" for fmt in IMAGE_FORMATS.values()},
 }
 
 
@@ -389,7 +404,8 @@ def _table_rows(table, part) -> list[str]:
 # ---------------------------------------------------------------- pdf
 
 
-def _read_pdf(raw: bytes, source: str, max_bytes: int) -> tuple[str, str, dict[str, str]]:
+def _read_pdf_layer(raw: bytes, source: str):
+    """The pypdf reader of a PDF and the text layer of each page (stripped)."""
     if b"%PDF-" not in raw[:1024]:
         raise LoadError(source, "corrupt pdf: no %PDF header (not a PDF file)")
     from pypdf import PdfReader  # imported on first use
@@ -411,17 +427,74 @@ def _read_pdf(raw: bytes, source: str, max_bytes: int) -> tuple[str, str, dict[s
             texts.append(_clean_extracted(pages[n].extract_text() or "").strip())
         except Exception as e:  # noqa: BLE001 — name the page, never a traceback
             raise LoadError(source, f"cannot read pdf: page {n + 1}: {_short(e)}") from None
+    return reader, texts
+
+
+def _read_paged(fmt: str, raw: bytes, source: str, sha256: str,
+                ocr: OcrOptions | None) -> tuple[str, str, dict[str, str]]:
+    """A PDF (text layer where a page has one, OCR elsewhere) or an image file (OCR of each
+    frame): pages joined by ``PAGE_SEPARATOR``, their starts in ``meta["pages"]``."""
+    if fmt == "pdf":
+        reader, texts = _read_pdf_layer(raw, source)
+        todo = [n for n, t in enumerate(texts) if len("".join(t.split())) < _MIN_LAYER_CHARS]
+    else:
+        if ocr is None:
+            raise LoadError(source, "image not read: OCR is turned off (setting ocr)")
+        reader, texts = None, [""] * _frames(raw, source, ocr)
+        todo = list(range(len(texts)))
+    recognised = _ocr_pages(fmt, raw, source, sha256, todo, ocr) if todo and ocr is not None else {}
+    placed: dict[int, list] = {}
+    for n, page in recognised.items():
+        ocr_text, lines = page_text(page.lines)
+        if len(ocr_text) > len(texts[n]):  # (a page number alone does not beat a scan's text)
+            texts[n], placed[n] = ocr_text, lines
     if not any(texts):
-        raise LoadError(source, _EMPTY["pdf"])
+        raise LoadError(source, _EMPTY[fmt] if ocr is not None else _NO_LAYER)
     starts, pos = [], 0
     for t in texts:
         starts.append(pos)
         pos += len(t) + len(PAGE_SEPARATOR)
-    meta = {"pages": json.dumps(starts), "page_count": str(count)}
-    title = _pdf_title(reader)
+    meta = {"pages": json.dumps(starts), "page_count": str(len(texts))}
+    if placed:
+        meta["ocr_pages"] = json.dumps([n + 1 for n in sorted(placed)])
+        _save_layout(ocr, sha256, starts, placed, recognised)
+    title = _pdf_title(reader) if reader is not None else ""
     if title:
         meta["title"] = title
-    return PAGE_SEPARATOR.join(texts), "pdf", meta
+    return PAGE_SEPARATOR.join(texts), fmt, meta
+
+
+_NO_LAYER = "PDF has no text layer (scanned?): turn the setting ocr on to read it"
+
+
+def _frames(raw: bytes, source: str, ocr: OcrOptions) -> int:
+    try:
+        return image_frames(raw, ocr)
+    except OcrError as e:
+        raise LoadError(source, e.reason) from None
+
+
+def _ocr_pages(fmt: str, raw: bytes, source: str, sha256: str, todo: list[int],
+               ocr: OcrOptions) -> dict[int, OcrPage]:
+    if len(todo) > ocr.max_pages:
+        raise LoadError(source, f"{len(todo)} pages to OCR, more than the limit of {ocr.max_pages}; "
+                        "raise the setting ocr_max_pages to read it")
+    try:
+        return recognise_pages("pdf" if fmt == "pdf" else "image", raw, sha256, todo, ocr)
+    except OcrError as e:
+        raise LoadError(source, e.reason) from None
+
+
+def _save_layout(ocr: OcrOptions | None, sha256: str, starts: list[int], placed: dict[int, list],
+                 pages: dict[int, OcrPage]) -> None:
+    """Each recognised line's span in the file's text and its box, beside the OCR cache."""
+    if ocr is None or ocr.cache_dir is None:
+        return
+    lines = [[n + 1, starts[n] + p.start, starts[n] + p.end, *p.line.box]
+             for n in sorted(placed) for p in placed[n]]
+    info = {str(n + 1): {"angle": pages[n].angle, "width": pages[n].width, "height": pages[n].height,
+                         "dpi": pages[n].dpi} for n in sorted(placed)}
+    save_layout(ocr.cache_dir, sha256, {"lines": lines, "pages": info})
 
 
 def _pdf_decrypts(reader) -> bool:
@@ -567,7 +640,6 @@ _READERS: dict[str, Callable[[bytes, str, int], tuple[str, str, dict[str, str]]]
     "txt": _read_text,
     "md": _read_text,
     "docx": _read_docx,
-    "pdf": _read_pdf,
     "html": _read_html,
     "xlsx": read_xlsx,
     "csv": _read_csv,

@@ -175,16 +175,18 @@ class Citation:
     placeholder: bool = False
     year: int | None = None  # the cited document's, so a reader sees when and where it applies
     region: str | None = None
+    page: int | None = None  # 1-based page of a PDF or scanned image the span starts on
 
     def where(self) -> str:
-        """"region · year" of the cited document, as far as known ("" when neither is)."""
-        return " · ".join(str(x) for x in (self.region, self.year) if x)
+        """"region · year · 第N页" of the cited passage, as far as known ("" when none is)."""
+        return " · ".join(str(x) for x in (self.region, self.year, self.page and f"第{self.page}页") if x)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "placeholder": self.placeholder,
             "year": self.year,
             "region": self.region,
+            "page": self.page,
             "n": self.n,
             "source": self.source,
             "start": self.start,

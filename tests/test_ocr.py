@@ -1,0 +1,331 @@
+"""OCR of scanned PDFs and page images with the real engine (rapidocr, offline): small pages of
+a few lines drawn with the Noto CJK font, so the whole file runs in about half a minute.
+Index builds use the HashEmbedder (no embedding model)."""
+
+from __future__ import annotations
+
+import difflib
+import io
+import json
+import random
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from policyqa import ocr
+from policyqa.build import build_index
+from policyqa.config import load_settings
+from policyqa.embed import HashEmbedder
+from policyqa.engine import Engine
+from policyqa.errors import LoadError
+from policyqa.index import load_index
+from policyqa.loaders import PAGE_SEPARATOR, load_file, page_of
+from policyqa.ocr import OcrLine, OcrOptions, page_text
+from tests.test_formats import make_pdf
+
+PIL = pytest.importorskip("PIL")
+from PIL import Image, ImageDraw, ImageFilter, ImageFont  # noqa: E402
+
+FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+if not FONT.is_file():
+    pytest.skip("the Noto CJK font (fonts-noto-cjk) is needed to draw test pages", allow_module_level=True)
+
+PAGE1 = ["某县教育局关于加强学前教育的通知", "县教发〔2023〕12号", "全县学前三年毛入园率达到92%以上。"]
+PAGE2 = ["二、推进义务教育优质均衡", "完成44所标准化学校建设，", "辍学率控制在0.5%以内。"]
+MIXED_TEXT = ["一、指导思想", "坚持立德树人，办好人民满意的教育。"]
+MIXED_SCAN = ["三、加强教师队伍建设", "组织500名教师参加全员培训。"]
+
+
+def draw_page(lines: list[str], size: int = 30, background: int = 255) -> Image.Image:
+    font = ImageFont.truetype(str(FONT), size)
+    width = max(int(font.getlength(line)) for line in lines) + 2 * size
+    img = Image.new("RGB", (width, size * 2 * len(lines) + size), (background,) * 3)
+    d = ImageDraw.Draw(img)
+    for i, line in enumerate(lines):
+        d.text((size, size // 2 + i * size * 2), line, font=font, fill=(20, 20, 20))
+    return img
+
+
+def image_pdf(pages: list[Image.Image]) -> bytes:
+    buf = io.BytesIO()
+    pages[0].save(buf, "PDF", resolution=200, save_all=True, append_images=pages[1:])
+    return buf.getvalue()
+
+
+def mixed_pdf() -> bytes:
+    """Page 1 with a text layer, page 2 a scan."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    writer.add_page(PdfReader(io.BytesIO(make_pdf([MIXED_TEXT]))).pages[0])
+    writer.add_page(PdfReader(io.BytesIO(image_pdf([draw_page(MIXED_SCAN)]))).pages[0])
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A tiny PNG whose header declares a huge image."""
+    buf = io.BytesIO()
+    Image.new("L", (1, 1)).save(buf, "PNG")
+    raw = bytearray(buf.getvalue())
+    ihdr = raw[12:29]  # type + data (13 bytes)
+    ihdr[4:12] = struct.pack(">II", width, height)
+    raw[12:29] = ihdr
+    raw[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
+    return bytes(raw)
+
+
+def similar(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b).ratio()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One corpus, built once: an image-only PDF, a mixed PDF, a text file, a corrupt image
+    and a decompression bomb."""
+    base = tmp_path_factory.mktemp("ocr")
+    corpus = base / "corpus"
+    corpus.mkdir()
+    (corpus / "scan.pdf").write_bytes(image_pdf([draw_page(PAGE1), draw_page(PAGE2)]))
+    (corpus / "mixed.pdf").write_bytes(mixed_pdf())
+    (corpus / "plan.txt").write_text("某市教育局2022年工作总结\n校园足球活动广泛开展，组建足球队120支。\n", encoding="utf-8")
+    (corpus / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(random.Random(1).randrange(256) for _ in range(300)))
+    (corpus / "bomb.png").write_bytes(bomb_png())
+    settings = load_settings(env={}, corpus=corpus, index_dir=base / "index", model="hash:128")
+    events = []
+    engine = Engine.open(settings, build_if_needed=True, progress=events.append, embedder=HashEmbedder(dim=128))
+    yield settings, engine, events
+    engine.close()
+
+
+def test_image_only_pdf_is_indexed_found_and_cited_by_page(built) -> None:
+    settings, engine, events = built
+    data = engine.data
+    text = data.text("scan.pdf")
+    pages = text.split(PAGE_SEPARATOR)
+    assert len(pages) == 2 and similar(pages[1], "\n".join(PAGE2)) > 0.9, text
+    assert "毛入园率达到92%以上" in pages[0]
+    assert data.manifest.files["scan.pdf"]["pages"] == [0, len(pages[0]) + len(PAGE_SEPARATOR)]
+    assert data.manifest.files["scan.pdf"]["ocr_pages"] == [1, 2]
+    hits = engine.search("标准化学校建设").hits
+    assert hits and hits[0].chunk.source == "scan.pdf"
+    answer = engine.ask("完成多少所标准化学校建设？")
+    cited = [c for c in answer.citations if c.source == "scan.pdf"]
+    assert cited and cited[0].page == 2 and "第2页" in cited[0].where()
+    assert cited[0].text == text[cited[0].start:cited[0].end]
+    details = [e.detail for e in events]
+    assert "OCR scan.pdf page 1/2" in details and "OCR scan.pdf page 2/2" in details
+
+
+def test_line_boxes_are_recorded_with_exact_offsets(built) -> None:
+    settings, engine, _ = built
+    data = engine.data
+    sha = data.manifest.files["scan.pdf"]["sha256"]
+    layout = ocr.read_layout(settings.index_dir / ocr.OCR_CACHE, sha)
+    text = data.text("scan.pdf")
+    assert layout and layout["pages"]["1"]["angle"] == 0 and layout["pages"]["1"]["dpi"] == 200
+    lines = layout["lines"]
+    assert {line[0] for line in lines} == {1, 2}
+    for _page, start, end, x0, y0, x1, y1 in lines:
+        assert text[start:end] and "\n" not in text[start:end] and 0 <= x0 < x1 and 0 <= y0 < y1
+    first = next(line for line in lines if line[0] == 2)
+    assert text[first[1]:first[2]] == PAGE2[0]  # the top line of page 2 comes first
+
+
+def test_mixed_pdf_keeps_its_text_layer_and_reads_the_scanned_page(built) -> None:
+    _, engine, _ = built
+    text = engine.data.text("mixed.pdf")
+    layer, scanned = text.split(PAGE_SEPARATOR)
+    assert layer == "\n".join(MIXED_TEXT)  # the text layer as extracted, not OCR
+    assert similar(scanned, "\n".join(MIXED_SCAN)) > 0.9, scanned
+    assert engine.data.manifest.files["mixed.pdf"]["ocr_pages"] == [2]
+    assert engine.data.page("mixed.pdf", text.index("教师")) == 2
+
+
+def test_bad_images_are_reported_by_name_and_reason_and_the_rest_indexed(built) -> None:
+    _, engine, _ = built
+    skipped = {s["source"]: s["reason"] for s in engine.data.manifest.skipped}
+    assert "corrupt image" in skipped["broken.png"]
+    assert "decompression bomb" in skipped["bomb.png"] and "ocr_max_pixels" in skipped["bomb.png"]
+    assert "10000000000 pixels" in skipped["bomb.png"]
+    assert set(engine.data.manifest.files) == {"scan.pdf", "mixed.pdf", "plan.txt"}
+
+
+def test_a_rebuild_reads_ocr_from_the_cache(built, monkeypatch) -> None:
+    settings, engine, _ = built
+    cache = settings.index_dir / ocr.OCR_CACHE
+    files = sorted(cache.glob("*.json"))
+    assert len(files) == 2  # the two PDFs
+    mtimes = [f.stat().st_mtime_ns for f in files]
+    (cache / f"{'0' * 64}.json").write_text("{}", encoding="utf-8")  # a file gone from the corpus
+
+    def no_ocr(task, timeout_s):
+        raise AssertionError("OCR ran again")
+
+    monkeypatch.setattr(ocr, "run_page", no_ocr)
+    summary = build_index(settings, HashEmbedder(dim=128))  # no previous index: every file parsed
+    assert summary.files == 3
+    assert load_index(settings.index_dir).text("scan.pdf") == engine.data.text("scan.pdf")
+    assert [f.stat().st_mtime_ns for f in files] == mtimes
+    assert sorted(cache.glob("*.json")) == files  # the stale entry is pruned
+
+
+def test_a_page_turned_90_degrees_is_read_upright(tmp_path: Path) -> None:
+    lines = ["关于做好2024年秋季学期开学工作的通知", "各中小学要落实安全责任。", "全面排查校舍安全隐患。"]
+    draw_page(lines).rotate(90, expand=True).save(tmp_path / "turned.png")
+    sf = load_file(tmp_path / "turned.png", tmp_path, 10**8)
+    assert similar(sf.text, "\n".join(lines)) > 0.9, sf.text
+    assert sf.fmt == "png" and page_of(sf, 0) == 1
+
+
+def test_a_photo_like_page_is_read(tmp_path: Path) -> None:
+    lines = ["县教育局关于开展课后服务的实施方案", "每周五天课后服务全覆盖。"]
+    img = draw_page(lines, size=32, background=200).rotate(1.2, expand=True, fillcolor=(200, 200, 200))
+    rng = random.Random(7)
+    noisy = Image.effect_noise(img.size, 24).convert("RGB")
+    img = Image.blend(img, noisy, 0.15).filter(ImageFilter.GaussianBlur(0.8))
+    img.save(tmp_path / "photo.jpg", quality=70 + rng.randrange(10))
+    sf = load_file(tmp_path / "photo.jpg", tmp_path, 10**8)
+    assert similar(sf.text, "\n".join(lines)) > 0.85, sf.text
+
+
+def test_a_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
+    (tmp_path / "huge.png").write_bytes(bomb_png(2_000, 2_000))  # (below Pillow's own limit)
+    with pytest.raises(LoadError) as e:
+        load_file(tmp_path / "huge.png", tmp_path, 10**8, OcrOptions(max_pixels=1_000_000))
+    assert e.value.source == "huge.png" and "2000×2000" in e.value.reason and "ocr_max_pixels" in e.value.reason
+
+
+def test_a_page_past_the_time_limit_is_reported_and_the_rest_indexed(tmp_path: Path, monkeypatch) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    draw_page(PAGE1).save(corpus / "slow.png")
+    (corpus / "plan.txt").write_text("某市教育局2022年工作总结\n校园足球活动广泛开展。\n", encoding="utf-8")
+    worker = ocr.OcrWorker()  # its own process: the shared one stays warm for other tests
+    monkeypatch.setattr(ocr, "_WORKER", worker)
+    settings = load_settings(env={}, corpus=corpus, index_dir=tmp_path / "index", model="hash:128",
+                             ocr_page_timeout_s=0.05)
+    try:
+        summary = build_index(settings, HashEmbedder(dim=64))
+    finally:
+        worker.close()
+    reasons = {s["source"]: s["reason"] for s in summary.skipped}
+    assert "longer than 0.05 s" in reasons["slow.png"] and "ocr_page_timeout_s" in reasons["slow.png"]
+    assert summary.files == 1
+    cached = json.loads(next((tmp_path / "index" / ocr.OCR_CACHE).glob("*.json")).read_text(encoding="utf-8"))
+    assert cached["failure"]["timeout_s"] == 0.05  # not tried again at the same limit
+
+
+def test_reading_order_rows_and_paragraph_joining() -> None:
+    def box(text, x0, y0, x1, y1):
+        return OcrLine(text, 0.99, (x0, y0, x1, y1))
+
+    lines = [  # given out of order; the body's first row reaches the right margin
+        box("全县学前三年毛入园率达到", 60, 200, 1000, 230),
+        box("92%以上。", 0, 245, 200, 275),
+        box("通知", 400, 10, 520, 40),
+        box("县教发〔2023〕12号", 300, 80, 700, 110),
+        box("签发人：张三", 760, 80, 1000, 110),
+        box("Plan", 0, 320, 100, 350),
+        box("2023", 0, 365, 100, 395),
+    ]
+    text, placed = page_text(lines)
+    assert text == "通知\n县教发〔2023〕12号 签发人：张三\n全县学前三年毛入园率达到92%以上。\nPlan\n2023"
+    assert all(text[p.start:p.end] == p.line.text for p in placed)
+    assert page_text([]) == ("", [])
+
+
+def test_two_columns_are_read_column_by_column_under_a_full_width_title() -> None:
+    def box(text, x0, y0, x1, y1):
+        return OcrLine(text, 0.99, (x0, y0, x1, y1))
+
+    lines = [box("全省教育工作会议召开", 200, 0, 800, 40)]
+    for i, (a, b) in enumerate([("左一行文字内容", "右一行文字内容"), ("左二行文字内容", "右二行文字内容"),
+                                ("左三行。", "右三行。")]):
+        y = 80 + 45 * i
+        lines += [box(a, 0, y, 440 if i < 2 else 150, y + 30), box(b, 560, y, 1000 if i < 2 else 700, y + 30)]
+    text, placed = page_text(lines)
+    assert text == "全省教育工作会议召开\n左一行文字内容左二行文字内容左三行。\n右一行文字内容右二行文字内容右三行。"
+    assert all(text[p.start:p.end] == p.line.text for p in placed)
+
+
+def test_a_multi_page_tiff_is_read_page_by_page(tmp_path: Path) -> None:
+    first, second = draw_page(["第一页：总体要求"]), draw_page(["第二页：保障措施"])
+    first.save(tmp_path / "scan.tif", save_all=True, append_images=[second])
+    sf = load_file(tmp_path / "scan.tif", tmp_path, 10**8)
+    assert sf.fmt == "tif" and json.loads(sf.meta["ocr_pages"]) == [1, 2]
+    assert page_of(sf, sf.text.index("保障")) == 2 and "总体要求" in sf.text
+
+
+def test_rows_of_a_skewed_scan_stay_apart() -> None:
+    """Lines 55 px apart on a page skewed by 3°: their bounding boxes overlap, their
+    detected quadrilaterals do not."""
+    def skewed(text: str, y: int) -> OcrLine:
+        drop = 52  # 1000 px × tan 3°
+        quad = (0, y, 1000, y + drop, 1000, y + drop + 33, 0, y + 33)
+        return OcrLine(text, 0.99, (0, y, 1000, y + drop + 33), quad)
+
+    lines = [skewed("第一行", 0), skewed("第二行", 55), skewed("第三行", 110)]
+    assert page_text(lines[::-1])[0] == "第一行第二行第三行"  # one paragraph, rows in order
+    assert [len(r) for r in ocr._rows(lines)] == [1, 1, 1]
+
+    def half(text: str, x: int, y: int) -> OcrLine:  # a box of 500 px starting at x on a line through (0, y)
+        y0 = y + round(x * 0.0524)
+        quad = (x, y0, x + 500, y0 + 26, x + 500, y0 + 59, x, y0 + 33)
+        return OcrLine(text, 0.99, (x, y0, x + 500, y0 + 59), quad)
+
+    halves = [half("左一", 0, 0), half("右一", 520, 0), half("左二", 0, 55), half("右二", 520, 55)]
+    text, placed = page_text(halves[::-1])
+    assert text == "左一右一左二右二"  # each line's two boxes form one row once straightened
+    assert {p.line for p in placed} == set(halves) and all(text[p.start:p.end] == p.line.text for p in placed)
+
+
+def test_with_ocr_off_scans_are_reported_and_bad_limits_refused(tmp_path: Path) -> None:
+    from policyqa.build import ocr_options
+    from policyqa.errors import ConfigError
+
+    draw_page(["一行字"]).save(tmp_path / "page.png")
+    (tmp_path / "scan.pdf").write_bytes(image_pdf([draw_page(["一行字"])]))
+    settings = load_settings(env={"POLICYQA_OCR": "false"}, corpus=tmp_path, index_dir=tmp_path / "index")
+    assert ocr_options(settings) is None
+    with pytest.raises(LoadError, match="OCR is turned off"):
+        load_file(tmp_path / "page.png", tmp_path, 10**8, ocr_options(settings))
+    with pytest.raises(LoadError, match="turn the setting ocr on"):
+        load_file(tmp_path / "scan.pdf", tmp_path, 10**8, None)
+    for bad in ({"ocr_dpi": 10}, {"ocr_max_pages": 0}, {"ocr_page_timeout_s": 0}):
+        with pytest.raises(ConfigError):
+            load_settings(env={}, **bad)
+
+
+def test_a_scan_with_more_pages_than_the_limit_is_refused_before_any_ocr(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "long.pdf").write_bytes(image_pdf([draw_page(["一"]), draw_page(["二"]), draw_page(["三"])]))
+    monkeypatch.setattr(ocr, "run_page", lambda task, timeout_s: pytest.fail("OCR ran"))
+    with pytest.raises(LoadError) as e:
+        load_file(tmp_path / "long.pdf", tmp_path, 10**8, OcrOptions(max_pages=2))
+    assert e.value.source == "long.pdf" and "3 pages to OCR" in e.value.reason and "ocr_max_pages" in e.value.reason
+
+
+def test_an_engine_that_cannot_start_is_reported_and_not_cached(tmp_path: Path, monkeypatch) -> None:
+    def broken(task, timeout_s):
+        raise ocr.OcrError("the OCR engine cannot start: ImportError: no onnxruntime", of_file=False)
+
+    monkeypatch.setattr(ocr, "run_page", broken)
+    draw_page(["一行字"]).save(tmp_path / "page.png")
+    with pytest.raises(LoadError, match="cannot start"):
+        load_file(tmp_path / "page.png", tmp_path, 10**8, OcrOptions(cache_dir=tmp_path / "cache"))
+    assert not list((tmp_path / "cache").glob("*.json"))  # tried again at the next build
+
+
+def test_importing_loads_no_ocr_engine() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, policyqa.loaders, policyqa.build, policyqa.ocr; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "{'rapidocr_onnxruntime', 'onnxruntime', 'pypdfium2', 'PIL', 'cv2'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(ocr.__file__).parents[1])
+    assert out.stdout.strip() == "[]" and ocr._ENGINE is None
