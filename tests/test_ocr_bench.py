@@ -148,3 +148,19 @@ def test_parse_cells():
     assert ob.parse_cells("150/clean, 200/noise", [], []) == [(150, "clean"), (200, "noise")]
     with pytest.raises(SystemExit):
         ob.parse_cells("150/smudge", [], [])
+
+
+def test_failed_pages_count_as_lost_text_but_not_in_speed():
+    r = ob.Cell(200, "clean", "png", pages=2, failures=1, edits=300, ref_chars=300, edits_nfkc=300,
+                ref_chars_nfkc=300, seconds=4.0).row()
+    assert r["cer"] == 1.0 and r["s_per_page"] == 4.0 and r["failures"] == 1
+    assert ob.Cell(200, "clean", "png", pages=1, failures=1).row()["s_per_page"] is None
+
+
+def test_search_check_matching_tolerates_ocr_errors():
+    hit = "进一步完善师德评价机制，通过召开教代会、教师座谈会"
+    assert ob._contains(hit, "完善师德评价机制,通过召开教代会")
+    assert ob._contains(hit, "完善师德评价机刮,通过召开教代会")  # one misread character
+    assert not ob._contains(hit, "组织好青少年校园足球活动")
+    assert ob._same_passage(hit, "师德评价机制,通过召开教代会、教师座谈会、学生座谈会")
+    assert not ob._same_passage(hit, "组织好青少年校园足球活动,开展青少年校园足球联赛")
