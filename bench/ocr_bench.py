@@ -274,17 +274,50 @@ def parse_cells(spec: str | None, dpis: list[int], variants: list[str]) -> list[
 # ---------------------------------------------------------------- OCR under test
 
 
-def product_loader():
+def product_loader(ocr_dpi: int | None = None):
     """``(path, root) -> text`` through ``policyqa.loaders.load_file`` and a description of
-    what was called."""
+    what was called. When ``load_file`` takes OCR options (``ocr=``), they are the ones a
+    build uses (``build.ocr_options`` of the default settings) without the cache folder, so
+    every page is really read; ``ocr_dpi`` overrides the dpi PDF pages are rendered at."""
+    import dataclasses
+
     from policyqa import loaders
 
     sig = inspect.signature(loaders.load_file)
+    desc: dict = {"module": loaders.__file__, "load_file": f"load_file{sig}", **_git_state(Path(loaders.__file__))}
+    kwargs: dict = {}
+    if "ocr" in sig.parameters:
+        from policyqa.build import ocr_options
+        from policyqa.config import load_settings
+
+        opts = ocr_options(load_settings(env={}))
+        if opts is None:
+            raise SystemExit("OCR is off in the default settings")
+        opts = dataclasses.replace(opts, cache_dir=None)
+        if ocr_dpi:
+            opts = dataclasses.replace(opts, dpi=ocr_dpi)
+        kwargs["ocr"] = opts
+        desc["ocr_options"] = {k: v for k, v in dataclasses.asdict(opts).items() if k != "on_page"}
 
     def run(path: Path, root: Path) -> str:
-        return loaders.load_file(path, root, MAX_BYTES).text
+        return loaders.load_file(path, root, MAX_BYTES, **kwargs).text
 
-    return run, {"module": loaders.__file__, "load_file": f"load_file{sig}"}
+    return run, desc
+
+
+def _git_state(path: Path) -> dict:
+    """Commit and dirtiness of the checkout the module under test comes from, if any."""
+    import subprocess
+
+    def git(*a: str) -> str:
+        return subprocess.run(["git", "-C", str(path.parent), *a], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+
+    try:
+        head = git("rev-parse", "HEAD")
+        return {"git_commit": head, "git_dirty": bool(git("status", "--porcelain", "--", "src"))} if head else {}
+    except (OSError, subprocess.SubprocessError):
+        return {}
 
 
 def machine() -> dict:
@@ -314,7 +347,7 @@ def run_bench(args) -> dict:
                                  "skew_deg": SKEW_DEG},
                     "paragraphs": [{"file": f, "chars": len(p), "text": p} for f, p in paras]}
     try:
-        ocr, called = product_loader()
+        ocr, called = product_loader(args.ocr_dpi)
         result["under_test"] = called
         # Warm-up (model loading): one small clean page, not counted.
         warm = save_page(render_page("规划纲要warm-up", 150), work / f"warmup.{formats[0]}", 150)
@@ -447,12 +480,17 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "out" / "ocr_bench.json"))
     ap.add_argument("--work", help="folder for the rendered files (default: a temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the rendered files")
+    ap.add_argument("--ocr-dpi", type=int, help="dpi the loader renders PDF pages at (default: the settings')")
     ap.add_argument("--search-check", action="store_true")
     ap.add_argument("--search-file", default="001_f04b9f986299fbce.txt")
     args = ap.parse_args()
     result = run_bench(args)
     table = markdown_table(result["cells"])
-    print(f"under test: {result['under_test']['load_file']} from {result['under_test']['module']}")
+    u = result["under_test"]
+    print(f"under test: {u['load_file']} from {u['module']} (commit {u.get('git_commit')}, "
+          f"dirty {u.get('git_dirty')})")
+    if "ocr_options" in result["under_test"]:
+        print(f"OCR options: {result['under_test']['ocr_options']}")
     print(f"warm-up (model load) {result.get('warmup_s')} s {result.get('warmup_error', '')}")
     print(table)
     if "search_check" in result:
