@@ -23,10 +23,15 @@
    characters; a page the loader fails on counts as all its characters lost, and is left
    out of s/page). ``CER-NFKC`` folds both sides with NFKC first: the corpus writes ASCII
    punctuation ("," "(") that OCR reads back full-width (，（) — without folding that alone
-   dominates the raw figure.
+   dominates the raw figure. ``CER-NFKC-t2s`` also folds traditional characters to simplified
+   as policyqa's search does (``text.fold``, OpenCC t2s): an OCR that returns 综 for 綜 loses
+   nothing there, one that drops 準 or reads 隊 as 隧 does.
 
 Prints a markdown table per (dpi, variant, format) — pages, CER, CER-NFKC, s/page,
 pages/min, failures — and writes it with per-page details and the machine to ``--out``.
+
+``--rescore FILE`` recomputes the CERs and the table of a saved ``--out`` file from the OCR
+text it keeps (timings as measured then), without OCR.
 
 ``--search-check``: renders the whole of one sample file as a scanned PDF (200 dpi, clean),
 indexes it and its text original in two throwaway indexes, and compares the top hits of the
@@ -125,16 +130,26 @@ def levenshtein(a: str, b: str) -> int:
     return prev[-1]
 
 
-def cer_counts(ref: str, hyp: str, fold: bool = False) -> tuple[int, int]:
-    """(edits, reference length) after removing whitespace (and NFKC-folding when ``fold``)."""
+def t2s(text: str) -> str:
+    """Traditional → simplified as policyqa's search folds it (``text.fold``, OpenCC t2s)."""
+    from policyqa.text import fold
+
+    return fold(text)
+
+
+def cer_counts(ref: str, hyp: str, fold: bool = False, simplify: bool = False) -> tuple[int, int]:
+    """(edits, reference length) after removing whitespace (and NFKC-folding when ``fold``,
+    then traditional → simplified when ``simplify``)."""
     if fold:
         ref, hyp = nfkc(ref), nfkc(hyp)
+    if simplify:
+        ref, hyp = t2s(ref), t2s(hyp)
     ref, hyp = strip_ws(ref), strip_ws(hyp)
     return levenshtein(ref, hyp), len(ref)
 
 
-def cer(ref: str, hyp: str, fold: bool = False) -> float:
-    edits, n = cer_counts(ref, hyp, fold)
+def cer(ref: str, hyp: str, fold: bool = False, simplify: bool = False) -> float:
+    edits, n = cer_counts(ref, hyp, fold, simplify)
     return edits / n if n else float(bool(strip_ws(hyp)))
 
 
@@ -227,6 +242,8 @@ class Cell:
     ref_chars: int = 0
     edits_nfkc: int = 0
     ref_chars_nfkc: int = 0
+    edits_t2s: int = 0
+    ref_chars_t2s: int = 0
     seconds: float = 0.0  # of the pages read without failure
 
     def row(self) -> dict:
@@ -237,9 +254,52 @@ class Cell:
             "failures": self.failures,
             "cer": round(self.edits / self.ref_chars, 4) if self.ref_chars else None,
             "cer_nfkc": round(self.edits_nfkc / self.ref_chars_nfkc, 4) if self.ref_chars_nfkc else None,
+            "cer_nfkc_t2s": round(self.edits_t2s / self.ref_chars_t2s, 4) if self.ref_chars_t2s else None,
             "s_per_page": round(self.seconds / ok, 3) if ok else None,
             "pages_per_min": round(60 * ok / self.seconds, 1) if ok and self.seconds > 0 else None,
         }
+
+
+_MEASURES = (("cer", {}), ("cer_nfkc", {"fold": True}), ("cer_nfkc_t2s", {"fold": True, "simplify": True}))
+
+
+def score_page(page: dict, ref: str) -> dict:
+    """Adds a page's edit counts and CERs (raw, NFKC, NFKC + t2s) against ``ref``."""
+    for key, kw in _MEASURES:
+        edits, n = cer_counts(ref, page["ocr_text"], **kw)
+        page[f"{key}_counts"] = [edits, n]
+        page[key] = round(edits / n, 4) if n else None
+    return page
+
+
+def tabulate(pages: list[dict]) -> list[dict]:
+    """Table rows, one per (dpi, variant, format) in first-seen order, from scored pages."""
+    cells: dict[tuple, Cell] = {}
+    for p in pages:
+        c = cells.setdefault((p["dpi"], p["variant"], p["format"]), Cell(p["dpi"], p["variant"], p["format"]))
+        c.pages += 1
+        if p.get("error"):
+            c.failures += 1
+        else:
+            c.seconds += p["seconds"]
+        (e1, n1), (e2, n2), (e3, n3) = (p[f"{key}_counts"] for key, _ in _MEASURES)
+        c.edits += e1
+        c.ref_chars += n1
+        c.edits_nfkc += e2
+        c.ref_chars_nfkc += n2
+        c.edits_t2s += e3
+        c.ref_chars_t2s += n3
+    return [c.row() for c in cells.values()]
+
+
+def rescore(result: dict) -> dict:
+    """Scores and table of a saved result again from its stored OCR text (no OCR)."""
+    texts = [p["text"] for p in result["paragraphs"]]
+    for page in result["pages"]:
+        score_page(page, texts[page["page"]])
+    result["cells"] = tabulate(result["pages"])
+    result["rescored"] = True
+    return result
 
 
 def _fmt(v, pct: bool = False) -> str:
@@ -249,11 +309,11 @@ def _fmt(v, pct: bool = False) -> str:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    head = "| dpi | variant | format | pages | CER | CER-NFKC | s/page | pages/min | failed |"
-    out = [head, "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    head = "| dpi | variant | format | pages | CER | CER-NFKC | CER-NFKC-t2s | s/page | pages/min | failed |"
+    out = [head, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         out.append(f"| {r['dpi']} | {r['variant']} | {r['format']} | {r['pages']} | {_fmt(r['cer'], True)} | "
-                   f"{_fmt(r['cer_nfkc'], True)} | {_fmt(r['s_per_page'])} | {_fmt(r['pages_per_min'])} | "
+                   f"{_fmt(r['cer_nfkc'], True)} | {_fmt(r.get('cer_nfkc_t2s'), True)} | {_fmt(r['s_per_page'])} | {_fmt(r['pages_per_min'])} | "
                    f"{r['failures']} |")
     return "\n".join(out)
 
@@ -358,42 +418,29 @@ def run_bench(args) -> dict:
         except Exception as e:
             result["warmup_s"] = None
             result["warmup_error"] = f"{type(e).__name__}: {e}"
-        cells: list[Cell] = []
         details = []
         for dpi, variant in cells_spec:
             font = load_font(dpi)
-            for fmt in formats:
-                cells.append(Cell(dpi, variant, fmt))
             for k, (fname, text) in enumerate(paras):
                 pages = render_page(text, dpi, font)[:1]
                 img = perturb(pages[0], variant, dpi, seed=args.seed * 1000 + k)
-                for cell in cells[-len(formats):]:
-                    path = save_page([img], work / f"p{k:02d}_{dpi}_{variant}.{cell.fmt}", dpi)
+                for fmt in formats:
+                    path = save_page([img], work / f"p{k:02d}_{dpi}_{variant}.{fmt}", dpi)
                     t = time.perf_counter()
                     error = None
                     try:
                         hyp = ocr(path, work)
                     except Exception as e:
                         hyp, error = "", f"{type(e).__name__}: {e}"
-                    dt = time.perf_counter() - t
-                    cell.pages += 1
-                    e1, n1 = cer_counts(text, hyp)
-                    e2, n2 = cer_counts(text, hyp, fold=True)
-                    if error:
-                        cell.failures += 1
-                    else:
-                        cell.seconds += dt
-                    cell.edits += e1
-                    cell.ref_chars += n1
-                    cell.edits_nfkc += e2
-                    cell.ref_chars_nfkc += n2
-                    details.append({"dpi": dpi, "variant": variant, "format": cell.fmt, "page": k, "file": fname,
-                                    "seconds": round(dt, 3), "cer": round(e1 / n1, 4),
-                                    "cer_nfkc": round(e2 / n2, 4), "error": error, "ocr_text": hyp})
-                    print(f"  {dpi} {variant:8s} {cell.fmt} p{k}: {dt:5.2f}s CER {e1 / n1:.3f} "
-                          f"NFKC {e2 / n2:.3f}{'  ' + error if error else ''}", file=sys.stderr, flush=True)
-        result["cells"] = [c.row() for c in cells]
+                    page = {"dpi": dpi, "variant": variant, "format": fmt, "page": k, "file": fname,
+                            "seconds": round(time.perf_counter() - t, 3), "error": error, "ocr_text": hyp}
+                    score_page(page, text)
+                    details.append(page)
+                    print(f"  {dpi} {variant:8s} {fmt} p{k}: {page['seconds']:5.2f}s CER {page['cer']:.3f} "
+                          f"NFKC {page['cer_nfkc']:.3f} t2s {page['cer_nfkc_t2s']:.3f}"
+                          f"{'  ' + error if error else ''}", file=sys.stderr, flush=True)
         result["pages"] = details
+        result["cells"] = tabulate(details)
         if args.search_check:
             result["search_check"] = search_check(work, args)
         result["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -483,15 +530,21 @@ def main() -> None:
     ap.add_argument("--ocr-dpi", type=int, help="dpi the loader renders PDF pages at (default: the settings')")
     ap.add_argument("--search-check", action="store_true")
     ap.add_argument("--search-file", default="001_f04b9f986299fbce.txt")
+    ap.add_argument("--rescore", metavar="JSON",
+                    help="recompute the CERs and the table of a saved --out file from its OCR text (no OCR)")
     args = ap.parse_args()
-    result = run_bench(args)
+    if args.rescore:
+        result = rescore(json.loads(Path(args.rescore).read_text(encoding="utf-8")))
+    else:
+        result = run_bench(args)
     table = markdown_table(result["cells"])
     u = result["under_test"]
     print(f"under test: {u['load_file']} from {u['module']} (commit {u.get('git_commit')}, "
           f"dirty {u.get('git_dirty')})")
     if "ocr_options" in result["under_test"]:
         print(f"OCR options: {result['under_test']['ocr_options']}")
-    print(f"warm-up (model load) {result.get('warmup_s')} s {result.get('warmup_error', '')}")
+    print(f"warm-up (model load) {result.get('warmup_s')} s {result.get('warmup_error', '')}"
+          f"{' (rescored from stored OCR text)' if result.get('rescored') else ''}")
     print(table)
     if "search_check" in result:
         print("search check:", json.dumps(result["search_check"], ensure_ascii=False))

@@ -44,6 +44,14 @@ def test_nfkc_folds_full_width_punctuation_only_when_asked():
     assert ob.nfkc("（一）") == "(一)"
 
 
+def test_t2s_folding_forgives_simplified_readings_only():
+    pytest.importorskip("opencc")
+    ref, hyp = "著力提高教師綜合素質", "著力提高教師综合素质"
+    assert ob.cer(ref, hyp, fold=True) == pytest.approx(2 / 10)
+    assert ob.cer(ref, hyp, fold=True, simplify=True) == 0.0
+    assert ob.cer("教師隊伍", "教师隧伍", fold=True, simplify=True) == pytest.approx(1 / 4)
+
+
 def test_pick_paragraphs_deterministic_and_from_several_files():
     a = ob.pick_paragraphs(REPO / "corpus", 5, seed=0)
     assert a == ob.pick_paragraphs(REPO / "corpus", 5, seed=0)
@@ -137,9 +145,9 @@ def test_cell_row_and_markdown():
     empty = ob.Cell(150, "clean", "png").row()
     assert empty["cer"] is None and empty["s_per_page"] is None
     md = ob.markdown_table([r, empty]).splitlines()
-    assert md[0].startswith("| dpi | variant | format | pages | CER | CER-NFKC | s/page")
-    assert md[2] == "| 200 | noise | pdf | 2 | 2.5% | 1.0% | 1.5 | 40.0 | 0 |"
-    assert md[3].count("–") == 4
+    assert md[0].startswith("| dpi | variant | format | pages | CER | CER-NFKC | CER-NFKC-t2s | s/page")
+    assert md[2] == "| 200 | noise | pdf | 2 | 2.5% | 1.0% | – | 1.5 | 40.0 | 0 |"
+    assert md[3].count("–") == 5
 
 
 def test_parse_cells():
@@ -164,3 +172,23 @@ def test_search_check_matching_tolerates_ocr_errors():
     assert not ob._contains(hit, "组织好青少年校园足球活动")
     assert ob._same_passage(hit, "师德评价机制,通过召开教代会、教师座谈会、学生座谈会")
     assert not ob._same_passage(hit, "组织好青少年校园足球活动,开展青少年校园足球联赛")
+
+
+def test_score_tabulate_and_rescore():
+    paras = [{"file": "a.txt", "chars": 6, "text": "加强教育,健全"}]
+    pages = [{"dpi": 200, "variant": "clean", "format": "pdf", "page": 0, "seconds": 2.0, "error": None,
+              "ocr_text": "加强教育，健全"},
+             {"dpi": 200, "variant": "clean", "format": "pdf", "page": 0, "seconds": 4.0, "error": None,
+              "ocr_text": "加强教\n育,健"},
+             {"dpi": 200, "variant": "clean", "format": "png", "page": 0, "seconds": 0.1, "error": "LoadError: x",
+              "ocr_text": ""}]
+    for p in pages:
+        ob.score_page(p, paras[0]["text"])
+    assert pages[0]["cer"] == round(1 / 7, 4) and pages[0]["cer_nfkc"] == 0.0
+    assert pages[1]["cer_counts"] == [1, 7]
+    rows = ob.tabulate(pages)
+    assert [(r["format"], r["pages"], r["failures"]) for r in rows] == [("pdf", 2, 0), ("png", 1, 1)]
+    assert rows[0]["cer"] == pytest.approx(2 / 14, abs=1e-4) and rows[0]["s_per_page"] == 3.0
+    assert rows[1]["cer"] == 1.0 and rows[1]["s_per_page"] is None
+    saved = {"paragraphs": paras, "pages": [{k: v for k, v in p.items() if not k.startswith("cer")} for p in pages]}
+    assert ob.rescore(saved)["cells"] == rows
