@@ -3,7 +3,8 @@
 
     python bench/ocr_bench.py [--pages 2] [--dpi 150,200,300] [--variants clean,noise,blur,skew,rotated]
                               [--as pdf,png] [--cells 150/clean,200/noise,...] [--seed 0]
-                              [--out bench/out/ocr_bench.json] [--work DIR --keep] [--search-check]
+                              [--out bench/out/ocr_bench.json] [--work DIR --keep] [--ocr-dpi N]
+                              [--search-check [--search-file NAME]] [--rescore FILE]
 
 1. Picks ``--pages`` paragraphs of 150–400 characters from the sample corpus (corpus/*.txt),
    round-robin over the files, deterministic by ``--seed``; one paragraph per page.
@@ -17,6 +18,9 @@
 3. OCRs every file through policyqa's product path, ``policyqa.loaders.load_file`` (whatever
    ``policyqa`` is first on ``sys.path``: set PYTHONPATH to test another worktree), timed
    per file (one page each) after one untimed warm-up page (model loading, reported apart).
+   When ``load_file`` takes OCR options they are a build's (``build.ocr_options`` of the
+   default settings) without the cache folder; ``--ocr-dpi`` changes the dpi PDF pages are
+   rendered at for OCR.
 4. Character error rate: Levenshtein distance (insertions, deletions, substitutions, each
    1) between the rendered text and the loader's text, both with all whitespace removed,
    over the reference length; summed over a cell's pages (total edits / total reference
@@ -27,7 +31,7 @@
    as policyqa's search does (``text.fold``, OpenCC t2s): an OCR that returns 综 for 綜 loses
    nothing there, one that drops 準 or reads 隊 as 隧 does.
 
-Prints a markdown table per (dpi, variant, format) — pages, CER, CER-NFKC, s/page,
+Prints a markdown table per (dpi, variant, format) — pages, CER, CER-NFKC, CER-NFKC-t2s, s/page,
 pages/min, failures — and writes it with per-page details and the machine to ``--out``.
 
 ``--rescore FILE`` recomputes the CERs and the table of a saved ``--out`` file from the OCR
@@ -35,7 +39,8 @@ text it keeps (timings as measured then), without OCR.
 
 ``--search-check``: renders the whole of one sample file as a scanned PDF (200 dpi, clean),
 indexes it and its text original in two throwaway indexes, and compares the top hits of the
-dev-set queries (eval/dev.jsonl) whose evidence is in that file.
+dev-set queries (eval/dev.jsonl) whose evidence is in that file: same top-1 passage, and
+a graded evidence text in the top 3 of each. ``--pages 0`` skips the table.
 """
 
 from __future__ import annotations
