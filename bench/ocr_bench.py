@@ -40,7 +40,9 @@ text it keeps (timings as measured then), without OCR.
 ``--search-check``: renders the whole of one sample file as a scanned PDF (200 dpi, clean),
 indexes it and its text original in two throwaway indexes, and compares the top hits of the
 dev-set queries (eval/dev.jsonl) whose evidence is in that file: same top-1 passage, and
-a graded evidence text in the top 3 of each. ``--pages 0`` skips the table.
+a graded evidence text in the top 3 of each (both compared as character bigrams after NFKC
+and t2s folding). ``--pages 0`` skips the table; with ``--work DIR --keep`` a second run
+reuses the rendered file and both indexes.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ SKEW_DEG = 2.0
 MIN_CHARS, MAX_CHARS = 150, 400
 MAX_BYTES = 20_000_000  # Settings.max_file_bytes default
 _WS = re.compile(r"\s+")
+_PDF_DATE = time.gmtime(1767225600)  # 2026-01-01
 
 
 # ---------------------------------------------------------------- text and CER
@@ -225,7 +228,9 @@ def perturb(img: Image.Image, variant: str, dpi: int, seed: int = 0) -> Image.Im
 def save_page(pages: list[Image.Image], path: Path, dpi: int) -> Path:
     """``.pdf``: an image-only PDF (one page per image, no text layer); ``.png``: the first page."""
     if path.suffix == ".pdf":
-        pages[0].save(path, "PDF", resolution=float(dpi), save_all=True, append_images=pages[1:])
+        # fixed dates: the same pages give the same bytes (and the same OCR cache key)
+        pages[0].save(path, "PDF", resolution=float(dpi), save_all=True, append_images=pages[1:],
+                      creationDate=_PDF_DATE, modDate=_PDF_DATE)
     elif path.suffix == ".png":
         pages[0].save(path, "PNG", dpi=(dpi, dpi))
     else:
@@ -461,7 +466,8 @@ def run_bench(args) -> dict:
 
 
 def _bigrams(text: str) -> set[str]:
-    t = strip_ws(nfkc(text))
+    """Character bigrams as search sees the text (NFKC, traditional folded to simplified)."""
+    t = strip_ws(t2s(nfkc(text)))
     return {t[i:i + 2] for i in range(len(t) - 1)} or {t}
 
 
@@ -501,7 +507,9 @@ def search_check(work: Path, args) -> dict:
     for d in (corp_txt, corp_scan):
         d.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "corpus" / name, corp_txt / name)
-    save_page(pages, corp_scan / (Path(name).stem + ".pdf"), dpi)
+    scan = corp_scan / (Path(name).stem + ".pdf")
+    if not scan.exists():  # a kept --work is reused: its indexes (and OCR cache) stay valid
+        save_page(pages, scan, dpi)
     hits: dict[str, list[list[str]]] = {}
     for label, corp in (("text", corp_txt), ("scan", corp_scan)):
         s = load_settings(env={}, corpus=corp, index_dir=work / f"idx_{label}")
@@ -511,7 +519,7 @@ def search_check(work: Path, args) -> dict:
         hits[label] = [[h.chunk.text for h in engine.search(q).hits[:3]] for q, _ in queries]
     per_query = []
     for (q, ev), a, b in zip(queries, hits["text"], hits["scan"]):
-        per_query.append({"query": q,
+        per_query.append({"query": q, "top3_text": [h[:60] for h in a], "top3_scan": [h[:60] for h in b],
                           "same_top1": bool(a and b and _same_passage(a[0], b[0])),
                           "evidence_top3_text": any(_contains(h, e) for h in a for e in ev),
                           "evidence_top3_scan": any(_contains(h, e) for h in b for e in ev)})

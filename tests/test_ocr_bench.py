@@ -192,3 +192,13 @@ def test_score_tabulate_and_rescore():
     assert rows[1]["cer"] == 1.0 and rows[1]["s_per_page"] is None
     saved = {"paragraphs": paras, "pages": [{k: v for k, v in p.items() if not k.startswith("cer")} for p in pages]}
     assert ob.rescore(saved)["cells"] == rows
+
+
+def test_pdf_bytes_do_not_depend_on_the_time(tmp_path):
+    import time
+
+    ob.save_page([_page()], tmp_path / "a.pdf", 150)
+    first = (tmp_path / "a.pdf").read_bytes()
+    time.sleep(1.05)
+    ob.save_page([_page()], tmp_path / "a.pdf", 150)
+    assert (tmp_path / "a.pdf").read_bytes() == first
