@@ -86,6 +86,9 @@ def _upload(page, name: str, text: str, done: str = "新增") -> None:
     upload = page.locator("#lib-upload")
     upload.get_by_text("点击上传").wait_for()
     shown = name.rsplit("/", 1)[-1]
+    # the box is cleared after each upload: wait for it, or the previous file is still shown
+    # (and sent again) when the next one has the same name
+    page.wait_for_function("n => !document.querySelector('#lib-upload').innerText.includes(n)", arg=shown)
     for attempt in range(3):  # the file input can be swapped while the tab first renders
         upload.locator("input[type=file]").set_input_files(
             files=[{"name": name, "mimeType": "text/plain", "buffer": text.encode("utf-8")}])
