@@ -289,3 +289,19 @@ def test_the_rest_stream_sends_server_sent_events(stub):
         assert events[-1][0] == "answer" and events[-1][1]["generator"] == "llm"
     finally:
         app.close()
+
+
+def test_the_chat_shows_the_answer_as_it_is_written_and_never_an_unchecked_sentence_as_fact(stub):
+    from policyqa.web.qa import ask_turn_stream
+
+    stub.reply = _two_sentences
+    steps = list(ask_turn_stream(engine_with(stub), QUESTION, []))
+    partial, (history, cites, answer) = steps[:-1], steps[-1]
+    assert partial and all(isinstance(p, list) for p in partial)
+    shown = [p[-1]["content"] for p in partial]
+    assert any("✓" in c for c in shown)  # a verified sentence is marked as soon as it is finished
+    struck = [c for c in shown if "<del" in c]
+    assert struck and "97.5" in struck[-1].split("<del")[1]  # the invented figure only struck through
+    pending = re.compile(r'<span class="pqa-pending"[^>]*>.*?</span>|<del[^>]*>.*?</del>', re.S)
+    assert all("97.5" not in pending.sub("", c) for c in shown)  # only ever grey (unchecked) or struck
+    assert answer.generator == "llm" and "97.5" not in history[1]["content"] and cites

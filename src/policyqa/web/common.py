@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import html
+import inspect
 import json
 import logging
 import re
@@ -219,17 +220,30 @@ def mark_spans(text: str, base: int, spans: Sequence[tuple], simplified: bool = 
 def guard(fn: Callable) -> Callable:
     """Turn PolicyQAError into a message on the page; never show a traceback."""
 
+    def shown_error(e: Exception) -> gr.Error:
+        if isinstance(e, gr.Error):
+            return e
+        if isinstance(e, PolicyQAError):
+            return gr.Error(str(e))
+        log.exception("handler %s failed", fn.__name__)
+        return gr.Error(f"处理请求时出错（{type(e).__name__}），详情见服务器日志。")
+
+    if inspect.isgeneratorfunction(fn):  # a streaming handler: its errors come while iterating
+        @functools.wraps(fn)
+        def streaming(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as e:  # noqa: BLE001 - shown as a short message
+                raise shown_error(e) from None
+
+        return streaming
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except PolicyQAError as e:
-            raise gr.Error(str(e)) from None
-        except Exception as e:  # noqa: BLE001 - logged, shown as a short message
-            log.exception("handler %s failed", fn.__name__)
-            raise gr.Error(f"处理请求时出错（{type(e).__name__}），详情见服务器日志。") from None
+        except Exception as e:  # noqa: BLE001 - shown as a short message
+            raise shown_error(e) from None
 
     return wrapper
 

@@ -6,7 +6,7 @@ import re
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import gradio as gr
 
@@ -104,17 +104,51 @@ def ask_turn(engine: EngineLike, question: str | None, history: list[dict] | Non
     """One chat turn: the new history (our own escaped messages) and the answer's citations.
     ``earlier``: the chat's previous questions, so a follow-up ("那农村呢？") is made standalone.
     An empty or over-long question is a message (PolicyQAError), the history unchanged."""
+    *_, last = ask_turn_stream(engine, question, history, progress, simplified, earlier)
+    return last  # type: ignore[return-value]
+
+
+def ask_turn_stream(engine: EngineLike, question: str | None, history: list[dict] | None,
+                    progress: Callable | None = None, simplified: bool = False,
+                    earlier: Sequence[str] = ()) -> Iterator[list[dict] | tuple[list[dict], list[Citation], Answer]]:
+    """``ask_turn`` as it happens: with a chat model, the chat as the model writes (each
+    finished sentence marked verified or not, ``streaming_message``), then, last, what
+    ``ask_turn`` returns."""
     history = list(history or [])
     question = query_input(engine, question, EMPTY_QUESTION, "问题")
     turn = sum(1 for m in history if m.get("role") == "user")  # this answer's index in the chat
     if progress:
         progress(0.2, desc="检索相关段落…")
-    answer = engine.ask(question, history=list(earlier))
-    if progress:
-        progress(1.0, desc="完成")
-    history.append({"role": "user", "content": esc_lines(question)})
-    history.extend(answer_messages(answer, turn, simplified))
-    return history, list(answer.citations), answer
+    asked = [*history, {"role": "user", "content": esc_lines(question)}]
+    written, verdicts = "", []
+    for event in engine.ask_stream(question, history=list(earlier)):
+        if event.kind == "token":
+            written += event.text
+        elif event.kind == "sentence" and event.verdict is not None:
+            verdicts.append(event.verdict)
+        if event.answer is not None:
+            if progress:
+                progress(1.0, desc="完成")
+            yield asked + answer_messages(event.answer, turn, simplified), list(event.answer.citations), event.answer
+            return
+        yield asked + [streaming_message(written, verdicts)]
+
+
+def streaming_message(written: str, verdicts: Sequence) -> dict:
+    """The model's answer while it is written: finished sentences marked ✓ (verified against
+    the passages it cites) or struck through with the reason (never shown as fact), the rest
+    in grey until it is checked. The final answer replaces this message."""
+    parts = []
+    for v in verdicts:
+        if v.ok:
+            parts.append(f'<span class="pqa-ok" title="已与所引原文核对">✓ {esc(v.sentence)}</span>')
+        else:
+            parts.append(f'<del class="pqa-bad" title="未通过核对：{esc(v.reason)}">{esc(v.sentence)}</del>')
+    done = sum(len(v.sentence) for v in verdicts)
+    rest = written.strip()[done:] if verdicts else written.strip()
+    tail = f'<span class="pqa-pending" style="color:#888">{esc(rest)}…</span>' if rest else ""
+    note = '<div class="pqa-notice">模型生成中，每句写完即与原文核对；未通过的句子不作为答案。</div>'
+    return {"role": "assistant", "content": note + " ".join(parts) + tail}
 
 
 def chat_history(answers: Sequence[Answer], simplified: bool = False) -> list[dict]:
@@ -206,9 +240,14 @@ def build_ask_tab(engine: EngineLike, simplified: gr.Checkbox) -> AskTab:
 
     @guard
     def on_ask(q, hist, done, simp, progress=gr.Progress()):
-        hist, cs, answer = ask_turn(engine, q, hist, progress, simp, [a.question for a in done or []])
-        return [hist, hist, cs, "", gr.update(value=write_answer_docx(answer), visible=True),
-                list(done or []) + [answer]] + cite_button_updates(cs, simp)
+        earlier = [a.question for a in done or []]
+        for step in ask_turn_stream(engine, q, hist, progress, simp, earlier):
+            if isinstance(step, list):  # the model is still writing: only the chat changes
+                yield [gr.update(), step] + [gr.update()] * (len(outputs) - 2)
+                continue
+            hist, cs, answer = step
+            yield [hist, hist, cs, "", gr.update(value=write_answer_docx(answer), visible=True),
+                   list(done or []) + [answer]] + cite_button_updates(cs, simp)
 
     @guard
     def on_script(simp, done):
