@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from policyqa import ocr
+from policyqa import ocr, ocr_layout
 from policyqa.build import build_index
 from policyqa.config import load_settings
 from policyqa.embed import HashEmbedder
@@ -22,7 +22,8 @@ from policyqa.engine import Engine
 from policyqa.errors import LoadError
 from policyqa.index import load_index
 from policyqa.loaders import PAGE_SEPARATOR, load_file, page_of
-from policyqa.ocr import OcrLine, OcrOptions, page_text
+from policyqa.ocr import OcrOptions
+from policyqa.ocr_layout import OcrLine, page_text
 from tests.test_formats import make_pdf
 
 PIL = pytest.importorskip("PIL")
@@ -270,7 +271,7 @@ def test_rows_of_a_skewed_scan_stay_apart() -> None:
 
     lines = [skewed("第一行", 0), skewed("第二行", 55), skewed("第三行", 110)]
     assert page_text(lines[::-1])[0] == "第一行第二行第三行"  # one paragraph, rows in order
-    assert [len(r) for r in ocr._rows(lines)] == [1, 1, 1]
+    assert [len(r) for r in ocr_layout._rows(lines)] == [1, 1, 1]
 
     def half(text: str, x: int, y: int) -> OcrLine:  # a box of 500 px starting at x on a line through (0, y)
         y0 = y + round(x * 0.0524)

@@ -88,7 +88,8 @@ from .containers import DOCX, check_ooxml
 from .decoding import decode_bytes, decode_html, normalize_newlines, plain_html_text
 from .containers import short_error as _short
 from .errors import LoadError
-from .ocr import IMAGE_FORMATS, OcrError, OcrOptions, OcrPage, image_frames, page_text, recognise_pages, save_layout
+from .ocr import IMAGE_FORMATS, OcrError, OcrOptions, OcrPage, image_frames, recognise_pages, save_layout
+from .ocr_layout import page_text
 from .office_convert import read_legacy_word
 from .spreadsheets import read_csv, read_xlsx, table_lines
 from .types import SourceFile
