@@ -113,6 +113,7 @@ def test_image_only_pdf_is_indexed_found_and_cited_by_page(built) -> None:
     assert data.manifest.files["scan.pdf"]["ocr_pages"] == [1, 2]
     hits = engine.search("标准化学校建设").hits
     assert hits and hits[0].chunk.source == "scan.pdf"
+    assert hits[0].page == 2 and hits[0].to_json()["page"] == 2  # where its best sentence is
     answer = engine.ask("完成多少所标准化学校建设？")
     cited = [c for c in answer.citations if c.source == "scan.pdf"]
     assert cited and cited[0].page == 2 and "第2页" in cited[0].where()

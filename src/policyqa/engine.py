@@ -128,6 +128,11 @@ class QueryVectors:
             self._items.clear()
 
 
+def _where(hit: Hit) -> int:
+    """Where a hit is on its page: its best sentence, else the passage's start."""
+    return hit.evidence_span[0] if hit.evidence_span else hit.chunk.start
+
+
 def _with_pages(answer: Answer, data: IndexData) -> Answer:
     """``answer`` with each citation's page (PDFs and scans; None for other files)."""
     cited = tuple(replace(c, page=data.page(c.source, c.start)) for c in answer.citations)
@@ -377,7 +382,8 @@ class Engine:
         passages are still returned, for a result list to show below a "not covered" note)."""
         data = self.data
         query = self._query(query)
-        return self._verdict(self._search(data, query, k, filters), data)
+        result = self._verdict(self._search(data, query, k, filters), data)
+        return replace(result, hits=tuple(replace(h, page=data.page(h.chunk.source, _where(h))) for h in result.hits))
 
     def _verdict(self, result: SearchResult, data: IndexData, expansion: tuple[Phrase, ...] | None = None) -> SearchResult:
         if result.abstained or not self.off_topic(result, expansion, data):

@@ -99,6 +99,7 @@ class Hit:
     # Best-matching sentence of the chunk: its similarity to the query and its span.
     evidence_score: float | None = None
     evidence_span: Span | None = None
+    page: int | None = None  # 1-based page of a PDF or scan where the passage starts
 
     def to_json(self) -> dict[str, Any]:
         c = self.chunk
@@ -117,6 +118,7 @@ class Hit:
             "dense_rank": self.dense_rank,
             "evidence_score": None if self.evidence_score is None else round(float(self.evidence_score), 6),
             "evidence_span": None if self.evidence_span is None else list(self.evidence_span),
+            "page": self.page,
         }
 
 
