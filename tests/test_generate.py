@@ -48,6 +48,7 @@ class Stub:
         self.reply: Callable[[dict], str] = lambda body: first_sentence(passages_in(body)[1]) + "[1]"
         self.status = 200
         self.delay = 0.0
+        self.chunk_delay = 0.0  # seconds between streamed pieces (to watch a page stream)
         self.raw: str | None = None
         self.requests: list[dict] = []
 
@@ -80,6 +81,7 @@ def stub():
                 chunk = {"choices": [{"delta": {"content": text[i:i + 7]}}]}
                 self.wfile.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
                 self.wfile.flush()
+                time.sleep(state.chunk_delay)
             self.wfile.write(b"data: [DONE]\n\n")
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
