@@ -61,8 +61,9 @@ def cases_for(engine: Engine, query: str, rng: random.Random, strangers: list[st
         return []
     passages = {p.n: p for p in passages_of(engine.search(query).hits, engine.settings.llm_passages)}
     cases = []
+    segments = answer_segments(answer)
     for c in answer.citations:
-        segment = answer_segments(answer)[c.n].strip()
+        segment = segments[c.n].strip()
         home = [n for n, p in passages.items() if p.hit.chunk.source == c.source
                 and p.hit.chunk.start <= c.start and c.end <= p.hit.chunk.end]
         if not home or len(segment) < 8:

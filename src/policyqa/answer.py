@@ -29,7 +29,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from .text import bigrams, compact, has_cjk, sentence_spans, strip_question_words
+from .text import arabic_numbers, bigrams, compact, has_cjk, sentence_spans, strip_question_words
 from .types import Answer, Citation, Hit
 
 NOT_FOUND = "文档中没有找到与该问题相关的内容。"
@@ -42,7 +42,6 @@ CLOSE_TO_BEST = 0.03  # keep picks whose score is within this of the best one
 NEAR_DUPLICATE = 0.6  # bigram Jaccard above which two sentences count as the same
 
 _CLAUSE_END = re.compile(r"[，,、：:]")
-_NUMBER = re.compile(r"[0-9０-９]+(?:[.．][0-9０-９]+)?")
 _MARKER = re.compile(r"\[(\d+)\]")
 # a value or name left to fill in: "××× 县", "达到xx%", "新建x所"
 _PLACEHOLDER = re.compile(r"[×＊*]{2,}|(?<![A-Za-z])[xX]{1,4}(?![A-Za-z])\s*(?=[%％‰所个名人次元万亿项年月日家座班倍])")
@@ -472,11 +471,6 @@ def build_answer(
     return Answer(question, False, ("\n" if several_docs else "").join(parts), tuple(citations))
 
 
-def _numbers(text: str) -> list[str]:
-    table = str.maketrans("０１２３４５６７８９．", "0123456789.")
-    return [m.group().translate(table) for m in _NUMBER.finditer(text)]
-
-
 def answer_segments(answer: Answer) -> dict[int, str]:
     """The answer text before each ``[n]`` marker (without any 《title》： prefix)."""
     segments: dict[int, str] = {}
@@ -508,8 +502,8 @@ def check_citations(answer: Answer, source_text: Callable[[str], str]) -> list[s
             continue
         if real != c.text:
             problems.append(f"[{c.n}] text differs from {c.source}[{c.start}:{c.end}]")
-        cited = set(_numbers(c.text))
-        for num in _numbers(segments.get(c.n, "")):
+        cited = set(arabic_numbers(c.text))
+        for num in arabic_numbers(segments.get(c.n, "")):
             if num not in cited:
                 problems.append(f"[{c.n}] number {num} is not in the cited sentence")
     return problems

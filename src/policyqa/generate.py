@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Sequence
 
 from .llm import ChatBackend, ChatMessage, LLMError
-from .text import bigrams, normalise, sentence_spans
+from .text import arabic_numbers, bigrams, normalise, sentence_spans
 from .types import Answer, Citation, Hit
 
 MIN_SUPPORT = 0.75
@@ -33,8 +33,6 @@ MIN_KEPT_SHARE = 0.5  # fewer verified sentences than this share of the reply: s
 
 _MARKERS = re.compile(r"\s*(?:\[\s*\d+(?:\s*[,，、]\s*\d+)*\s*\])+")
 _MARKER_NUMBERS = re.compile(r"\d+")
-_NUMBER = re.compile(r"[0-9０-９]+(?:[.．][0-9０-９]+)?")
-_WIDTH = str.maketrans("０１２３４５６７８９．", "0123456789.")
 
 SYSTEM_PROMPT = (
     "你是教育行政部门的文件助理。只根据用户给出的编号文段回答问题，尽量使用文段的原话，"
@@ -110,10 +108,6 @@ def without_markers(sentence: str) -> str:
     return _MARKERS.sub("", sentence).strip()
 
 
-def numbers(text: str) -> set[str]:
-    return {m.group().translate(_WIDTH) for m in _NUMBER.finditer(text)}
-
-
 def verify_sentence(sentence: str, passages: dict[int, Passage]) -> Verdict:
     """Whether ``sentence`` is supported by the passages it cites (module docstring)."""
     cited = cited_numbers(sentence)
@@ -124,7 +118,7 @@ def verify_sentence(sentence: str, passages: dict[int, Passage]) -> Verdict:
         return Verdict(sentence, cited, False, f"cites passage {unknown[0]}, which was not given")
     body = without_markers(sentence)
     source = "\n".join(passages[n].text for n in cited)
-    missing = sorted(numbers(body) - numbers(source))
+    missing = sorted(set(arabic_numbers(body)) - set(arabic_numbers(source)))
     if missing:
         return Verdict(sentence, cited, False, f"number {missing[0]} is not in the cited passages")
     grams = bigrams(body, cjk_only=True)
@@ -200,7 +194,7 @@ UNAVAILABLE_NOTICE = "模型服务暂不可用（{error}），以下为文件原
 class StreamEvent:
     """One step of a streamed answer: ``"token"`` (text as the model writes it), ``"sentence"``
     (a finished sentence and its verdict: shown as fact only when ``verdict.ok``), then one
-    ``"answer"`` (the final Answer, the same ``generated_answer`` returns)."""
+    ``"answer"`` (the final Answer)."""
 
     kind: str
     text: str = ""
@@ -218,8 +212,8 @@ def _finished_sentences(reply: str, done: bool) -> list[str]:
 def stream_answer(extract: Answer, hits: Sequence[Hit], chat: ChatBackend, limit: int,
                   source_text: Callable[[str], str]) -> Iterator[StreamEvent]:
     """The model's answer as it is written, each sentence verified as soon as it is complete,
-    ending with the final answer (``generated_answer``'s rules: the extract with a notice when
-    too little survives or the server fails). A declined question never reaches the model."""
+    ending with the final answer: the verified one, or the extract with a notice when too little
+    survives or the server fails. A declined question never reaches the model."""
     if extract.abstained:
         yield StreamEvent("answer", answer=extract)
         return
@@ -248,11 +242,3 @@ def _final(extract: Answer, reply: str, passages: Sequence[Passage], source_text
     if not result.text:
         return replace(extract, notice="" if says_not_covered(reply) else FALLBACK_NOTICE, unverified=unverified)
     return Answer(extract.question, False, result.text, result.citations, generator="llm", unverified=unverified)
-
-
-def generated_answer(extract: Answer, hits: Sequence[Hit], chat: ChatBackend, limit: int,
-                     source_text: Callable[[str], str]) -> Answer:
-    """The model's answer over the top ``limit`` hits, verified, or ``extract`` (the
-    extractive answer) with a notice saying why not."""
-    events = list(stream_answer(extract, hits, chat, limit, source_text))
-    return events[-1].answer

@@ -220,3 +220,13 @@ def parse_number(s: str) -> float | None:
     if re.fullmatch(r"\d+(?:\.\d+)?", s):
         return float(s)
     return cn_number(s)
+
+
+_ARABIC_NUMBER = re.compile(r"[0-9０-９]+(?:[.．][0-9０-９]+)?")
+_DIGIT_WIDTH = str.maketrans("０１２３４５６７８９．", "0123456789.")
+
+
+def arabic_numbers(text: str) -> list[str]:
+    """The Arabic-digit numbers written in ``text`` (full or half width, decimals), half-width,
+    in order: what the answer checks compare between a sentence and its source."""
+    return [m.group().translate(_DIGIT_WIDTH) for m in _ARABIC_NUMBER.finditer(text)]

@@ -144,8 +144,11 @@ def streaming_message(written: str, verdicts: Sequence) -> dict:
             parts.append(f'<span class="pqa-ok" title="已与所引原文核对">✓ {esc(v.sentence)}</span>')
         else:
             parts.append(f'<del class="pqa-bad" title="未通过核对：{esc(v.reason)}">{esc(v.sentence)}</del>')
-    done = sum(len(v.sentence) for v in verdicts)
-    rest = written.strip()[done:] if verdicts else written.strip()
+    rest = written.strip()
+    for v in verdicts:  # what follows the last finished sentence (markers may have moved)
+        at = rest.find(v.sentence[:8])
+        rest = rest[at + len(v.sentence):] if at >= 0 else rest[len(v.sentence):]
+    rest = rest.strip()
     tail = f'<span class="pqa-pending" style="color:#888">{esc(rest)}…</span>' if rest else ""
     note = '<div class="pqa-notice">模型生成中，每句写完即与原文核对；未通过的句子不作为答案。</div>'
     return {"role": "assistant", "content": note + " ".join(parts) + tail}

@@ -34,6 +34,7 @@ from starlette.routing import Route
 from ..config import Settings
 from ..errors import PolicyQAError
 from ..generate import StreamEvent
+from ..types import Filters
 from .common import make_filters, query_input, required, within
 from .protocol import EngineLike
 
@@ -116,22 +117,26 @@ class RateLimit:
 # ---------------------------------------------------------------------------- request bodies
 
 
-class SearchRequest(BaseModel):
+class Filtered(BaseModel):
+    """The filters search and ask share."""
+
+    doc_type: str = ""
+    year: int | None = None
+    region: str = ""
+    doc_id: str = ""
+
+    def filters(self) -> Filters | None:
+        return make_filters(self.doc_type, self.year, self.region, self.doc_id)
+
+
+class SearchRequest(Filtered):
     query: str
     k: int | None = Field(None, description="results (default: the k setting)")
-    doc_type: str = ""
-    year: int | None = None
-    region: str = ""
-    doc_id: str = ""
 
 
-class AskRequest(BaseModel):
+class AskRequest(Filtered):
     question: str
     history: list[str] = Field(default_factory=list, description="the conversation's earlier questions, oldest first")
-    doc_type: str = ""
-    year: int | None = None
-    region: str = ""
-    doc_id: str = ""
 
 
 class CompareRequest(BaseModel):
@@ -174,23 +179,23 @@ class RestApi:
     # --- the routes
     def search(self, body: SearchRequest) -> dict:
         query = query_input(self.engine, body.query, "请输入检索内容（query）。", "检索内容")
-        filters = make_filters(body.doc_type, body.year, body.region, body.doc_id)
-        return self.engine.search(query, k=body.k, filters=filters).to_json()
+        return self.engine.search(query, k=body.k, filters=body.filters()).to_json()
+
+    def _asked(self, body: AskRequest) -> tuple[str, Filters | None, list[str]]:
+        """The question, its filters and its last 10 earlier questions, checked (before a
+        stream starts, so a bad request is a 400, not a broken stream)."""
+        question = query_input(self.engine, body.question, "请输入问题（question）。", "问题")
+        history = [within(h, self.engine.settings.max_query_chars, "历史问题") for h in body.history[-10:]]
+        return question, body.filters(), history
 
     def ask(self, body: AskRequest) -> dict:
-        question = query_input(self.engine, body.question, "请输入问题（question）。", "问题")
-        filters = make_filters(body.doc_type, body.year, body.region, body.doc_id)
-        history = [within(h, self.engine.settings.max_query_chars, "历史问题") for h in body.history[-10:]]
-        return self.engine.ask(question, filters=filters, history=history).to_json()
+        return self.engine.ask(*self._asked(body)).to_json()
 
     def ask_stream(self, body: AskRequest) -> StreamingResponse:
         """Server-sent events: ``token`` (the model's text as written), ``sentence`` (a finished
         sentence: ``{"text", "verified", "reason"}``; only verified ones are facts), then one
         ``answer`` (the ``/ask`` object). Without a chat model, just the ``answer``."""
-        question = query_input(self.engine, body.question, "请输入问题（question）。", "问题")
-        filters = make_filters(body.doc_type, body.year, body.region, body.doc_id)
-        history = [within(h, self.engine.settings.max_query_chars, "历史问题") for h in body.history[-10:]]
-        events = self.engine.ask_stream(question, filters=filters, history=history)
+        events = self.engine.ask_stream(*self._asked(body))
         return StreamingResponse((_sse(e) for e in events), media_type="text/event-stream")
 
     def compare(self, body: CompareRequest) -> dict:
