@@ -15,6 +15,13 @@ Reports, per variant kind, how many the verifier accepts, then precision and rec
 "accepted" for the correct ones, and the time one verification takes.
 
     python eval/verifier_eval.py eval/dev.jsonl eval/answer_extra.jsonl eval/answer_blind*.jsonl
+
+``--labelled FILE`` scores a hand-written set instead (no index needed): lines of
+``{"passage", "sentence", "label": "supported"|"unsupported", "kind"}``, the sentence citing
+the passage as ``[1]`` — e.g. eval/verifier_paraphrase.jsonl, free paraphrases a model might
+write, written blind.
+
+    python eval/verifier_eval.py --labelled eval/verifier_paraphrase.jsonl
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ from pathlib import Path
 from policyqa.answer import answer_segments
 from policyqa.config import load_settings
 from policyqa.engine import Engine
-from policyqa.generate import passages_of, verify_sentence
+from policyqa.generate import Passage, passages_of, verify_sentence
+from policyqa.types import Chunk, DocMeta, Hit
 
 REPORTING = "文件提出，"
 
@@ -83,19 +91,40 @@ def cases_for(engine: Engine, query: str, rng: random.Random, strangers: list[st
     return cases
 
 
+def labelled_cases(path: Path) -> list[tuple[str, str, dict]]:
+    """(kind, sentence, passages) of a hand-labelled set; supported sentences count as
+    "correct" and every unsupported kind keeps its own name."""
+    cases = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line) if line.strip() else {}
+        if "sentence" not in row:
+            continue
+        chunk = Chunk(0, row.get("file", "?"), row.get("file", "?"), 0, len(row["passage"]), row["passage"],
+                      "", (), DocMeta())
+        kind = "correct" if row["label"] == "supported" else row["kind"]
+        cases.append((kind, row["sentence"], {1: Passage(1, Hit(chunk, 0.0))}))
+    return cases
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("sets", nargs="+", type=Path)
+    ap.add_argument("sets", nargs="*", type=Path)
+    ap.add_argument("--labelled", type=Path, help="a hand-labelled set of sentences instead of the query sets")
     ap.add_argument("--index-dir", type=Path)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    rng = random.Random(args.seed)
-    engine = Engine.open(load_settings(index_dir=args.index_dir))
-    cases: list[tuple[str, str, dict]] = []
-    strangers: list[str] = []
-    for q in load(args.sets):
-        cases += cases_for(engine, q["query"], rng, strangers)
+    if args.labelled:
+        cases = labelled_cases(args.labelled)
+    elif args.sets:
+        rng = random.Random(args.seed)
+        engine = Engine.open(load_settings(index_dir=args.index_dir))
+        cases = []
+        strangers: list[str] = []
+        for q in load(args.sets):
+            cases += cases_for(engine, q["query"], rng, strangers)
+    else:
+        ap.error("give query sets, or --labelled FILE")
     accepted: Counter[str] = Counter()
     total: Counter[str] = Counter()
     t0 = time.perf_counter()

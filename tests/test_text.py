@@ -20,6 +20,7 @@ from policyqa.text import (
     is_cjk_query,
     matching_copy,
     normalise,
+    number_mentions,
     parse_number,
     sentence_spans,
     strip_question_words,
@@ -169,3 +170,17 @@ def test_parse_number_reads_both_scripts() -> None:
     assert parse_number(" 95.5 ") == 95.5
     assert parse_number("九十五点五") == 95.5
     assert parse_number("9x") is None
+
+
+@pytest.mark.parametrize("text, mentions", [
+    ("68%、35%和10%", [(68, "%"), (35, "%"), (10, "%")]),
+    ("百分之六十八点五", [(68.5, "%")]),
+    ("百分之五", [(5, "%")]),
+    ("一九八〇年和二0一一年", [(1980, "年"), (2011, "年")]),
+    ("深化三项改革，实行四个强化", [(3, "项"), (4, "个")]),
+    ("計劃實施項目60個，投資5.8億元", [(60, "个"), (5.8, "亿")]),
+    ("进一步提高，三统一，十分重要，一个根本任务", []),
+    ("约三万干着各种职业", [(30000, "")]),
+])
+def test_number_mentions(text, mentions) -> None:
+    assert sorted((m.value, m.unit) for m in number_mentions(text)) == sorted((float(v), u) for v, u in mentions)

@@ -10,11 +10,13 @@ few survive the caller shows the extractive answer instead.
 The rule a sentence must pass (``verify_sentence``), on its text without the markers:
 
 1. it cites at least one passage, and only passages that were given;
-2. every number in it (Arabic digits, full or half width, decimals) appears in a cited passage;
-3. its content is the passages' own: of its CJK character bigrams at least ``MIN_SUPPORT``
-   occur in the cited passages, and no run of more than ``MAX_NEW_RUN`` consecutive bigrams
-   is absent from them (a claim of five or more new characters fails, wherever it stands).
-   A sentence with no CJK bigram (an English sentence) cannot be checked this way and fails.
+2. every number in it appears in a cited passage with the same value and unit, in either
+   script (text.number_mentions: 90% = 百分之九十, 1981年 = 一九八一年, 五项 ≠ 三项, 18所 ≠ 18个);
+3. its content is the passages' own: with an opening attribution ("报告指出，", "根据规划，")
+   and the numbers set aside, of its CJK character bigrams at least ``MIN_SUPPORT`` occur in
+   the cited passages, and no run of more than ``MAX_NEW_RUN`` consecutive bigrams is absent
+   from them (a claim of five or more new characters fails, wherever it stands). A sentence
+   with no CJK bigram (an English sentence) cannot be checked this way and fails.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Sequence
 
 from .llm import ChatBackend, ChatMessage, LLMError
-from .text import arabic_numbers, bigrams, normalise, sentence_spans
+from .text import bigrams, normalise, sentence_spans, unsupported_numbers, without_numbers
 from .types import Answer, Citation, Hit
 
 MIN_SUPPORT = 0.75
@@ -97,6 +99,22 @@ def split_reply(reply: str) -> list[str]:
     return sentences
 
 
+# "报告指出，" "根据规划，" "该方案要求": how a model attributes a sentence to its source. The
+# frame claims nothing of its own, so its words are not looked for in the passage.
+_FRAME = re.compile(
+    r"^(?:(?:据|根据|按照|依照)(?:该|这份|这一|本|此)?(?:文件|报告|规划|计划|方案|材料|通知|意见|纲要|文段|资料|部署|安排|要求)"
+    r"(?:中|所述|的)?(?:提出|指出|明确|要求|强调|所说|描述|提到|显示|规定|表示)?"
+    r"|(?:该|这份|这一|本|此)?(?:文件|报告|规划|计划|方案|材料|通知|意见|纲要|文段|资料)"
+    r"(?:中|还|也|又|同时|进一步)?(?:提出|指出|明确|要求|强调|称|说|描述|提到|显示|规定|表示|认为|写道|介绍|部署|列举|引述))"
+    r"[，,：:]?"
+)
+
+
+def without_frame(body: str) -> str:
+    """The sentence without an opening attribution to its source (``_FRAME``)."""
+    return body[m.end():] if (m := _FRAME.match(body)) and m.end() < len(body) else body
+
+
 def cited_numbers(sentence: str) -> tuple[int, ...]:
     found: list[int] = []
     for m in _MARKERS.finditer(sentence):
@@ -118,13 +136,14 @@ def verify_sentence(sentence: str, passages: dict[int, Passage]) -> Verdict:
         return Verdict(sentence, cited, False, f"cites passage {unknown[0]}, which was not given")
     body = without_markers(sentence)
     source = "\n".join(passages[n].text for n in cited)
-    missing = sorted(set(arabic_numbers(body)) - set(arabic_numbers(source)))
+    missing = unsupported_numbers(body, source)
     if missing:
-        return Verdict(sentence, cited, False, f"number {missing[0]} is not in the cited passages")
-    grams = bigrams(body, cjk_only=True)
+        n = missing[0]
+        return Verdict(sentence, cited, False, f"number {n.value:g}{n.unit} is not in the cited passages")
+    grams = bigrams(without_numbers(without_frame(body)), cjk_only=True)
     if not grams:
         return Verdict(sentence, cited, False, "no Chinese text to check against the passages")
-    known = set(bigrams(source, cjk_only=True))
+    known = set(bigrams(without_numbers(source), cjk_only=True))
     hits = [g in known for g in grams]
     support = sum(hits) / len(hits)
     run = _longest_false_run(hits)

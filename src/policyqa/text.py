@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 
 from .types import Span
@@ -230,3 +231,85 @@ def arabic_numbers(text: str) -> list[str]:
     """The Arabic-digit numbers written in ``text`` (full or half width, decimals), half-width,
     in order: what the answer checks compare between a sentence and its source."""
     return [m.group().translate(_DIGIT_WIDTH) for m in _ARABIC_NUMBER.finditer(text)]
+
+
+
+_CN_ZEROS = str.maketrans({"○": "〇", "0": "〇", "０": "〇"})
+# A year or code written digit by digit (一九八〇, 二0一一: the 0 is often typed as a Latin zero or ○).
+_CN_DIGIT_LIST = re.compile(r"[零〇○一二三四五六七八九][零〇○0０一二三四五六七八九]{1,7}(?![十百千万亿])")
+_CN_NUMBER = re.compile(CN_NUMERAL)
+# One numeral character counts as a number only before a measure word (五项改革, 三所学校)
+# or after 百分之: elsewhere 一、十 and the like are parts of words (进一步, 十分, 三统一).
+_CLASSIFIERS = "个项所名人条次类批家级年月日天届期大种支座位篇件份倍台辆亩番课周岁"
+_SINGLE_CN = re.compile(rf"(?<![零〇一二两三四五六七八九十百千万亿])[二两三四五六七八九](?=[{_CLASSIFIERS}])"
+                        r"|(?<=翻)一(?=番)"  # 翻一番 (doubling) against 翻两番
+                        r"|(?<=[百千]分之)[一二两三四五六七八九十](?![零〇一二两三四五六七八九十百千万亿点])")
+_APPROXIMATE = "多余几"
+# What may follow a number as its unit; any other character after it is not part of it.
+_UNITS = frozenset(_CLASSIFIERS + "万亿元米吨斤克平公%‰")
+
+
+@dataclass(frozen=True)
+class NumberMention:
+    """A number written in text: its value and the unit right after it ("%" for 百分之…,
+    else the next CJK character; "" for none)."""
+
+    value: float
+    unit: str
+
+
+def number_mentions(text: str) -> list[NumberMention]:
+    """Every number in ``text``, Arabic or Chinese (68%、百分之六十八 → 68 %; 一九八〇年 →
+    1980 年; 五项 → 5 项), in no particular order: what a generated sentence and its sources
+    are compared by, so that writing a figure in the other script is no change and changing
+    it, or what it counts, is. A lone numeral character counts only where ``_SINGLE_CN`` says."""
+    text = normalise(text)  # 萬 → 万, 個 → 个, full-width digits
+    return [NumberMention(v, _unit(text, a, b)) for a, b, v in _numbers(text)]
+
+
+# Stands for any number in ``without_numbers``: a CJK-range character no text uses (a
+# hexagram), so "十八所" and "18所" both give the bigram "䷀所".
+NUMBER_PLACEHOLDER = "\u4dc0"
+
+
+def without_numbers(text: str) -> str:
+    """``text`` folded (``normalise``), each number ``number_mentions`` finds replaced by
+    ``NUMBER_PLACEHOLDER``: the wording left once the figures are checked on their own."""
+    text = normalise(text)
+    for a, b, _v in sorted(_numbers(text), reverse=True):
+        text = text[:a] + NUMBER_PLACEHOLDER + text[b:]
+    return text
+
+
+def _numbers(text: str) -> list[tuple[int, int, float]]:
+    """(start, end, value) of the numbers of a folded text."""
+    found: list[tuple[int, int, float]] = []
+    rest = text
+    for m in _CN_DIGIT_LIST.finditer(text):
+        digits = m.group().translate(_CN_ZEROS)
+        found.append((m.start(), m.end(), float("".join(str(_DIGITS[ch]) for ch in digits))))
+        rest = rest[:m.start()] + " " * len(m.group()) + rest[m.end():]
+    for m in _ARABIC_NUMBER.finditer(rest):
+        found.append((m.start(), m.end(), float(m.group().translate(_DIGIT_WIDTH))))
+    for m in _CN_NUMBER.finditer(rest):
+        if len(m.group()) >= 2 and (v := cn_number(m.group())) is not None:
+            found.append((m.start(), m.end(), v))
+    for m in _SINGLE_CN.finditer(rest):
+        found.append((m.start(), m.end(), float(_DIGITS.get(m.group(), 10))))
+    return found
+
+
+def _unit(text: str, start: int, end: int) -> str:
+    if text[max(0, start - 3):start] in ("百分之", "千分之"):
+        return "%" if text[start - 3] == "百" else "‰"
+    after = text[end:end + 3].lstrip(" ")
+    after = after.lstrip(_APPROXIMATE)  # 三千多万 counts 万
+    return after[:1] if after[:1] in _UNITS else ""
+
+
+def unsupported_numbers(sentence: str, source: str) -> list[NumberMention]:
+    """The sentence's numbers that the source does not state with the same value and unit (a
+    mention without a unit on either side matches on the value alone)."""
+    stated = [(round(n.value, 6), n.unit) for n in number_mentions(source)]
+    return [n for n in number_mentions(sentence)
+            if not any(v == round(n.value, 6) and (u == n.unit or not u or not n.unit) for v, u in stated)]
