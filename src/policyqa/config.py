@@ -81,6 +81,9 @@ class RetrievalSettings:
     rerank_model: str | None = None
     rerank_api_key: str | None = None
     rerank_candidates: int = 20
+    # Decline when the reranker's best score is under this; None = the configuration's
+    # calibration (data/calibration.toml, "<model>+rerank:<rerank_model>"), if it has one.
+    abstain_rerank: float | None = None
 
 
 @dataclass(frozen=True)

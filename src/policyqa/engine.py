@@ -47,7 +47,7 @@ from .index import CURRENT, IndexData, Manifest, check_model, load_index, tidy_i
 from .library import add_file, remove_file
 from .llm import ChatBackend, chat_backend
 from .precedents import Draft, PrecedentResults, find_precedents
-from .calibration import calibration_for
+from .calibration import Calibration, calibration_for
 from .rerank import RerankBackend, rerank_backend, reranked
 from .search import (SearchParams, evidence_vector, expand, is_off_topic, lexical_side, query_text, search, translate,
                      unknown_words, without_words)
@@ -62,6 +62,15 @@ def _noop(_event: ProgressEvent) -> None:
     pass
 
 
+def calibration(s: Settings) -> Calibration:
+    """The calibration of this configuration: the embedding model, and the reranker if one is set."""
+    return calibration_for(s.model, s.rerank_model if s.rerank_url else None)
+
+
+def rerank_threshold(s: Settings) -> float | None:
+    return s.abstain_rerank if s.abstain_rerank is not None else calibration(s).abstain_rerank
+
+
 def search_params(s: Settings, k: int | None = None) -> SearchParams:
     return SearchParams(
         k=k or s.k,
@@ -69,8 +78,8 @@ def search_params(s: Settings, k: int | None = None) -> SearchParams:
         rrf_k=s.rrf_k,
         dense_weight=s.dense_weight,
         lexical_weight=s.lexical_weight,
-        abstain_cjk=s.abstain_cjk if s.abstain_cjk is not None else calibration_for(s.model).abstain_cjk,
-        abstain_other=s.abstain_other if s.abstain_other is not None else calibration_for(s.model).abstain_other,
+        abstain_cjk=s.abstain_cjk if s.abstain_cjk is not None else calibration(s).abstain_cjk,
+        abstain_other=s.abstain_other if s.abstain_other is not None else calibration(s).abstain_other,
     )
 
 
@@ -402,7 +411,9 @@ class Engine:
         with self.limit_threads():
             qvec = self.query_vector(query)
             result = search(data, qvec, query, params, filters, lexical.result())
-        return reranked(result, self.reranker, wanted) if self.reranker else result
+        if not self.reranker:
+            return result
+        return reranked(result, self.reranker, wanted, rerank_threshold(self.settings))
 
     def off_topic(self, result: SearchResult, expansion: tuple[Phrase, ...] | None = None,
                   data: IndexData | None = None) -> bool:
@@ -412,7 +423,7 @@ class Engine:
         data = data or self.data
         margin = self.settings.off_topic_margin
         if margin is None:
-            margin = calibration_for(self.settings.model).off_topic_margin
+            margin = calibration(self.settings).off_topic_margin
         if margin is None or result.abstained or not result.hits or not is_cjk_query(result.query):
             return False
         if expansion is None:

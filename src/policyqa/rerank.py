@@ -2,10 +2,12 @@
 Xinference serve (bge-reranker and the like): the top candidates of a search are reordered by
 its scores before the result is cut to ``k``, judged and answered from.
 
-The abstain verdict is not the reranker's: it stays the embedding model's calibrated evidence
-threshold (``calibration.py``), which reordering does not change, since it is taken over the
-best evidence of the candidates. A reranker-specific threshold would need a calibration fitted
-with that reranker. A failing reranker is logged and the search keeps its own order.
+Abstaining is calibrated per configuration (``calibration.py``): the embedding model's evidence
+threshold always applies (reordering does not change it: it is taken over the best evidence of
+the candidates), and a calibration fitted with this reranker (eval/calibrate.py --rerank-url)
+adds ``abstain_rerank``: a query whose best reranked candidate scores under it is declined too.
+Without one the reranker only reorders. A failing reranker is logged, the search keeps its own
+order and its verdict.
 """
 
 from __future__ import annotations
@@ -61,18 +63,22 @@ class RerankBackend:
         return [by_index[i] for i in range(len(documents))]
 
 
-def reranked(result: SearchResult, backend: RerankBackend, k: int) -> SearchResult:
-    """``result`` with its hits reordered by the reranker and cut to ``k``; as it was (cut to
+def reranked(result: SearchResult, backend: RerankBackend, k: int, abstain_below: float | None = None) -> SearchResult:
+    """``result`` with its hits reordered by the reranker and cut to ``k``, and declined when
+    ``abstain_below`` is given and the best reranker score is under it; as it was (cut to
     ``k``) when the reranker fails."""
     hits: list[Hit] = list(result.hits)
-    if len(hits) > 1:
-        try:
-            scores = backend.scores(result.query, [h.chunk.text for h in hits])
-            order = sorted(range(len(hits)), key=lambda i: -scores[i])
-            hits = [replace(hits[i], score=scores[i]) for i in order]
-        except RerankError as e:
-            log.warning("reranking skipped: %s", e)
-    return replace(result, hits=tuple(hits[:k]))
+    if not hits:
+        return result
+    try:
+        scores = backend.scores(result.query, [h.chunk.text for h in hits])
+    except RerankError as e:
+        log.warning("reranking skipped: %s", e)
+        return replace(result, hits=tuple(hits[:k]))
+    order = sorted(range(len(hits)), key=lambda i: -scores[i])
+    hits = [replace(hits[i], score=scores[i]) for i in order]
+    declined = abstain_below is not None and hits[0].score < abstain_below
+    return replace(result, hits=tuple(hits[:k]), abstained=result.abstained or declined)
 
 
 def rerank_backend(settings) -> RerankBackend | None:
