@@ -7,8 +7,11 @@ from __future__ import annotations
 import difflib
 import io
 import json
+import os
 import random
 import struct
+import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -164,10 +167,10 @@ def test_a_rebuild_reads_ocr_from_the_cache(built, monkeypatch) -> None:
     mtimes = [f.stat().st_mtime_ns for f in files]
     (cache / f"{'0' * 64}.json").write_text("{}", encoding="utf-8")  # a file gone from the corpus
 
-    def no_ocr(task, timeout_s):
+    def no_ocr(self, task, timeout_s):
         raise AssertionError("OCR ran again")
 
-    monkeypatch.setattr(ocr, "run_page", no_ocr)
+    monkeypatch.setattr(ocr.OcrWorker, "run", no_ocr)
     summary = build_index(settings, HashEmbedder(dim=128))  # no previous index: every file parsed
     assert summary.files == 3
     assert load_index(settings.index_dir).text("scan.pdf") == engine.data.text("scan.pdf")
@@ -206,14 +209,9 @@ def test_a_page_past_the_time_limit_is_reported_and_the_rest_indexed(tmp_path: P
     corpus.mkdir()
     draw_page(PAGE1).save(corpus / "slow.png")
     (corpus / "plan.txt").write_text("某市教育局2022年工作总结\n校园足球活动广泛开展。\n", encoding="utf-8")
-    worker = ocr.OcrWorker()  # its own process: the shared one stays warm for other tests
-    monkeypatch.setattr(ocr, "_WORKER", worker)
     settings = load_settings(env={}, corpus=corpus, index_dir=tmp_path / "index", model="hash:128",
                              ocr_page_timeout_s=0.05)
-    try:
-        summary = build_index(settings, HashEmbedder(dim=64))
-    finally:
-        worker.close()
+    summary = build_index(settings, HashEmbedder(dim=64))
     reasons = {s["source"]: s["reason"] for s in summary.skipped}
     assert "longer than 0.05 s" in reasons["slow.png"] and "ocr_page_timeout_s" in reasons["slow.png"]
     assert summary.files == 1
@@ -304,17 +302,17 @@ def test_with_ocr_off_scans_are_reported_and_bad_limits_refused(tmp_path: Path) 
 
 def test_a_scan_with_more_pages_than_the_limit_is_refused_before_any_ocr(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "long.pdf").write_bytes(image_pdf([draw_page(["一"]), draw_page(["二"]), draw_page(["三"])]))
-    monkeypatch.setattr(ocr, "run_page", lambda task, timeout_s: pytest.fail("OCR ran"))
+    monkeypatch.setattr(ocr.OcrWorker, "run", lambda self, task, timeout_s: pytest.fail("OCR ran"))
     with pytest.raises(LoadError) as e:
         load_file(tmp_path / "long.pdf", tmp_path, 10**8, OcrOptions(max_pages=2))
     assert e.value.source == "long.pdf" and "3 pages to OCR" in e.value.reason and "ocr_max_pages" in e.value.reason
 
 
 def test_an_engine_that_cannot_start_is_reported_and_not_cached(tmp_path: Path, monkeypatch) -> None:
-    def broken(task, timeout_s):
+    def broken(self, task, timeout_s):
         raise ocr.OcrError("the OCR engine cannot start: ImportError: no onnxruntime", of_file=False)
 
-    monkeypatch.setattr(ocr, "run_page", broken)
+    monkeypatch.setattr(ocr.OcrWorker, "run", broken)
     draw_page(["一行字"]).save(tmp_path / "page.png")
     with pytest.raises(LoadError, match="cannot start"):
         load_file(tmp_path / "page.png", tmp_path, 10**8, OcrOptions(cache_dir=tmp_path / "cache"))
@@ -331,3 +329,93 @@ def test_importing_loads_no_ocr_engine() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(ocr.__file__).parents[1])
     assert out.stdout.strip() == "[]" and ocr._ENGINE is None
+
+
+@pytest.fixture
+def spawned(monkeypatch) -> list:
+    """Every recognition process an ``OcrWorker`` starts during the test."""
+    procs: list = []
+    spawn = ocr.OcrWorker._spawn
+
+    def spy(self):
+        procs.append(spawn(self))
+        return procs[-1]
+
+    monkeypatch.setattr(ocr.OcrWorker, "_spawn", spy)
+    return procs
+
+
+def _gone(proc) -> bool:
+    """True when the process has exited and been reaped (its pid no longer exists)."""
+    try:
+        os.kill(proc.pid, 0)
+    except ProcessLookupError:
+        return proc.returncode is not None
+    return False
+
+
+def test_a_build_owns_its_ocr_worker_and_stops_it(tmp_path: Path, spawned) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    draw_page(PAGE1).save(corpus / "page.png")
+    settings = load_settings(env={}, corpus=corpus, index_dir=tmp_path / "index", model="hash:128")
+    assert build_index(settings, HashEmbedder(dim=64)).files == 1
+    assert len(spawned) == 1 and all(_gone(p) for p in spawned)
+
+
+def test_a_cancelled_build_stops_its_ocr_worker(tmp_path: Path, spawned) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for n in range(3):
+        draw_page([f"第{n + 1}页", *PAGE2]).save(corpus / f"p{n}.png")
+    settings = load_settings(env={}, corpus=corpus, index_dir=tmp_path / "index", model="hash:128")
+
+    class Cancel(Exception):
+        pass
+
+    def progress(event) -> None:
+        if "OCR p1.png" in (event.detail or ""):
+            raise Cancel  # (a web page's progress callback raises when the user cancels)
+
+    with pytest.raises(Cancel):
+        build_index(settings, HashEmbedder(dim=64), progress=progress)
+    assert spawned and all(_gone(p) for p in spawned)
+
+
+def test_closing_a_worker_stops_the_page_it_reads(spawned) -> None:
+    buf = io.BytesIO()
+    draw_page(PAGE1 + PAGE2).save(buf, "PNG")
+    worker = ocr.OcrWorker()
+    failed: list = []
+
+    def read() -> None:
+        try:
+            worker.run(("image", buf.getvalue(), 0, 0, 10**8), 600)
+        except ocr.OcrError as e:
+            failed.append(e.reason)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    deadline = time.monotonic() + 30
+    while not spawned and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker.close()
+    reader.join(10)
+    assert not reader.is_alive() and failed and "closed" in failed[0]
+    assert all(_gone(p) for p in spawned)
+    with pytest.raises(ocr.OcrError, match="closed"):  # a closed worker starts no process again
+        worker.run(("image", buf.getvalue(), 0, 0, 10**8), 600)
+    assert len(spawned) == 1
+
+
+def test_a_page_past_its_time_kills_the_process_and_the_next_page_gets_a_fresh_one(spawned) -> None:
+    buf = io.BytesIO()
+    draw_page(PAGE1).save(buf, "PNG")
+    task = ("image", buf.getvalue(), 0, 0, 10**8)
+    with ocr.OcrWorker() as worker:
+        with pytest.raises(ocr.OcrError, match="longer than 0.001 s"):
+            worker.run(task, 0.001)
+        assert _gone(spawned[0])
+        page = worker.run(task, 120)
+    assert "毛入园率" in "".join(ln.text for ln in page.lines)
+    assert len(spawned) == 2 and all(_gone(p) for p in spawned)

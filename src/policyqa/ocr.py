@@ -23,7 +23,6 @@
 
 from __future__ import annotations
 
-import atexit
 import io
 import json
 import os
@@ -34,7 +33,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -67,6 +66,8 @@ class OcrOptions:
     max_pixels: int = 60_000_000
     page_timeout_s: float = 120.0
     cache_dir: Path | None = None
+    # the recognition process this run owns (None: each call starts and closes its own)
+    worker: "OcrWorker | None" = field(default=None, compare=False, repr=False)
     # called with (page number, pages to recognise) before each page is recognised
     on_page: Callable[[int, int], None] | None = field(default=None, compare=False)
 
@@ -338,93 +339,108 @@ def _worker_main() -> None:
 
 
 class OcrWorker:
-    """One recognition process (a fresh interpreter), started on first use and killed
-    on a timeout (a fresh one starts for the next page)."""
+    """One recognition process (a fresh interpreter), started on first use and killed on a
+    page's timeout (a fresh one starts for the next page). Whoever runs OCR owns a worker and
+    closes it when done (``with OcrWorker() as worker:``); a closed worker starts no process,
+    and ``close`` from another thread stops a page being read at once (a cancelled build)."""
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen | None = None
-        self._lock = threading.Lock()
+        self._closed = False
+        self._pages = threading.Lock()  # one page at a time
+        self._state = threading.Lock()  # guards _proc/_closed (close may come from another thread)
+
+    def __enter__(self) -> "OcrWorker":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def run(self, task: tuple, timeout_s: float) -> OcrPage:
-        with self._lock:
+        with self._pages:
             return self._run(task, timeout_s)
 
     def _run(self, task: tuple, timeout_s: float) -> OcrPage:
-        if self._proc is None or self._proc.poll() is not None:
-            self._start()
-            self._ready()
-        proc = self._proc
+        proc = self._process()
         try:
             _send(proc.stdin, task)
             status, value = _recv(proc.stdout.fileno(), time.monotonic() + timeout_s)
         except TimeoutError:
-            self.close(kill=True)
+            self._stop(proc)
             raise OcrError(f"page took longer than {timeout_s:g} s (setting ocr_page_timeout_s)") from None
-        except (EOFError, OSError, pickle.UnpicklingError, struct.error):
-            self.close(kill=True)
+        except (EOFError, OSError, ValueError, pickle.UnpicklingError, struct.error):
+            self._stop(proc)
+            if self._closed:
+                raise OcrError(_CLOSED, of_file=False) from None
             raise OcrError("the OCR process stopped (out of memory or a crash)") from None
         if status != "ok":
             raise OcrError(value)
         return OcrPage.from_json(value)
 
-    def _ready(self) -> None:
-        """Wait for the new process to load its engine (not counted in any page's time)."""
+    def _process(self) -> subprocess.Popen:
+        """The running process, a fresh one started (and its engine loaded) if needed."""
+        with self._state:
+            if self._closed:
+                raise OcrError(_CLOSED, of_file=False)
+            proc, fresh = self._proc, False
+            if proc is None or proc.poll() is not None:
+                proc, fresh = self._spawn(), True
+                self._proc = proc
+        if fresh:
+            self._ready(proc)
+        return proc
+
+    def _ready(self, proc: subprocess.Popen) -> None:
+        """Wait for a new process to load its engine (not counted in any page's time)."""
         try:
-            status, value = _recv(self._proc.stdout.fileno(), time.monotonic() + _START_TIMEOUT_S)
+            status, value = _recv(proc.stdout.fileno(), time.monotonic() + _START_TIMEOUT_S)
         except TimeoutError:
-            self.close(kill=True)
+            self._stop(proc)
             raise OcrError(f"the OCR engine did not start within {_START_TIMEOUT_S} s", of_file=False) from None
-        except (EOFError, OSError, pickle.UnpicklingError, struct.error):
-            self.close(kill=True)
-            raise OcrError("the OCR process stopped while starting (out of memory or a crash)", of_file=False) from None
+        except (EOFError, OSError, ValueError, pickle.UnpicklingError, struct.error):
+            self._stop(proc)
+            reason = _CLOSED if self._closed else "the OCR process stopped while starting (out of memory or a crash)"
+            raise OcrError(reason, of_file=False) from None
         if status != "ready":
-            self.close(kill=True)
+            self._stop(proc)
             raise OcrError(value, of_file=False)
 
-    def _start(self) -> None:
+    def _spawn(self) -> subprocess.Popen:
         # this very package (not another installed copy), its folder on the path only while
         # the module is imported: the libraries it loads later come from the usual places
         folder = str(Path(__file__).resolve().parents[1])
         boot = (f"import sys; sys.path.insert(0, {folder!r}); import policyqa.ocr as m; "
                 f"sys.path.remove({folder!r}); m._worker_main()")
-        self._proc = subprocess.Popen([sys.executable, "-c", boot], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, close_fds=True)
+        return subprocess.Popen([sys.executable, "-c", boot], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, close_fds=True)
 
-    def close(self, kill: bool = False) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if kill:
-            proc.kill()
-        else:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
+    def _stop(self, proc: subprocess.Popen) -> None:
+        """Kill ``proc`` (a page past its time, a broken pipe); the next page starts a fresh one."""
+        with self._state:
+            if self._proc is proc:
+                self._proc = None
+        _kill(proc)
+
+    def close(self) -> None:
+        """Stop the process for good (killed: it holds nothing, results are written on this side)."""
+        with self._state:
+            self._closed = True
+            proc, self._proc = self._proc, None
+        if proc is not None:
+            _kill(proc)
+
+
+_CLOSED = "OCR stopped: its worker was closed (the build ended or was cancelled)"
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    proc.kill()
+    proc.wait()
+    for fh in (proc.stdin, proc.stdout):
         try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for fh in (proc.stdin, proc.stdout):
-            try:
-                fh.close()
-            except OSError:
-                pass
-
-
-_WORKER = OcrWorker()  # (no process until the first page)
-atexit.register(_WORKER.close)
-
-
-def run_page(task: tuple, timeout_s: float) -> OcrPage:
-    return _WORKER.run(task, timeout_s)
-
-
-def close_worker() -> None:
-    """Stop the recognition process (a build calls this when parsing is done: a server does
-    not keep the engine's memory between reindexes)."""
-    _WORKER.close()
+            fh.close()
+        except OSError:
+            pass
 
 
 def prune_cache(cache_dir: Path, keep: set[str]) -> list[str]:
@@ -535,11 +551,14 @@ def recognise_pages(kind: str, raw: bytes, sha256: str, pages: Sequence[int], op
     if cache.failure and cache.failure.get("timeout_s") == opts.page_timeout_s:
         raise OcrError(cache.failure["reason"])
     todo = [n for n in pages if n not in cache.pages]
+    if todo and opts.worker is None:
+        with OcrWorker() as worker:  # a caller reading one file: a worker for this file only
+            return recognise_pages(kind, raw, sha256, pages, replace(opts, worker=worker))
     for i, n in enumerate(todo):
         if opts.on_page:
             opts.on_page(i + 1, len(todo))
         try:
-            cache.pages[n] = run_page((kind, raw, n, dpi, opts.max_pixels), opts.page_timeout_s)
+            cache.pages[n] = opts.worker.run((kind, raw, n, dpi, opts.max_pixels), opts.page_timeout_s)
         except OcrError as e:
             reason = f"OCR of page {n + 1}: {e.reason}" if kind == "pdf" or len(pages) > 1 else e.reason
             if e.of_file:  # (an engine that cannot start is tried again next time)
