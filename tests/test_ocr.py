@@ -323,12 +323,12 @@ def test_importing_loads_no_ocr_engine() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, policyqa.loaders, policyqa.build, policyqa.ocr; "
+    code = ("import sys, policyqa.loaders, policyqa.build, policyqa.ocr, policyqa.ocr_worker; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "{'rapidocr_onnxruntime', 'onnxruntime', 'pypdfium2', 'PIL', 'cv2'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(ocr.__file__).parents[1])
-    assert out.stdout.strip() == "[]" and ocr._ENGINE is None
+    assert out.stdout.strip() == "[]"
 
 
 @pytest.fixture
@@ -390,7 +390,7 @@ def test_closing_a_worker_stops_the_page_it_reads(spawned) -> None:
 
     def read() -> None:
         try:
-            worker.run(("image", buf.getvalue(), 0, 0, 10**8), 600)
+            worker.run(ocr.PageTask("image", buf.getvalue(), 0, 0, 10**8), 600)
         except ocr.OcrError as e:
             failed.append(e.reason)
 
@@ -404,14 +404,14 @@ def test_closing_a_worker_stops_the_page_it_reads(spawned) -> None:
     assert not reader.is_alive() and failed and "closed" in failed[0]
     assert all(_gone(p) for p in spawned)
     with pytest.raises(ocr.OcrError, match="closed"):  # a closed worker starts no process again
-        worker.run(("image", buf.getvalue(), 0, 0, 10**8), 600)
+        worker.run(ocr.PageTask("image", buf.getvalue(), 0, 0, 10**8), 600)
     assert len(spawned) == 1
 
 
 def test_a_page_past_its_time_kills_the_process_and_the_next_page_gets_a_fresh_one(spawned) -> None:
     buf = io.BytesIO()
     draw_page(PAGE1).save(buf, "PNG")
-    task = ("image", buf.getvalue(), 0, 0, 10**8)
+    task = ocr.PageTask("image", buf.getvalue(), 0, 0, 10**8)
     with ocr.OcrWorker() as worker:
         with pytest.raises(ocr.OcrError, match="longer than 0.001 s"):
             worker.run(task, 0.001)
