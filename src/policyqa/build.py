@@ -300,7 +300,9 @@ def _reuse_from(previous: IndexData | None, settings: Settings):
 
     def reuse(sf):
         old = files.get(sf.source)
-        if old and old["sha256"] == sf.sha256 and sf.source in chunks:
+        # (a page OCR failed on, then or now, changes the text the same bytes give)
+        if (old and old["sha256"] == sf.sha256 and sf.source in chunks
+                and not old.get("ocr_failed") and "ocr_failed" not in sf.meta):
             return docs.get(sf.source, []), chunks[sf.source]
         return None
 
@@ -343,8 +345,8 @@ def _manifest(settings: Settings, dim: int, parsed: ParsedCorpus, skipped: list[
 
 
 def _page_fields(f: SourceFile) -> dict[str, list[int]]:
-    """Page starts of a paged file (PDF, image) and the pages read by OCR, for the manifest."""
-    return {key: json.loads(f.meta[key]) for key in ("pages", "ocr_pages") if key in f.meta}
+    """Page starts of a paged file (PDF, image), the pages read by OCR and those it failed on."""
+    return {key: json.loads(f.meta[key]) for key in ("pages", "ocr_pages", "ocr_failed") if key in f.meta}
 
 
 def _changes(previous: IndexData | None, parsed: ParsedCorpus) -> tuple[list[str], list[str], list[str]]:

@@ -11,7 +11,7 @@ from .ocr_images import image_frames
 from .ocr_types import IMAGE_FORMATS, OcrError, OcrPage, PageTask
 from .ocr_worker import OcrWorker
 
-__all__ = ["IMAGE_FORMATS", "OCR_CACHE", "OcrError", "OcrOptions", "OcrPage", "OcrWorker", "PageTask", "image_frames",
+__all__ = ["IMAGE_FORMATS", "OCR_CACHE", "OcrError", "OcrOptions", "OcrPage", "OcrWorker", "PageTask", "PagesRead", "image_frames",
            "prune_cache", "read_layout", "recognise_pages", "save_layout"]
 
 
@@ -37,26 +37,34 @@ def _cache_key(kind: str, opts: OcrOptions) -> dict[str, Any]:
     return {"kind": kind, "dpi": opts.dpi if kind == "pdf" else 0, "engine": "rapidocr-ppocrv4"}
 
 
-def recognise_pages(kind: str, raw: bytes, sha256: str, pages: Sequence[int], opts: OcrOptions) -> dict[int, OcrPage]:
-    """OCR ``pages`` (0-based) of a PDF (``kind="pdf"``) or image frames, through the cache."""
+@dataclass(frozen=True)
+class PagesRead:
+    """What OCR made of a file's pages: those recognised, and why each other one failed."""
+
+    pages: dict[int, OcrPage]
+    failed: dict[int, str] = field(default_factory=dict)
+
+
+def recognise_pages(kind: str, raw: bytes, sha256: str, pages: Sequence[int], opts: OcrOptions) -> PagesRead:
+    """OCR ``pages`` (0-based) of a PDF (``kind="pdf"``) or image frames, through the cache. A
+    page that fails (past its time limit, a crash, a corrupt frame) is listed in ``failed``
+    and not cached, so the next build tries it again; an engine that cannot start raises."""
     dpi = opts.dpi if kind == "pdf" else 0
     cache = OcrCache.open(opts.cache_dir, sha256, _cache_key(kind, opts))
-    if cache.failure and cache.failure.get("timeout_s") == opts.page_timeout_s:
-        raise OcrError(cache.failure["reason"])
     todo = [n for n in pages if n not in cache.pages]
     if todo and opts.worker is None:
         with OcrWorker() as worker:  # a caller reading one file: a worker for this file only
             return recognise_pages(kind, raw, sha256, pages, replace(opts, worker=worker))
+    failed: dict[int, str] = {}
     for i, n in enumerate(todo):
         if opts.on_page:
             opts.on_page(i + 1, len(todo))
         try:
             cache.pages[n] = opts.worker.run(PageTask(kind, raw, n, dpi, opts.max_pixels), opts.page_timeout_s)
         except OcrError as e:
-            reason = f"OCR of page {n + 1}: {e.reason}" if kind == "pdf" or len(pages) > 1 else e.reason
-            if e.of_file:  # (an engine that cannot start is tried again next time)
-                cache.failure = {"reason": reason, "timeout_s": opts.page_timeout_s}
-                cache.save()
-            raise OcrError(reason, e.of_file) from None
+            if not e.of_file:  # the engine's fault: every page would fail alike
+                raise
+            failed[n] = e.reason
+            continue
         cache.save()
-    return {n: cache.pages[n] for n in pages}
+    return PagesRead({n: cache.pages[n] for n in pages if n in cache.pages}, failed)

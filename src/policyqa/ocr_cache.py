@@ -21,7 +21,6 @@ class OcrCache:
     path: Path | None
     key: dict[str, Any]
     pages: dict[int, OcrPage] = field(default_factory=dict)
-    failure: dict[str, Any] | None = None
     layout: dict[str, Any] | None = None  # lines' spans in the file's text (``save_layout``)
 
     @classmethod
@@ -36,14 +35,13 @@ class OcrCache:
             return cache
         if data.get("version") == CACHE_VERSION and data.get("key") == key:
             cache.pages = {int(n): OcrPage.from_json(p) for n, p in data.get("pages", {}).items()}
-            cache.failure = data.get("failure")
             cache.layout = data.get("layout")
         return cache
 
     def save(self) -> None:
         if self.path is None:
             return
-        data = {"version": CACHE_VERSION, "key": self.key, "failure": self.failure, "layout": self.layout,
+        data = {"version": CACHE_VERSION, "key": self.key, "layout": self.layout,
                 "pages": {str(n): p.to_json() for n, p in sorted(self.pages.items())}}
         _write_json(self.path, data)
 

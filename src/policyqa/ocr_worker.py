@@ -114,7 +114,8 @@ class OcrWorker:
             status, value = _recv(proc.stdout.fileno(), time.monotonic() + timeout_s)
         except TimeoutError:
             self._stop(proc)
-            raise OcrError(f"page took longer than {timeout_s:g} s (setting ocr_page_timeout_s)") from None
+            raise OcrError(f"OCR timed out after {timeout_s:g} s; raise the setting ocr_page_timeout_s "
+                           "to wait longer") from None
         except (EOFError, OSError, ValueError, pickle.UnpicklingError, struct.error):
             self._stop(proc)
             if self._closed:

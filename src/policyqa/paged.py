@@ -9,7 +9,7 @@ import json
 from .containers import short_error as _short
 from .decoding import clean_extracted
 from .errors import LoadError
-from .ocr import IMAGE_FORMATS, OcrError, OcrOptions, OcrPage, image_frames, recognise_pages, save_layout
+from .ocr import IMAGE_FORMATS, OcrError, OcrOptions, OcrPage, PagesRead, image_frames, recognise_pages, save_layout
 from .ocr_layout import page_text
 from .types import SourceFile
 
@@ -74,19 +74,25 @@ def read_paged(fmt: str, raw: bytes, source: str, sha256: str,
             raise LoadError(source, "image not read: OCR is turned off (setting ocr)")
         reader, texts = None, [""] * _frames(raw, source, ocr)
         todo = list(range(len(texts)))
-    recognised = _ocr_pages(fmt, raw, source, sha256, todo, ocr) if todo and ocr is not None else {}
+    read = _ocr_pages(fmt, raw, source, sha256, todo, ocr) if todo and ocr is not None else PagesRead({})
+    recognised = read.pages
     placed: dict[int, list] = {}
     for n, page in recognised.items():
         ocr_text, lines = page_text(page.lines)
         if len(ocr_text) > len(texts[n]):  # (a page number alone does not beat a scan's text)
             texts[n], placed[n] = ocr_text, lines
     if not any(texts):
+        if read.failed:
+            raise LoadError(source, _nothing_read(read.failed, len(texts)))
         raise LoadError(source, EMPTY_PAGED[fmt] if ocr is not None else _NO_LAYER)
     starts, pos = [], 0
     for t in texts:
         starts.append(pos)
         pos += len(t) + len(PAGE_SEPARATOR)
     meta = {"pages": json.dumps(starts), "page_count": str(len(texts))}
+    if read.failed:  # a failed page stays (its layer's text, or empty): later pages keep their numbers
+        meta["ocr_failed"] = json.dumps([n + 1 for n in sorted(read.failed)])
+        meta[_WARNING] = _partly_read(read.failed, len(texts))
     if placed:
         meta["ocr_pages"] = json.dumps([n + 1 for n in sorted(placed)])
         _save_layout(ocr, sha256, starts, placed, recognised)
@@ -97,6 +103,31 @@ def read_paged(fmt: str, raw: bytes, source: str, sha256: str,
 
 
 _NO_LAYER = "PDF has no text layer (scanned?): turn the setting ocr on to read it"
+_WARNING = "ocr_warning"  # meta key: the pages OCR failed on, for the build's report
+
+
+def load_warnings(sf: SourceFile) -> list[str]:
+    """What a build reports about a file it indexes only in part (pages OCR failed on)."""
+    return [sf.meta[_WARNING]] if _WARNING in sf.meta else []
+
+
+def _partly_read(failed: dict[int, str], pages: int) -> str:
+    """E.g. "page 3 not recognised (OCR timed out after 120 s; …); the other 4 pages are indexed"."""
+    nums = sorted(failed)
+    which = f"page {nums[0] + 1}" if len(nums) == 1 else f"pages {', '.join(str(n + 1) for n in nums)}"
+    reasons = sorted(set(failed.values()))
+    why = reasons[0] if len(reasons) == 1 else "; ".join(f"page {n + 1}: {failed[n]}" for n in nums)
+    rest = pages - len(nums)
+    others = "the other page is indexed" if rest == 1 else f"the other {rest} pages are indexed"
+    return f"{which} not recognised ({why}); {others}; the next build tries again"
+
+
+def _nothing_read(failed: dict[int, str], pages: int) -> str:
+    """Why a file whose pages all failed is not indexed (one page: its own reason)."""
+    if pages == 1:
+        return next(iter(failed.values()))
+    shown = "; ".join(f"page {n + 1}: {failed[n]}" for n in sorted(failed)[:3])
+    return f"no page recognised ({shown}{'; …' if len(failed) > 3 else ''})"
 
 
 def _frames(raw: bytes, source: str, ocr: OcrOptions) -> int:
@@ -107,7 +138,7 @@ def _frames(raw: bytes, source: str, ocr: OcrOptions) -> int:
 
 
 def _ocr_pages(fmt: str, raw: bytes, source: str, sha256: str, todo: list[int],
-               ocr: OcrOptions) -> dict[int, OcrPage]:
+               ocr: OcrOptions) -> PagesRead:
     if len(todo) > ocr.max_pages:
         raise LoadError(source, f"{len(todo)} pages to OCR, more than the limit of {ocr.max_pages}; "
                         "raise the setting ocr_max_pages to read it")
