@@ -11,6 +11,7 @@ from .decoding import clean_extracted
 from .errors import LoadError
 from .ocr import IMAGE_FORMATS, OcrError, OcrOptions, OcrPage, PagesRead, image_frames, recognise_pages, save_layout
 from .ocr_layout import page_text
+from .pdf_tables import pdf_table_texts
 from .types import SourceFile
 
 # a page whose text layer has fewer visible characters (a page number, a stamp) is also OCRed
@@ -64,11 +65,15 @@ def read_paged(fmt: str, raw: bytes, source: str, sha256: str,
     frames are its pages): pages joined by ``PAGE_SEPARATOR``, their start offsets in
     ``meta["pages"]`` (``page_of``). A PDF page whose layer has fewer than ``_MIN_LAYER_CHARS``
     visible characters is read by OCR too and keeps whichever text is longer
-    (``meta["ocr_pages"]`` lists the pages OCR gave). A PDF encrypted with a user password, or
+    (``meta["ocr_pages"]`` lists the pages OCR gave). A layer page holding a table (aligned
+    runs of text, ``pdf_tables``) is read from pdfium's text runs instead, each table row with
+    the header's names, as .docx tables and spreadsheets are. A PDF encrypted with a user password, or
     with no text on any page, is refused with what to do."""
     if fmt == "pdf":
         reader, texts = _read_pdf_layer(raw, source)
         todo = [n for n, t in enumerate(texts) if len("".join(t.split())) < _MIN_LAYER_CHARS]
+        for n, text in _layer_tables(raw, [n for n in range(len(texts)) if n not in todo]).items():
+            texts[n] = text
     else:
         if ocr is None:
             raise LoadError(source, "image not read: OCR is turned off (setting ocr)")
@@ -128,6 +133,17 @@ def _nothing_read(failed: dict[int, str], pages: int) -> str:
         return next(iter(failed.values()))
     shown = "; ".join(f"page {n + 1}: {failed[n]}" for n in sorted(failed)[:3])
     return f"no page recognised ({shown}{'; …' if len(failed) > 3 else ''})"
+
+
+def _layer_tables(raw: bytes, pages: list[int]) -> dict[int, str]:
+    """Text-layer pages holding a table, as ``pdf_tables`` renders them (header repeated)."""
+    if not pages:
+        return {}
+    try:
+        found = pdf_table_texts(raw, pages)
+    except Exception:  # noqa: BLE001 — pdfium may refuse a file pypdf reads: its layer stays as extracted
+        return {}
+    return {n: clean_extracted(text).strip() for n, text in found.items()}
 
 
 def _frames(raw: bytes, source: str, ocr: OcrOptions) -> int:
