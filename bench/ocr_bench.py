@@ -345,10 +345,12 @@ def parse_cells(spec: str | None, dpis: list[int], variants: list[str]) -> list[
 
 
 def product_loader(ocr_dpi: int | None = None):
-    """``(path, root) -> text`` through ``policyqa.loaders.load_file`` and a description of
-    what was called. When ``load_file`` takes OCR options (``ocr=``), they are the ones a
-    build uses (``build.ocr_options`` of the default settings) without the cache folder, so
-    every page is really read; ``ocr_dpi`` overrides the dpi PDF pages are rendered at."""
+    """``(path, root) -> text`` through ``policyqa.loaders.load_file``, a description of
+    what was called, and a function closing what it holds. When ``load_file`` takes OCR
+    options (``ocr=``), they are the ones a build uses (``build.ocr_options`` of the default
+    settings) without the cache folder, so every page is really read, and one OCR worker for
+    the whole run when the options take one (as a build has); ``ocr_dpi`` overrides the dpi
+    PDF pages are rendered at."""
     import dataclasses
 
     from policyqa import loaders
@@ -356,6 +358,7 @@ def product_loader(ocr_dpi: int | None = None):
     sig = inspect.signature(loaders.load_file)
     desc: dict = {"module": loaders.__file__, "load_file": f"load_file{sig}", **_git_state(Path(loaders.__file__))}
     kwargs: dict = {}
+    close = lambda: None  # noqa: E731 — nothing to close unless the loader takes a worker
     if "ocr" in sig.parameters:
         from policyqa.build import ocr_options
         from policyqa.config import load_settings
@@ -366,13 +369,20 @@ def product_loader(ocr_dpi: int | None = None):
         opts = dataclasses.replace(opts, cache_dir=None)
         if ocr_dpi:
             opts = dataclasses.replace(opts, dpi=ocr_dpi)
+        desc["ocr_options"] = {f.name: getattr(opts, f.name) for f in dataclasses.fields(opts)
+                               if f.name not in ("on_page", "worker")}
+        if any(f.name == "worker" for f in dataclasses.fields(opts)):
+            from policyqa.ocr import OcrWorker  # one recognition process for the run, as a build has
+
+            worker = OcrWorker()
+            opts = dataclasses.replace(opts, worker=worker)
+            close = worker.close
         kwargs["ocr"] = opts
-        desc["ocr_options"] = {k: v for k, v in dataclasses.asdict(opts).items() if k != "on_page"}
 
     def run(path: Path, root: Path) -> str:
         return loaders.load_file(path, root, MAX_BYTES, **kwargs).text
 
-    return run, desc
+    return run, desc, close
 
 
 def _git_state(path: Path) -> dict:
@@ -416,8 +426,9 @@ def run_bench(args) -> dict:
                                  "noise_sigma": NOISE_SIGMA, "salt_pepper": SALT_PEPPER, "blur_mm": BLUR_MM,
                                  "skew_deg": SKEW_DEG},
                     "paragraphs": [{"file": f, "chars": len(p), "text": p} for f, p in paras]}
+    close_ocr = lambda: None  # noqa: E731 — replaced once the loader under test holds a worker
     try:
-        ocr, called = product_loader(args.ocr_dpi)
+        ocr, called, close_ocr = product_loader(args.ocr_dpi)
         result["under_test"] = called
         # Warm-up (model loading): one small clean page, not counted.
         warm = save_page(render_page("规划纲要warm-up", 150), work / f"warmup.{formats[0]}", 150)
@@ -455,6 +466,7 @@ def run_bench(args) -> dict:
             result["search_check"] = search_check(work, args)
         result["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     finally:
+        close_ocr()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
         else:

@@ -106,10 +106,10 @@ def _to_unicode_cmap() -> bytes:
     ).encode("ascii")
 
 
-def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
+def make_pdf(pages: list[list], title: str | None = None) -> bytes:
     """A minimal valid PDF: one text line per entry (ASCII in Helvetica, Chinese in
-    STSong-Light through Identity-H + ToUnicode); a page with no lines has only a
-    filled rectangle (a "scan" without a text layer)."""
+    STSong-Light through Identity-H + ToUnicode), or texts placed at ``(x, y, text)``; a page
+    with no lines has only a filled rectangle (a "scan" without a text layer)."""
     objs: list[bytes] = []
 
     def add(body: bytes) -> int:
@@ -132,7 +132,10 @@ def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
               f"/DescendantFonts [{cid} 0 R] /ToUnicode {cmap} 0 R >>".encode())
     kids = []
     for lines in pages:
-        if lines:
+        if lines and isinstance(lines[0], tuple):  # (x, y, text): each text placed on its own
+            ops = " ".join(f"1 0 0 1 {x} {y} Tm {_pdf_string(text)}" for x, y, text in lines)
+            content = f"BT {ops} ET".encode()
+        elif lines:
             ops = " T* ".join(_pdf_string(line) for line in lines)
             content = f"BT 72 760 Td 16 TL {ops} ET".encode()
         else:

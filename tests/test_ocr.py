@@ -7,21 +7,27 @@ from __future__ import annotations
 import difflib
 import io
 import json
+import os
 import random
 import struct
+import threading
+import time
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from policyqa import ocr, ocr_layout
+from policyqa import build as build_module
 from policyqa.build import build_index
+from policyqa.cli import format_summary
 from policyqa.config import load_settings
 from policyqa.embed import HashEmbedder
 from policyqa.engine import Engine
 from policyqa.errors import LoadError
 from policyqa.index import load_index
-from policyqa.loaders import PAGE_SEPARATOR, load_file, page_of
+from policyqa.loaders import PAGE_SEPARATOR, load_file, load_warnings, page_of
 from policyqa.ocr import OcrOptions
 from policyqa.ocr_layout import OcrLine, page_text
 from tests.test_formats import make_pdf
@@ -164,10 +170,10 @@ def test_a_rebuild_reads_ocr_from_the_cache(built, monkeypatch) -> None:
     mtimes = [f.stat().st_mtime_ns for f in files]
     (cache / f"{'0' * 64}.json").write_text("{}", encoding="utf-8")  # a file gone from the corpus
 
-    def no_ocr(task, timeout_s):
+    def no_ocr(self, task, timeout_s):
         raise AssertionError("OCR ran again")
 
-    monkeypatch.setattr(ocr, "run_page", no_ocr)
+    monkeypatch.setattr(ocr.OcrWorker, "run", no_ocr)
     summary = build_index(settings, HashEmbedder(dim=128))  # no previous index: every file parsed
     assert summary.files == 3
     assert load_index(settings.index_dir).text("scan.pdf") == engine.data.text("scan.pdf")
@@ -201,24 +207,103 @@ def test_a_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None
     assert e.value.source == "huge.png" and "2000×2000" in e.value.reason and "ocr_max_pixels" in e.value.reason
 
 
-def test_a_page_past_the_time_limit_is_reported_and_the_rest_indexed(tmp_path: Path, monkeypatch) -> None:
+def test_a_page_past_the_time_limit_is_reported_and_the_rest_indexed(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     draw_page(PAGE1).save(corpus / "slow.png")
     (corpus / "plan.txt").write_text("某市教育局2022年工作总结\n校园足球活动广泛开展。\n", encoding="utf-8")
-    worker = ocr.OcrWorker()  # its own process: the shared one stays warm for other tests
-    monkeypatch.setattr(ocr, "_WORKER", worker)
     settings = load_settings(env={}, corpus=corpus, index_dir=tmp_path / "index", model="hash:128",
                              ocr_page_timeout_s=0.05)
-    try:
-        summary = build_index(settings, HashEmbedder(dim=64))
-    finally:
-        worker.close()
+    summary = build_index(settings, HashEmbedder(dim=64))
     reasons = {s["source"]: s["reason"] for s in summary.skipped}
-    assert "longer than 0.05 s" in reasons["slow.png"] and "ocr_page_timeout_s" in reasons["slow.png"]
+    assert "timed out after 0.05 s" in reasons["slow.png"] and "ocr_page_timeout_s" in reasons["slow.png"]
     assert summary.files == 1
-    cached = json.loads(next((tmp_path / "index" / ocr.OCR_CACHE).glob("*.json")).read_text(encoding="utf-8"))
-    assert cached["failure"]["timeout_s"] == 0.05  # not tried again at the same limit
+    assert not list((tmp_path / "index" / ocr.OCR_CACHE).glob("*.json"))  # a failure is tried again
+
+
+class FailingPages:
+    """A stand-in worker: pages in ``failing`` fail with ``reason``, the others read ``text``."""
+
+    def __init__(self, failing: set[int], reason: str = "the OCR process stopped (out of memory or a crash)"):
+        self.failing, self.reason, self.asked = failing, reason, []
+
+    def run(self, task, timeout_s):
+        self.asked.append(task.index)
+        if task.index in self.failing:
+            raise ocr.OcrError(self.reason)
+        line = OcrLine(f"第{task.index + 1}页的文字内容", 0.99, (10, 10, 400, 40))
+        return ocr.OcrPage((line,), 0, 600, 800, task.dpi)
+
+
+def test_a_failed_page_is_an_empty_page_and_the_file_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "four.pdf").write_bytes(image_pdf([draw_page([str(n)]) for n in range(4)]))
+    opts = OcrOptions(worker=FailingPages({2}), cache_dir=tmp_path / "cache")
+    sf = load_file(tmp_path / "four.pdf", tmp_path, 10**8, opts)
+    pages = sf.text.split(PAGE_SEPARATOR)
+    assert pages == ["第1页的文字内容", "第2页的文字内容", "", "第4页的文字内容"]
+    assert json.loads(sf.meta["pages"]) == [0, 10, 20, 22] and page_of(sf, sf.text.index("第4页")) == 4
+    assert json.loads(sf.meta["ocr_failed"]) == [3] and json.loads(sf.meta["ocr_pages"]) == [1, 2, 4]
+    assert load_warnings(sf) == ["page 3 not recognised (the OCR process stopped (out of memory or a crash)); "
+                                 "the other 3 pages are indexed; the next build tries again"]
+    again = FailingPages(set())
+    sf = load_file(tmp_path / "four.pdf", tmp_path, 10**8, replace(opts, worker=again))
+    assert again.asked == [2] and not load_warnings(sf)  # only the failed page is read again
+    assert sf.text.split(PAGE_SEPARATOR)[2] == "第3页的文字内容"
+
+
+def test_a_mixed_pdf_whose_scanned_page_fails_keeps_its_text_layer(tmp_path: Path) -> None:
+    (tmp_path / "mixed.pdf").write_bytes(mixed_pdf())
+    sf = load_file(tmp_path / "mixed.pdf", tmp_path, 10**8, OcrOptions(worker=FailingPages({1}, "corrupt image: X")))
+    assert sf.text.split(PAGE_SEPARATOR) == ["\n".join(MIXED_TEXT), ""]
+    assert load_warnings(sf) == ["page 2 not recognised (corrupt image: X); the other page is indexed; "
+                                 "the next build tries again"]
+
+
+def test_a_file_whose_pages_all_fail_is_skipped_with_each_reason(tmp_path: Path) -> None:
+    (tmp_path / "two.pdf").write_bytes(image_pdf([draw_page(["一"]), draw_page(["二"])]))
+    with pytest.raises(LoadError) as e:
+        load_file(tmp_path / "two.pdf", tmp_path, 10**8, OcrOptions(worker=FailingPages({0, 1}, "corrupt image: X")))
+    assert e.value.reason == "no page recognised (page 1: corrupt image: X; page 2: corrupt image: X)"
+
+
+def test_a_page_past_its_time_in_a_build_leaves_the_other_pages_found_and_cited(tmp_path: Path, monkeypatch,
+                                                                               spawned) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "three.pdf").write_bytes(image_pdf([draw_page(PAGE1), draw_page(PAGE2), draw_page(MIXED_SCAN)]))
+
+    class SecondPageSlow(ocr.OcrWorker):
+        def run(self, task, timeout_s):  # the real time limit, met by page 2 only
+            return super().run(task, 0.001 if task.index == 1 else timeout_s)
+
+    monkeypatch.setattr(build_module, "OcrWorker", SecondPageSlow)
+    settings = load_settings(env={}, corpus=corpus, index_dir=tmp_path / "index", model="hash:128")
+    summary = build_index(settings, HashEmbedder(dim=64))
+    assert summary.files == 1 and [s["source"] for s in summary.skipped] == ["three.pdf"]
+    reason = summary.skipped[0]["reason"]
+    assert reason.startswith("page 2 not recognised (OCR timed out after 0.001 s; raise the setting "
+                             "ocr_page_timeout_s") and "the other 2 pages are indexed" in reason
+    assert "skipped three.pdf: page 2 not recognised" in format_summary(summary)
+    assert all(_gone(p) for p in spawned) and len(spawned) == 2  # killed at the timeout, then a fresh one
+    data = load_index(settings.index_dir)
+    text = data.text("three.pdf")
+    first, second, third = text.split(PAGE_SEPARATOR)
+    assert second == "" and "毛入园率" in first and "500名教师" in third
+    entry = data.manifest.files["three.pdf"]
+    assert entry["ocr_failed"] == [2] and entry["ocr_pages"] == [1, 3]
+    assert data.page("three.pdf", text.index("500名教师")) == 3
+    cached = json.loads(next((settings.index_dir / ocr.OCR_CACHE).glob("*.json")).read_text(encoding="utf-8"))
+    assert sorted(cached["pages"]) == ["0", "2"] and "failure" not in cached
+
+    monkeypatch.undo()  # the next build's worker waits the usual time
+    summary = build_index(settings, HashEmbedder(dim=64), previous=data)
+    assert summary.skipped == [] and not summary.up_to_date
+    data = load_index(settings.index_dir)
+    text = data.text("three.pdf")
+    assert similar(text.split(PAGE_SEPARATOR)[1], "\n".join(PAGE2)) > 0.9
+    assert data.manifest.files["three.pdf"]["ocr_pages"] == [1, 2, 3]
+    assert all(c.text == text[c.start:c.end] for c in data.chunks)  # not the chunks of the text with a gap
+    assert data.page("three.pdf", text.index("500名教师")) == 3
 
 
 def test_reading_order_rows_and_paragraph_joining() -> None:
@@ -304,17 +389,17 @@ def test_with_ocr_off_scans_are_reported_and_bad_limits_refused(tmp_path: Path) 
 
 def test_a_scan_with_more_pages_than_the_limit_is_refused_before_any_ocr(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "long.pdf").write_bytes(image_pdf([draw_page(["一"]), draw_page(["二"]), draw_page(["三"])]))
-    monkeypatch.setattr(ocr, "run_page", lambda task, timeout_s: pytest.fail("OCR ran"))
+    monkeypatch.setattr(ocr.OcrWorker, "run", lambda self, task, timeout_s: pytest.fail("OCR ran"))
     with pytest.raises(LoadError) as e:
         load_file(tmp_path / "long.pdf", tmp_path, 10**8, OcrOptions(max_pages=2))
     assert e.value.source == "long.pdf" and "3 pages to OCR" in e.value.reason and "ocr_max_pages" in e.value.reason
 
 
 def test_an_engine_that_cannot_start_is_reported_and_not_cached(tmp_path: Path, monkeypatch) -> None:
-    def broken(task, timeout_s):
+    def broken(self, task, timeout_s):
         raise ocr.OcrError("the OCR engine cannot start: ImportError: no onnxruntime", of_file=False)
 
-    monkeypatch.setattr(ocr, "run_page", broken)
+    monkeypatch.setattr(ocr.OcrWorker, "run", broken)
     draw_page(["一行字"]).save(tmp_path / "page.png")
     with pytest.raises(LoadError, match="cannot start"):
         load_file(tmp_path / "page.png", tmp_path, 10**8, OcrOptions(cache_dir=tmp_path / "cache"))
@@ -325,9 +410,99 @@ def test_importing_loads_no_ocr_engine() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, policyqa.loaders, policyqa.build, policyqa.ocr; "
+    code = ("import sys, policyqa.loaders, policyqa.build, policyqa.ocr, policyqa.ocr_worker; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "{'rapidocr_onnxruntime', 'onnxruntime', 'pypdfium2', 'PIL', 'cv2'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(ocr.__file__).parents[1])
-    assert out.stdout.strip() == "[]" and ocr._ENGINE is None
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.fixture
+def spawned(monkeypatch) -> list:
+    """Every recognition process an ``OcrWorker`` starts during the test."""
+    procs: list = []
+    spawn = ocr.OcrWorker._spawn
+
+    def spy(self):
+        procs.append(spawn(self))
+        return procs[-1]
+
+    monkeypatch.setattr(ocr.OcrWorker, "_spawn", spy)
+    return procs
+
+
+def _gone(proc) -> bool:
+    """True when the process has exited and been reaped (its pid no longer exists)."""
+    try:
+        os.kill(proc.pid, 0)
+    except ProcessLookupError:
+        return proc.returncode is not None
+    return False
+
+
+def test_a_build_owns_its_ocr_worker_and_stops_it(tmp_path: Path, spawned) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    draw_page(PAGE1).save(corpus / "page.png")
+    settings = load_settings(env={}, corpus=corpus, index_dir=tmp_path / "index", model="hash:128")
+    assert build_index(settings, HashEmbedder(dim=64)).files == 1
+    assert len(spawned) == 1 and all(_gone(p) for p in spawned)
+
+
+def test_a_cancelled_build_stops_its_ocr_worker(tmp_path: Path, spawned) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for n in range(3):
+        draw_page([f"第{n + 1}页", *PAGE2]).save(corpus / f"p{n}.png")
+    settings = load_settings(env={}, corpus=corpus, index_dir=tmp_path / "index", model="hash:128")
+
+    class Cancel(Exception):
+        pass
+
+    def progress(event) -> None:
+        if "OCR p1.png" in (event.detail or ""):
+            raise Cancel  # (a web page's progress callback raises when the user cancels)
+
+    with pytest.raises(Cancel):
+        build_index(settings, HashEmbedder(dim=64), progress=progress)
+    assert spawned and all(_gone(p) for p in spawned)
+
+
+def test_closing_a_worker_stops_the_page_it_reads(spawned) -> None:
+    buf = io.BytesIO()
+    draw_page(PAGE1 + PAGE2).save(buf, "PNG")
+    worker = ocr.OcrWorker()
+    failed: list = []
+
+    def read() -> None:
+        try:
+            worker.run(ocr.PageTask("image", buf.getvalue(), 0, 0, 10**8), 600)
+        except ocr.OcrError as e:
+            failed.append(e.reason)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    deadline = time.monotonic() + 30
+    while not spawned and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker.close()
+    reader.join(10)
+    assert not reader.is_alive() and failed and "closed" in failed[0]
+    assert all(_gone(p) for p in spawned)
+    with pytest.raises(ocr.OcrError, match="closed"):  # a closed worker starts no process again
+        worker.run(ocr.PageTask("image", buf.getvalue(), 0, 0, 10**8), 600)
+    assert len(spawned) == 1
+
+
+def test_a_page_past_its_time_kills_the_process_and_the_next_page_gets_a_fresh_one(spawned) -> None:
+    buf = io.BytesIO()
+    draw_page(PAGE1).save(buf, "PNG")
+    task = ocr.PageTask("image", buf.getvalue(), 0, 0, 10**8)
+    with ocr.OcrWorker() as worker:
+        with pytest.raises(ocr.OcrError, match="timed out after 0.001 s"):
+            worker.run(task, 0.001)
+        assert _gone(spawned[0])
+        page = worker.run(task, 120)
+    assert "毛入园率" in "".join(ln.text for ln in page.lines)
+    assert len(spawned) == 2 and all(_gone(p) for p in spawned)

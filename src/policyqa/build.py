@@ -43,7 +43,7 @@ from .index import (
 )
 from .ingest import ParsedCorpus, parse_corpus
 from .lexical import LexicalIndex
-from .ocr import OCR_CACHE, OcrOptions, close_worker, prune_cache
+from .ocr import OCR_CACHE, OcrOptions, OcrWorker, prune_cache
 from .loaders import SkippedEntry, corpus_path, iter_corpus_files, source_name, walk_corpus
 from .search import lexical_text, passage_text, query_text
 from .targets import extract_all
@@ -203,12 +203,13 @@ _PARSE_DONE = object()
 _OCR_NOTE = object()  # a queue item telling which page OCR reads now
 
 
-def ocr_options(settings: Settings) -> OcrOptions | None:
+def ocr_options(settings: Settings, worker: OcrWorker | None = None) -> OcrOptions | None:
     """The build's OCR limits; results are cached under ``<index_dir>/ocr-cache``."""
     if not settings.ocr:
         return None
     return OcrOptions(dpi=settings.ocr_dpi, max_pages=settings.ocr_max_pages, max_pixels=settings.ocr_max_pixels,
-                      page_timeout_s=settings.ocr_page_timeout_s, cache_dir=settings.index_dir / OCR_CACHE)
+                      page_timeout_s=settings.ocr_page_timeout_s, cache_dir=settings.index_dir / OCR_CACHE,
+                      worker=worker)
 
 
 class _BuildCancelled(Exception):
@@ -224,6 +225,7 @@ def _parse_while_embedding(settings: Settings, previous: IndexData | None, strea
     queue: Queue = Queue()  # unbounded: parsing never waits for embedding
     result: dict[str, object] = {}
     cancelled = threading.Event()
+    ocr_worker = OcrWorker()  # this build's recognition process (started by the first scanned page)
 
     def on_chunks(chunks: list[Chunk], reused: bool) -> None:
         if cancelled.is_set():
@@ -239,7 +241,7 @@ def _parse_while_embedding(settings: Settings, previous: IndexData | None, strea
         try:
             result["parsed"] = parse_corpus(settings.corpus, chunk_settings(settings), settings.max_file_bytes,
                                             reuse=_reuse_from(previous, settings), on_chunks=on_chunks,
-                                            ocr=ocr_options(settings), on_ocr_page=on_ocr_page)
+                                            ocr=ocr_options(settings, ocr_worker), on_ocr_page=on_ocr_page)
         except BaseException as e:  # re-raised in the building thread
             result["error"] = e
         finally:
@@ -257,8 +259,9 @@ def _parse_while_embedding(settings: Settings, previous: IndexData | None, strea
     except BaseException:
         cancelled.set()  # the parser stops at its next file
         raise
+    finally:
+        ocr_worker.close()  # parsing is done, or stops now: a page being read is killed
     worker.join()
-    close_worker()
     if "error" in result:
         raise result["error"]  # type: ignore[misc]
     return result["parsed"]  # type: ignore[return-value]
@@ -297,7 +300,9 @@ def _reuse_from(previous: IndexData | None, settings: Settings):
 
     def reuse(sf):
         old = files.get(sf.source)
-        if old and old["sha256"] == sf.sha256 and sf.source in chunks:
+        # (a page OCR failed on, then or now, changes the text the same bytes give)
+        if (old and old["sha256"] == sf.sha256 and sf.source in chunks
+                and not old.get("ocr_failed") and "ocr_failed" not in sf.meta):
             return docs.get(sf.source, []), chunks[sf.source]
         return None
 
@@ -340,8 +345,8 @@ def _manifest(settings: Settings, dim: int, parsed: ParsedCorpus, skipped: list[
 
 
 def _page_fields(f: SourceFile) -> dict[str, list[int]]:
-    """Page starts of a paged file (PDF, image) and the pages read by OCR, for the manifest."""
-    return {key: json.loads(f.meta[key]) for key in ("pages", "ocr_pages") if key in f.meta}
+    """Page starts of a paged file (PDF, image), the pages read by OCR and those it failed on."""
+    return {key: json.loads(f.meta[key]) for key in ("pages", "ocr_pages", "ocr_failed") if key in f.meta}
 
 
 def _changes(previous: IndexData | None, parsed: ParsedCorpus) -> tuple[list[str], list[str], list[str]]:

@@ -235,3 +235,12 @@ def plain_html_text(page: str) -> tuple[str, str]:
         if line:
             lines.append(line)
     return " ".join("".join(parser.title).split()), "\n".join(lines)
+
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean_extracted(text: str) -> str:
+    """Extracted text (Word, PDF, HTML): newlines normalised; control characters other than
+    tab and newline become spaces."""
+    return _CONTROLS.sub(" ", normalize_newlines(text))

@@ -16,7 +16,7 @@ from typing import Callable
 from .chunk import ChunkSettings, chunk_document
 from .clean import find_noise
 from .errors import LoadError, PolicyQAError
-from .loaders import DEFAULT_OCR, SUPPORTED_SUFFIXES, load_file, source_name, walk_corpus
+from .loaders import DEFAULT_OCR, SUPPORTED_SUFFIXES, load_file, load_warnings, source_name, walk_corpus
 from .ocr import OcrOptions
 from .spreadsheets import TABLE_FORMATS
 from .structure import parse_documents
@@ -79,6 +79,7 @@ def parse_corpus(
         except LoadError as e:
             out.skipped.append(e)
             continue
+        out.skipped.extend(LoadError(sf.source, w) for w in load_warnings(sf))  # indexed in part
         previous = reuse(sf) if reuse else None
         if previous is not None:
             docs, chunks = previous[0], _renumber(previous[1], len(out.chunks))
