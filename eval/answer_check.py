@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check `policyqa ask` answers against a query set with evidence: how often the first
 citation overlaps a grade-2 (or any) evidence span, citation problems found by
-`answer.check_citations`, negatives declined, and warm answer latency.
+`answer_check.check_citations`, negatives declined, and warm answer latency.
 
     python eval/answer_check.py [eval/dev.jsonl] [--index-dir index]
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from policyqa.answer import check_citations
+from policyqa.answer_check import check_citations
 from policyqa.api import Engine
 from policyqa.config import load_settings
 from policyqa.evaluate import load_queries

@@ -35,7 +35,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from policyqa.answer import answer_segments
+from policyqa.answer_check import answer_segments
 from policyqa.config import load_settings
 from policyqa.engine import Engine
 from policyqa.generate import Passage, passages_of, verify_sentence

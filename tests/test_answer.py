@@ -5,16 +5,10 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from policyqa.answer import (
-    NOT_FOUND,
-    AnswerParams,
-    PLACEHOLDER_NOTE,
-    EmbeddingScorer,
-    KeyTerms,
-    build_answer,
-    check_citations,
-    short_title,
-)
+from policyqa.answer import NOT_FOUND, PLACEHOLDER_NOTE, build_answer, short_title
+from policyqa.answer_check import check_citations
+from policyqa.answer_select import AnswerParams
+from policyqa.answer_terms import EmbeddingScorer, KeyTerms
 from policyqa.embed import HashEmbedder
 from policyqa.types import Answer, Chunk, DocMeta, Hit
 

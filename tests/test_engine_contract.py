@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from policyqa.answer import check_citations
+from policyqa.answer_check import check_citations
 from policyqa.config import load_settings
 from policyqa.embed import HashEmbedder
 from policyqa.engine import Engine

@@ -14,7 +14,7 @@ from typing import Callable
 
 import pytest
 
-from policyqa.answer import check_citations
+from policyqa.answer_check import check_citations
 from policyqa.config import Settings
 from policyqa.generate import (FALLBACK_NOTICE, Passage, split_reply, user_prompt, verified_answer,
                                verify_sentence)

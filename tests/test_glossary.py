@@ -110,7 +110,7 @@ def test_translated_evidence_is_the_best_sentence_coverage():
 
 
 def test_answers_to_english_questions_weigh_dictionary_words_as_synonym_groups():
-    from policyqa.answer import KeyTerms
+    from policyqa.answer_terms import KeyTerms
 
     terms = KeyTerms.synonyms([(("教师", "老师"), 1.0), (("双语",), 3.0), ((), 9.0)])
     assert terms.total == 4.0
@@ -235,7 +235,7 @@ def test_answer_key_terms_include_the_expanded_official_words():
 
 
 def test_expanded_words_join_the_key_term_they_stand_for():
-    from policyqa.answer import KeyTerms
+    from policyqa.answer_terms import KeyTerms
 
     terms = KeyTerms.from_weights({"老师": 2.0, "培训": 1.0}).with_synonyms(
         [("老师", ("教师",), 9.0), ("手把手", ("师徒结对",), 3.0)])

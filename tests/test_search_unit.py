@@ -161,7 +161,7 @@ def test_a_long_draft_lets_queries_use_the_model_between_its_batches(fake_settin
 
 
 def test_request_text_is_cut_to_what_the_model_reads():
-    from policyqa.engine import MODEL_READS_CHARS, model_input
+    from policyqa.query_embed import MODEL_READS_CHARS, model_input
 
     long = "学前教育" * 400
     assert len(model_input(long)) == MODEL_READS_CHARS and model_input("入园率") == "入园率"

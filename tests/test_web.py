@@ -11,7 +11,7 @@ import gradio as gr
 import pytest
 
 from policyqa import web
-from policyqa.answer import check_citations
+from policyqa.answer_check import check_citations
 from policyqa.config import Settings
 from policyqa.errors import PolicyQAError
 from tests.fake_engine import EVIL_TITLE, FakeEngine

@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .answer import KeyTerms
+from .answer_terms import KeyTerms
 from .glossary import Phrase, Translation
 from .index import IndexData, embed_key
 from .lexical import WORD_TOKEN, LexicalIndex

@@ -1,17 +1,9 @@
 """The engine: a loaded index plus its embedder, answering search, ask, compare and
 precedents. It embeds queries and hands the vectors, with the index data, to the stage
 functions (``search.search``, ``answer.build_answer``, ``targets.compare``,
-``precedents.find_precedents``), which never see the engine.
-
-Another process may write a new index generation at any time (``policyqa index`` beside a
-running ``policyqa serve``). Every public call takes one snapshot of the data at its start
-(``Engine.data``), so a request never mixes two generations; at most every
-``Settings.reload_check_seconds`` that snapshot is checked against the index folder's
-``current`` link and the new generation is opened, between requests, while the old one
-keeps serving whoever holds it. The engine's data holds a shared lock on its generation
-(index.load_index), so a build in another process leaves that generation in place; the lock
-is released by ``close()``, or after a switch when the last request using the old data is
-done, and a later build (or this engine's own ``reindex``) removes the folder.
+``precedents.find_precedents``), which never see the engine. Every public call answers from
+one snapshot of the index (``Engine.data``); how the engine opens its index and switches to a
+newer generation is in ``served_index``.
 
     from policyqa.config import load_settings
     from policyqa.engine import Engine
@@ -21,45 +13,39 @@ done, and a later build (or this engine's own ``reindex``) removes the folder.
 
 from __future__ import annotations
 
-import logging
-import os
 import threading
 import time
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from .answer import build_answer
 from .answer_index import IndexedScorer, IndexedTermWeights
-from .build import BuildSummary, Progress, build_index, index_is_current
+from .build import BuildSummary, Progress, build_index
 from .compare import CompareTable, TargetIndex, checked_topic, compare, indicator_text
 from .config import Settings
-from .embed import Embedder, ThreadLimit, embedder_for
-from .errors import IndexDamagedError, IndexFormatError, IndexMissingError, PolicyQAError
+from .embed import Embedder, ThreadLimit
+from .errors import PolicyQAError
 from .followup import standalone
 from .generate import StreamEvent, stream_answer
 from .glossary import Glossary, Phrase, Thesaurus, Translation
-from .index import CURRENT, IndexData, Manifest, check_model, load_index, tidy_index
+from .index import IndexData, Manifest, load_index, tidy_index
 from .library import add_file, remove_file
 from .llm import ChatBackend, chat_backend
 from .precedents import Draft, PrecedentResults, find_precedents
 from .calibration import Calibration, calibration_for
+from .query_dictionaries import QueryDictionaries, load_with_extra
+from .query_embed import QueryVectors, embed_in_turns, model_input
 from .rerank import RerankBackend, rerank_backend, reranked
-from .search import (SearchParams, evidence_vector, expand, is_off_topic, lexical_side, query_text, search, translate,
-                     unknown_words, without_words)
+from .search import (SearchParams, evidence_vector, expand, is_off_topic, lexical_side, search, translate, unknown_words,
+                     without_words)
+from .served_index import no_progress, open_index, switch_if_changed
 from .targets import extract_all
 from .text import is_cjk_query
-from .types import Answer, Document, Filters, Hit, ProgressEvent, SearchResult
-
-log = logging.getLogger(__name__)
-
-
-def _noop(_event: ProgressEvent) -> None:
-    pass
+from .types import Answer, Document, Filters, Hit, SearchResult
 
 
 def calibration(s: Settings) -> Calibration:
@@ -89,52 +75,6 @@ def checked_length(text: str, limit: int, what: str) -> str:
         raise PolicyQAError(f"the {what} is {len(text):,} characters long; the limit is {limit:,}: "
                             f"shorten it (or raise the max_{'draft' if what == 'draft' else 'query'}_chars setting)")
     return text
-
-
-def generation_of(index_dir: Path) -> str | None:
-    """The name of the generation ``current`` points at (None when there is none)."""
-    try:
-        return os.readlink(index_dir / CURRENT)
-    except OSError:
-        return None
-
-
-# sentences embedded per turn of the model lock (a query waits for at most one turn)
-EMBED_TURN = 8
-# The models read at most 512 tokens (about as many CJK characters); embedding more only
-# costs time, so request-side text is cut to this before it reaches the model.
-MODEL_READS_CHARS = 512
-
-
-def model_input(text: str) -> str:
-    """What the model is given for a query or draft sentence: folded, cut to what it reads."""
-    return query_text(text)[:MODEL_READS_CHARS]
-
-
-@dataclass
-class QueryVectors:
-    """The most recently used query vectors (ask and search of one question embed it once)."""
-
-    size: int = 256
-    _items: OrderedDict = field(default_factory=OrderedDict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def get(self, key: str) -> np.ndarray | None:
-        with self._lock:
-            vec = self._items.get(key)
-            if vec is not None:
-                self._items.move_to_end(key)
-            return vec
-
-    def put(self, key: str, vec: np.ndarray) -> None:
-        with self._lock:
-            self._items[key] = vec
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
 
 
 def _where(hit: Hit) -> int:
@@ -167,9 +107,8 @@ class Engine:
     _reload_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _checked_at: float = field(default=0.0, repr=False)
     _search_threads: ThreadLimit | None = field(default=None, repr=False)
-    # Query dictionaries (glossary, thesaurus), each read on first use; None when it cannot be.
-    _dictionaries: dict[str, object] = field(default_factory=dict, repr=False)
-    _dictionaries_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Query dictionaries (glossary, thesaurus), each read on first use.
+    _dictionaries: QueryDictionaries = field(default_factory=QueryDictionaries, repr=False)
 
     # --- lifecycle ---------------------------------------------------------------
     @classmethod
@@ -178,24 +117,8 @@ class Engine:
         """Open the index in ``settings.index_dir``; with ``build_if_needed``, build or
         update it from ``settings.corpus`` first (a missing, outdated or other-format index
         is rebuilt; a damaged one is reported: ``policyqa index`` repairs it)."""
-        progress = progress or _noop
-        previous: IndexData | None = None
-        try:
-            previous = load_index(settings.index_dir)
-        except (IndexMissingError, IndexFormatError) as e:
-            if not build_if_needed or isinstance(e, IndexDamagedError):
-                raise
-            progress(ProgressEvent("scan", 0, 0, detail=f"building the index ({e})"))
-        if previous is not None and previous.manifest.model != settings.model:
-            if not build_if_needed:
-                check_model(previous.manifest, settings.model, settings.index_dir)
-            previous = None
-        embedder = embedder or embedder_for(settings)
-        if build_if_needed and (previous is None or not index_is_current(settings)):
-            build_index(settings, embedder, progress, previous)
-            previous = load_index(settings.index_dir)  # (the old generation's lock goes with the old data)
-            tidy_index(settings.index_dir)
-        return cls(settings, previous, embedder, chat=chat_backend(settings),
+        data, embedder = open_index(settings, build_if_needed, progress or no_progress, embedder)
+        return cls(settings, data, embedder, chat=chat_backend(settings),
                    reranker=rerank_backend(settings), _checked_at=time.monotonic())
 
     def close(self) -> None:
@@ -218,23 +141,8 @@ class Engine:
         now = time.monotonic()
         if now - self._checked_at >= self.settings.reload_check_seconds:
             self._checked_at = now
-            self._switch_if_changed()
+            switch_if_changed(self._data, self.settings.index_dir, self._reload_lock, self.reload)
         return self._data
-
-    def _switch_if_changed(self) -> None:
-        current = self._data.path
-        generation = generation_of(self.settings.index_dir)
-        if generation is None or current is None or generation == current.name:
-            return
-        if not self._reload_lock.acquire(blocking=False):
-            return  # another request is opening it already
-        try:
-            self.reload()
-            log.info("serving index generation %s", generation)
-        except PolicyQAError as e:
-            log.warning("index generation %s cannot be opened, still serving %s: %s", generation, current.name, e)
-        finally:
-            self._reload_lock.release()
 
     def reload(self) -> None:
         """Open the current generation now. The previous data is left to whoever still
@@ -264,38 +172,16 @@ class Engine:
         cannot be read (logged once: English queries then use the dense side alone)."""
         if not self.settings.translate_queries:
             return None
-        return self._dictionary("glossary", lambda: self._with_extra(Glossary.load),
-                                "English queries are not translated")
+        return self._dictionaries.get("glossary", lambda: load_with_extra(Glossary.load, self.settings.glossary),
+                                      "English queries are not translated")
 
     def thesaurus(self) -> Thesaurus | None:
         """Everyday Chinese → official words, for expanding Chinese queries; None when
         Settings.expand_queries is off or it cannot be read (logged once)."""
         if not self.settings.expand_queries:
             return None
-        return self._dictionary("thesaurus", lambda: self._with_extra(Thesaurus.load),
-                                "everyday Chinese words are not expanded")
-
-    def _dictionary(self, name: str, load: Callable[[], object], failing: str):
-        """``load()`` once per engine; when it fails, None and one warning ("``failing``: why")."""
-        with self._dictionaries_lock:
-            if name not in self._dictionaries:
-                try:
-                    self._dictionaries[name] = load()
-                except (PolicyQAError, OSError, UnicodeDecodeError) as e:
-                    self._dictionaries[name] = None
-                    log.warning("%s: %s", failing, e)
-            return self._dictionaries[name]
-
-    def _with_extra(self, load: Callable[..., object]) -> object:
-        """``load(extra=[Settings.glossary])``; a broken Settings.glossary file is logged and
-        left out."""
-        extra = self.settings.glossary
-        if extra is not None:
-            try:
-                return load(extra=[extra])
-            except (PolicyQAError, UnicodeDecodeError) as e:
-                log.warning("glossary %s is not used: %s", extra, e)
-        return load()
+        return self._dictionaries.get("thesaurus", lambda: load_with_extra(Thesaurus.load, self.settings.glossary),
+                                      "everyday Chinese words are not expanded")
 
     def expansion(self, query: str, data: IndexData | None = None) -> tuple[Phrase, ...]:
         """A Chinese query's everyday expressions with the official words of this index for
@@ -322,7 +208,7 @@ class Engine:
     def reindex(self, progress: Progress | None = None) -> BuildSummary:
         """Bring the index up to date with the corpus folder (incrementally) and serve the
         new index. On failure the current index keeps serving."""
-        summary = build_index(self.settings, self.embedder, progress or _noop, self.data)
+        summary = build_index(self.settings, self.embedder, progress or no_progress, self.data)
         if not summary.up_to_date:
             self.reload()
             tidy_index(self.settings.index_dir)  # the previous generation, unless a request still reads it
@@ -354,16 +240,9 @@ class Engine:
             return self.embedder.embed_queries([model_input(t) for t in texts])
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeds in small batches, taking the model lock per batch: a long draft's many
-        sentences let other users' queries in between instead of holding the model."""
-        texts = [model_input(t) for t in texts]
-        if not texts:
-            return self.embedder.embed_passages([])
-        parts = []
-        for i in range(0, len(texts), EMBED_TURN):
-            with self._embed_lock:
-                parts.append(self.embedder.embed_passages(texts[i:i + EMBED_TURN]))
-        return np.vstack(parts)
+        """Embeds in small batches, taking the model lock per batch (a long draft lets
+        other users' queries in between)."""
+        return embed_in_turns(self.embedder.embed_passages, self._embed_lock, texts)
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's vector, cached."""
