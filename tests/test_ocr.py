@@ -254,7 +254,7 @@ def test_switching_the_ocr_model_reads_the_pages_again_and_reindexes_the_file(tm
     assert asked == ["ppocr-v4", "ppocr-v6"] and summary.updated == ["scan.png"]
     data = load_index(v6.index_dir)
     assert "ppocr-v6" in data.text("scan.png") and data.manifest.files["scan.png"]["ocr_model"] == "ppocr-v6"
-    with pytest.raises(ValueError, match="the OCR worker runs 'ppocr-v6'"):
+    with pytest.raises(LoadError, match="the OCR worker runs .ppocr-v6., the options ask for .ppocr-v4."):
         load_file(corpus / "scan.png", corpus, 10**8, OcrOptions(model="ppocr-v4", worker=ocr.OcrWorker("ppocr-v6")))
 
 
