@@ -4,10 +4,13 @@
     python bench/ocr_bench.py [--pages 2] [--dpi 150,200,300] [--variants clean,noise,blur,skew,rotated]
                               [--as pdf,png] [--cells 150/clean,200/noise,...] [--seed 0]
                               [--out bench/out/ocr_bench.json] [--work DIR --keep] [--ocr-dpi N]
+                              [--ocr-model ppocr-v6|ppocr-v4] [--files 004,...]
                               [--search-check [--search-file NAME]] [--rescore FILE]
 
 1. Picks ``--pages`` paragraphs of 150–400 characters from the sample corpus (corpus/*.txt),
    round-robin over the files, deterministic by ``--seed``; one paragraph per page.
+   ``--files`` keeps only the files whose names start with one of its prefixes (``004``:
+   the traditional-character one).
 2. Renders each as an A4 page (Noto Sans CJK SC, 12 pt, 25 mm margins, first-line indent of
    two ideographic spaces) at each dpi, and perturbs it:
    ``clean``; ``noise`` (Gaussian σ=20 grey levels, then 1% salt-and-pepper pixels);
@@ -20,7 +23,7 @@
    per file (one page each) after one untimed warm-up page (model loading, reported apart).
    When ``load_file`` takes OCR options they are a build's (``build.ocr_options`` of the
    default settings) without the cache folder; ``--ocr-dpi`` changes the dpi PDF pages are
-   rendered at for OCR.
+   rendered at for OCR, ``--ocr-model`` the recognition model (setting ``ocr_model``).
 4. Character error rate: Levenshtein distance (insertions, deletions, substitutions, each
    1) between the rendered text and the loader's text, both with all whitespace removed,
    over the reference length; summed over a cell's pages (total edits / total reference
@@ -64,6 +67,7 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -95,12 +99,15 @@ _PDF_DATE = time.gmtime(1767225600)  # 2026-01-01
 # ---------------------------------------------------------------- text and CER
 
 
-def pick_paragraphs(corpus: Path, n: int, seed: int = 0,
-                    min_chars: int = MIN_CHARS, max_chars: int = MAX_CHARS) -> list[tuple[str, str]]:
+def pick_paragraphs(corpus: Path, n: int, seed: int = 0, min_chars: int = MIN_CHARS, max_chars: int = MAX_CHARS,
+                    files: Sequence[str] = ()) -> list[tuple[str, str]]:
     """``n`` (file name, paragraph) pairs: lines of min..max characters, round-robin over the
-    corpus files (sorted), each file's candidates shuffled by ``seed``."""
+    corpus files (sorted; only those whose name starts with one of ``files`` when given),
+    each file's candidates shuffled by ``seed``."""
     pools = []
     for path in sorted(corpus.glob("*.txt")):
+        if files and not path.name.startswith(tuple(files)):
+            continue
         lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
         cands = [ln for ln in lines if min_chars <= len(ln) <= max_chars]
         random.Random(f"{seed}:{path.name}").shuffle(cands)
@@ -344,13 +351,14 @@ def parse_cells(spec: str | None, dpis: list[int], variants: list[str]) -> list[
 # ---------------------------------------------------------------- OCR under test
 
 
-def product_loader(ocr_dpi: int | None = None):
+def product_loader(ocr_dpi: int | None = None, ocr_model: str | None = None):
     """``(path, root) -> text`` through ``policyqa.loaders.load_file``, a description of
     what was called, and a function closing what it holds. When ``load_file`` takes OCR
     options (``ocr=``), they are the ones a build uses (``build.ocr_options`` of the default
     settings) without the cache folder, so every page is really read, and one OCR worker for
     the whole run when the options take one (as a build has); ``ocr_dpi`` overrides the dpi
-    PDF pages are rendered at."""
+    PDF pages are rendered at, ``ocr_model`` the recognition model (a loader whose options
+    have no model refuses it)."""
     import dataclasses
 
     from policyqa import loaders
@@ -369,12 +377,16 @@ def product_loader(ocr_dpi: int | None = None):
         opts = dataclasses.replace(opts, cache_dir=None)
         if ocr_dpi:
             opts = dataclasses.replace(opts, dpi=ocr_dpi)
+        if ocr_model:
+            if not hasattr(opts, "model"):
+                raise SystemExit("--ocr-model: the loader under test has no choice of OCR model")
+            opts = dataclasses.replace(opts, model=ocr_model)
         desc["ocr_options"] = {f.name: getattr(opts, f.name) for f in dataclasses.fields(opts)
                                if f.name not in ("on_page", "worker")}
         if any(f.name == "worker" for f in dataclasses.fields(opts)):
             from policyqa.ocr import OcrWorker  # one recognition process for the run, as a build has
 
-            worker = OcrWorker()
+            worker = OcrWorker(opts.model) if hasattr(opts, "model") else OcrWorker()
             opts = dataclasses.replace(opts, worker=worker)
             close = worker.close
         kwargs["ocr"] = opts
@@ -418,7 +430,10 @@ def run_bench(args) -> dict:
         if f not in FORMATS:
             raise SystemExit(f"unknown format {f!r}; known: {', '.join(FORMATS)}")
     cells_spec = parse_cells(args.cells, dpis, variants)
-    paras = pick_paragraphs(REPO / "corpus", args.pages, args.seed)
+    files = [f.strip() for f in (args.files or "").split(",") if f.strip()]
+    paras = pick_paragraphs(REPO / "corpus", args.pages, args.seed, files=files)
+    if args.pages and not paras:
+        raise SystemExit(f"no paragraph found in corpus files starting with {', '.join(files)}")
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="ocr_bench_"))
     work.mkdir(parents=True, exist_ok=True)
     result: dict = {"machine": machine(), "argv": sys.argv[1:], "seed": args.seed,
@@ -428,7 +443,7 @@ def run_bench(args) -> dict:
                     "paragraphs": [{"file": f, "chars": len(p), "text": p} for f, p in paras]}
     close_ocr = lambda: None  # noqa: E731 — replaced once the loader under test holds a worker
     try:
-        ocr, called, close_ocr = product_loader(args.ocr_dpi)
+        ocr, called, close_ocr = product_loader(args.ocr_dpi, args.ocr_model)
         result["under_test"] = called
         # Warm-up (model loading): one small clean page, not counted.
         warm = save_page(render_page("规划纲要warm-up", 150), work / f"warmup.{formats[0]}", 150)
@@ -553,6 +568,9 @@ def main() -> None:
     ap.add_argument("--work", help="folder for the rendered files (default: a temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the rendered files")
     ap.add_argument("--ocr-dpi", type=int, help="dpi the loader renders PDF pages at (default: the settings')")
+    ap.add_argument("--ocr-model", help="recognition model the loader uses (ppocr-v6, ppocr-v4; default: the settings')")
+    ap.add_argument("--files", help="draw paragraphs only from corpus files whose names start with these "
+                                    "(comma-separated, e.g. 004 for the traditional one)")
     ap.add_argument("--search-check", action="store_true")
     ap.add_argument("--search-file", default="001_f04b9f986299fbce.txt")
     ap.add_argument("--rescore", metavar="JSON",

@@ -200,6 +200,64 @@ def test_a_photo_like_page_is_read(tmp_path: Path) -> None:
     assert similar(sf.text, "\n".join(lines)) > 0.85, sf.text
 
 
+TRADITIONAL = ["加強綜合隊伍建設", "完善獎勵標準與榮譽稱號", "堅持實踐擴大覆蓋範圍"]
+
+
+def test_the_default_model_is_ppocr_v6() -> None:
+    assert OcrOptions().model == load_settings(env={}).ocr_model == ocr.DEFAULT_OCR_MODEL == "ppocr-v6"
+
+
+def test_a_traditional_page_is_read_with_its_traditional_characters_by_ppocr_v6(tmp_path: Path) -> None:
+    draw_page(TRADITIONAL).save(tmp_path / "trad.png")
+    sf = load_file(tmp_path / "trad.png", tmp_path, 10**8, OcrOptions(model="ppocr-v6"))
+    for word in ("綜合", "隊伍", "獎勵", "標準", "榮譽", "稱號", "堅持", "實踐", "擴大"):
+        assert word in sf.text, sf.text
+    assert similar(sf.text, "\n".join(TRADITIONAL)) > 0.95, sf.text
+
+
+def test_an_a4_page_holding_one_short_line_is_read(tmp_path: Path) -> None:
+    # (PP-OCRv6's detector finds nothing on it as given: the page is read again scaled down)
+    img = Image.new("RGB", (1240, 1754), "white")
+    ImageDraw.Draw(img).text((190, 150), "规划纲要warm-up", font=ImageFont.truetype(str(FONT), 25), fill=(0, 0, 0))
+    img.save(tmp_path / "cover.png")
+    sf = load_file(tmp_path / "cover.png", tmp_path, 10**8)
+    assert sf.text == "规划纲要warm-up"
+
+
+def test_the_ppocr_v4_model_still_reads_a_page(tmp_path: Path) -> None:
+    draw_page(PAGE1).save(tmp_path / "page.png")
+    settings = load_settings(env={"POLICYQA_OCR_MODEL": "ppocr-v4"}, corpus=tmp_path, index_dir=tmp_path / "index")
+    assert settings.ocr_model == "ppocr-v4"
+    sf = load_file(tmp_path / "page.png", tmp_path, 10**8, replace(build_module.ocr_options(settings), cache_dir=None))
+    assert "毛入园率达到92%以上" in sf.text and similar(sf.text, "\n".join(PAGE1)) > 0.9, sf.text
+    assert json.loads(sf.meta["ocr_model"]) == "ppocr-v4"
+
+
+def test_switching_the_ocr_model_reads_the_pages_again_and_reindexes_the_file(tmp_path: Path, monkeypatch) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    draw_page(["一行字"]).save(corpus / "scan.png")
+    asked: list[str] = []
+
+    def run(self, task, timeout_s):  # no real OCR: each model reads its own text
+        asked.append(self.model)
+        line = OcrLine(f"由{self.model}识别的扫描页文字，县教育局关于加强学前教育的通知。", 0.99, (10, 10, 400, 40))
+        return ocr.OcrPage((line,), 0, 600, 800, task.dpi)
+
+    monkeypatch.setattr(ocr.OcrWorker, "run", run)
+    v4 = load_settings(env={}, corpus=corpus, index_dir=tmp_path / "index", model="hash:128", ocr_model="ppocr-v4")
+    build_index(v4, HashEmbedder(dim=64))
+    assert build_index(v4, HashEmbedder(dim=64), previous=load_index(v4.index_dir)).up_to_date
+    assert asked == ["ppocr-v4"]  # the second build read the cache
+    v6 = replace(v4, ocr_model="ppocr-v6")
+    summary = build_index(v6, HashEmbedder(dim=64), previous=load_index(v6.index_dir))
+    assert asked == ["ppocr-v4", "ppocr-v6"] and summary.updated == ["scan.png"]
+    data = load_index(v6.index_dir)
+    assert "ppocr-v6" in data.text("scan.png") and data.manifest.files["scan.png"]["ocr_model"] == "ppocr-v6"
+    with pytest.raises(LoadError, match="the OCR worker runs .ppocr-v6., the options ask for .ppocr-v4."):
+        load_file(corpus / "scan.png", corpus, 10**8, OcrOptions(model="ppocr-v4", worker=ocr.OcrWorker("ppocr-v6")))
+
+
 def test_a_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
     (tmp_path / "huge.png").write_bytes(bomb_png(2_000, 2_000))  # (below Pillow's own limit)
     with pytest.raises(LoadError) as e:
@@ -382,7 +440,7 @@ def test_with_ocr_off_scans_are_reported_and_bad_limits_refused(tmp_path: Path) 
         load_file(tmp_path / "page.png", tmp_path, 10**8, ocr_options(settings))
     with pytest.raises(LoadError, match="turn the setting ocr on"):
         load_file(tmp_path / "scan.pdf", tmp_path, 10**8, None)
-    for bad in ({"ocr_dpi": 10}, {"ocr_max_pages": 0}, {"ocr_page_timeout_s": 0}):
+    for bad in ({"ocr_dpi": 10}, {"ocr_max_pages": 0}, {"ocr_page_timeout_s": 0}, {"ocr_model": "tesseract"}):
         with pytest.raises(ConfigError):
             load_settings(env={}, **bad)
 
@@ -412,7 +470,7 @@ def test_importing_loads_no_ocr_engine() -> None:
 
     code = ("import sys, policyqa.loaders, policyqa.build, policyqa.ocr, policyqa.ocr_worker; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "{'rapidocr_onnxruntime', 'onnxruntime', 'pypdfium2', 'PIL', 'cv2'}))")
+            "{'rapidocr', 'rapidocr_onnxruntime', 'onnxruntime', 'omegaconf', 'pypdfium2', 'PIL', 'cv2'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(ocr.__file__).parents[1])
     assert out.stdout.strip() == "[]"

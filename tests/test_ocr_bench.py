@@ -60,6 +60,12 @@ def test_pick_paragraphs_deterministic_and_from_several_files():
     assert all(ob.MIN_CHARS <= len(p) <= ob.MAX_CHARS for _, p in a)
 
 
+def test_pick_paragraphs_from_chosen_files_only():
+    a = ob.pick_paragraphs(REPO / "corpus", 2, seed=0, files=["004"])
+    assert len(a) == 2 and {f for f, _ in a} == {next(p.name for p in (REPO / "corpus").glob("004_*.txt"))}
+    assert ob.pick_paragraphs(REPO / "corpus", 2, seed=0, files=["nothing"]) == []
+
+
 @needs_font
 def test_render_page_a4_with_ink():
     page = ob.render_page("规划纲要：加强教育,健全制度。", 150)

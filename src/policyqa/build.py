@@ -207,7 +207,7 @@ def ocr_options(settings: Settings, worker: OcrWorker | None = None) -> OcrOptio
     """The build's OCR limits; results are cached under ``<index_dir>/ocr-cache``."""
     if not settings.ocr:
         return None
-    return OcrOptions(dpi=settings.ocr_dpi, max_pages=settings.ocr_max_pages, max_pixels=settings.ocr_max_pixels,
+    return OcrOptions(dpi=settings.ocr_dpi, model=settings.ocr_model, max_pages=settings.ocr_max_pages, max_pixels=settings.ocr_max_pixels,
                       page_timeout_s=settings.ocr_page_timeout_s, cache_dir=settings.index_dir / OCR_CACHE,
                       worker=worker)
 
@@ -225,7 +225,7 @@ def _parse_while_embedding(settings: Settings, previous: IndexData | None, strea
     queue: Queue = Queue()  # unbounded: parsing never waits for embedding
     result: dict[str, object] = {}
     cancelled = threading.Event()
-    ocr_worker = OcrWorker()  # this build's recognition process (started by the first scanned page)
+    ocr_worker = OcrWorker(settings.ocr_model)  # this build's recognition process (started by the first scanned page)
 
     def on_chunks(chunks: list[Chunk], reused: bool) -> None:
         if cancelled.is_set():
@@ -300,9 +300,10 @@ def _reuse_from(previous: IndexData | None, settings: Settings):
 
     def reuse(sf):
         old = files.get(sf.source)
-        # (a page OCR failed on, then or now, changes the text the same bytes give)
+        # (a page OCR failed on, then or now, or another OCR model, changes the text the same bytes give)
         if (old and old["sha256"] == sf.sha256 and sf.source in chunks
-                and not old.get("ocr_failed") and "ocr_failed" not in sf.meta):
+                and not old.get("ocr_failed") and "ocr_failed" not in sf.meta
+                and old.get("ocr_model") == _ocr_model(sf)):
             return docs.get(sf.source, []), chunks[sf.source]
         return None
 
@@ -346,14 +347,21 @@ def _manifest(settings: Settings, dim: int, parsed: ParsedCorpus, skipped: list[
 
 def _page_fields(f: SourceFile) -> dict[str, list[int]]:
     """Page starts of a paged file (PDF, image), the pages read by OCR and those it failed on."""
-    return {key: json.loads(f.meta[key]) for key in ("pages", "ocr_pages", "ocr_failed") if key in f.meta}
+    return {key: json.loads(f.meta[key]) for key in ("pages", "ocr_pages", "ocr_failed", "ocr_model") if key in f.meta}
+
+
+def _ocr_model(f: SourceFile) -> str | None:
+    """The OCR model that read some of the file's pages (None: no page read by OCR)."""
+    return json.loads(f.meta["ocr_model"]) if "ocr_model" in f.meta else None
 
 
 def _changes(previous: IndexData | None, parsed: ParsedCorpus) -> tuple[list[str], list[str], list[str]]:
     old = previous.manifest.files if previous else {}
     new = {f.source: f.sha256 for f in parsed.files}
+    model = {f.source: _ocr_model(f) for f in parsed.files}
     added = sorted(s for s in new if s not in old)
-    updated = sorted(s for s in new if s in old and old[s]["sha256"] != new[s])
+    # (same bytes read by another OCR model: another text)
+    updated = sorted(s for s in new if s in old and (old[s]["sha256"] != new[s] or old[s].get("ocr_model") != model[s]))
     removed = sorted(s for s in old if s not in new)
     return added, updated, removed
 

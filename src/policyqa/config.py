@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .ocr_types import DEFAULT_OCR_MODEL, OCR_MODELS
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,11 @@ class CorpusSettings:
     chunk_min: int = 60
     # OCR (rapidocr, offline) of PDF pages without a text layer and of page images: the
     # resolution pages are rendered at, the most pages one file may need, the most pixels
-    # one page or image may have (decompression bombs), seconds one page may take.
+    # one page or image may have (decompression bombs), seconds one page may take, and the
+    # recognition model: "ppocr-v6" (rapidocr 3.10, PP-OCRv6 small: simplified and
+    # traditional characters) or "ppocr-v4" (rapidocr-onnxruntime, PP-OCRv4: simplified only).
     ocr: bool = True
+    ocr_model: str = DEFAULT_OCR_MODEL
     ocr_dpi: int = 200
     ocr_max_pages: int = 200
     ocr_max_pixels: int = 60_000_000
@@ -215,5 +219,7 @@ def _validate(s: Settings) -> None:
     if not (50 <= s.ocr_dpi <= 600) or s.ocr_max_pages <= 0 or s.ocr_max_pixels <= 0 or s.ocr_page_timeout_s <= 0:
         raise ConfigError("need 50 <= ocr_dpi <= 600 and positive ocr_max_pages, ocr_max_pixels, ocr_page_timeout_s "
                           f"(got {s.ocr_dpi}, {s.ocr_max_pages}, {s.ocr_max_pixels}, {s.ocr_page_timeout_s})")
+    if s.ocr_model not in OCR_MODELS:
+        raise ConfigError(f"unknown ocr_model {s.ocr_model!r}; known: {', '.join(OCR_MODELS)}")
     if s.search_threads < 0:
         raise ConfigError(f"search_threads must be 0 (library default) or more (got {s.search_threads})")

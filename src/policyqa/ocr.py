@@ -8,10 +8,10 @@ from typing import Any, Callable, Sequence
 
 from .ocr_cache import OCR_CACHE, OcrCache, prune_cache, read_layout, save_layout
 from .ocr_images import image_frames
-from .ocr_types import IMAGE_FORMATS, OcrError, OcrPage, PageTask
+from .ocr_types import DEFAULT_OCR_MODEL, IMAGE_FORMATS, OCR_MODELS, OcrError, OcrPage, PageTask
 from .ocr_worker import OcrWorker
 
-__all__ = ["IMAGE_FORMATS", "OCR_CACHE", "OcrError", "OcrOptions", "OcrPage", "OcrWorker", "PageTask", "PagesRead", "image_frames",
+__all__ = ["DEFAULT_OCR_MODEL", "IMAGE_FORMATS", "OCR_CACHE", "OCR_MODELS", "OcrError", "OcrOptions", "OcrPage", "OcrWorker", "PageTask", "PagesRead", "image_frames",
            "prune_cache", "read_layout", "recognise_pages", "save_layout"]
 
 
@@ -20,9 +20,11 @@ class OcrOptions:
     """A run's OCR limits. A page is rendered at ``dpi`` (a huge page at fewer, to stay within
     ``max_pixels``); an image declaring more than ``max_pixels`` is refused before it is
     decoded; a page past ``page_timeout_s`` is given up (its worker killed). Pages are cached
-    under ``cache_dir`` (None: not cached)."""
+    under ``cache_dir`` (None: not cached), keyed by ``model`` (the recognition model, one of
+    ``OCR_MODELS``; a worker given must run the same one)."""
 
     dpi: int = 200
+    model: str = DEFAULT_OCR_MODEL
     max_pages: int = 200
     max_pixels: int = 60_000_000
     page_timeout_s: float = 120.0
@@ -34,7 +36,12 @@ class OcrOptions:
 
 
 def _cache_key(kind: str, opts: OcrOptions) -> dict[str, Any]:
-    return {"kind": kind, "dpi": opts.dpi if kind == "pdf" else 0, "engine": "rapidocr-ppocrv4"}
+    return {"kind": kind, "dpi": opts.dpi if kind == "pdf" else 0, "engine": _ENGINES.get(opts.model, opts.model)}
+
+
+# the cache key's engine per model ("rapidocr-ppocrv4" as before models could be chosen:
+# pages cached then stay valid for v4, and are read again for v6)
+_ENGINES = {"ppocr-v4": "rapidocr-ppocrv4", "ppocr-v6": "rapidocr3.10-ppocrv6-small"}
 
 
 @dataclass(frozen=True)
@@ -53,8 +60,10 @@ def recognise_pages(kind: str, raw: bytes, sha256: str, pages: Sequence[int], op
     cache = OcrCache.open(opts.cache_dir, sha256, _cache_key(kind, opts))
     todo = [n for n in pages if n not in cache.pages]
     if todo and opts.worker is None:
-        with OcrWorker() as worker:  # a caller reading one file: a worker for this file only
+        with OcrWorker(opts.model) as worker:  # a caller reading one file: a worker for this file only
             return recognise_pages(kind, raw, sha256, pages, replace(opts, worker=worker))
+    if todo and getattr(opts.worker, "model", opts.model) != opts.model:
+        raise ValueError(f"the OCR worker runs {opts.worker.model!r}, the options ask for {opts.model!r}")
     failed: dict[int, str] = {}
     for i, n in enumerate(todo):
         if opts.on_page:

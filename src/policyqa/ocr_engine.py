@@ -1,33 +1,95 @@
-"""Recognition of one page image in the worker process: rapidocr, the page turned upright as a whole."""
+"""Recognition of one page image in the worker process: rapidocr (PP-OCRv6 or v4), the page turned upright as a whole."""
 
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 from .ocr_layout import OcrLine
+from .ocr_types import DEFAULT_OCR_MODEL, OCR_MODELS
 
 
 _GOOD_QUALITY = 0.9  # mean confidence above which an upright-looking page is not read again
 _TRIAL_SIDE = 1280  # longest side (pixels) of the copy orientation trials read
+_EMPTY_SIDE = 1000  # longest side of the copy read when nothing was found on the page as given
 _PROBE_LINES = 8  # boxes recognised alone to find which way up a page is
 _MIN_SCORE = 0.5  # confidence under which a recognised box is not indexed
 
 
-def load_engine() -> Any:
-    """The rapidocr engine (PP-OCRv4 models from its wheel); the worker loads it once."""
-    from rapidocr_onnxruntime import RapidOCR
+def load_engine(model: str = DEFAULT_OCR_MODEL) -> "Engine":
+    """The recognition engine of ``model`` (one of ``OCR_MODELS``, its files from its wheel);
+    the worker loads it once."""
+    if model == "ppocr-v6":
+        return _PpocrV6()
+    if model == "ppocr-v4":
+        return _PpocrV4()
+    raise ValueError(f"unknown OCR model {model!r}; known: {', '.join(OCR_MODELS)}")
 
+
+def _threads() -> int:
     # few threads: the first inference with one per core took seconds more on a busy machine
-    # every box with its confidence (text_score 0): the weak ones tell which way up a page is
-    return RapidOCR(text_score=0.0, intra_op_num_threads=max(1, min(4, (os.cpu_count() or 2) // 2)))
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
-def _read(engine: Any, img) -> list[OcrLine]:
+class Engine(Protocol):
+    """What recognition needs of a model, whichever package runs it."""
+
+    def page(self, img) -> list[tuple[Any, str, float]]:
+        """(4 corner points, text, confidence) of every box found in ``img``, however weak."""
+
+    def line(self, img) -> list[tuple[str, float]]:
+        """(text, confidence) of ``img`` read as one line (no detection)."""
+
+
+class _PpocrV4:
+    """PP-OCRv4 through rapidocr-onnxruntime 1.4.4: results are lists of (points, text, score)."""
+
+    def __init__(self) -> None:
+        from rapidocr_onnxruntime import RapidOCR
+
+        # every box with its confidence (text_score 0): the weak ones tell which way up a page is
+        self._ocr = RapidOCR(text_score=0.0, intra_op_num_threads=_threads())
+
+    def page(self, img) -> list[tuple[Any, str, float]]:
+        result, _ = self._ocr(img, use_cls=False)
+        return [(points, str(text), float(score)) for points, text, score in result or []]
+
+    def line(self, img) -> list[tuple[str, float]]:
+        result, _ = self._ocr(img, use_det=False, use_cls=False)
+        return [(str(text), float(score)) for text, score in result or []]
+
+
+class _PpocrV6:
+    """PP-OCRv6 small (det + rec bundled in the wheel) through rapidocr 3.10: a result object
+    with ``boxes`` (N×4×2 array), ``txts`` and ``scores``, or None of them when nothing was read."""
+
+    def __init__(self) -> None:
+        from rapidocr import RapidOCR
+
+        # text_score 0 as for v4; no per-line angle classifier (it drops lines, as v4's did)
+        self._ocr = RapidOCR(params={"Global.text_score": 0.0, "Global.use_cls": False,
+                                     "Global.log_level": "error",
+                                     "EngineConfig.onnxruntime.intra_op_num_threads": _threads()})
+
+    def page(self, img) -> list[tuple[Any, str, float]]:
+        out = self._ocr(img, use_det=True, use_cls=False, use_rec=True)
+        boxes, txts, scores = (getattr(out, a, None) for a in ("boxes", "txts", "scores"))
+        if boxes is None or txts is None or scores is None:
+            return []
+        return [(box.tolist(), str(text), float(score)) for box, text, score in zip(boxes, txts, scores)]
+
+    def line(self, img) -> list[tuple[str, float]]:
+        out = self._ocr(img, use_det=False, use_cls=False, use_rec=True)
+        txts, scores = getattr(out, "txts", None), getattr(out, "scores", None)
+        if txts is None or scores is None:
+            return []
+        return [(str(text), float(score)) for text, score in zip(txts, scores)]
+
+
+def _read(engine: Engine, img) -> list[OcrLine]:
     """Every box found and its text, however weak (``_kept`` drops the weak ones)."""
-    result, _ = engine(img, use_cls=False)
     out = []
-    for points, text, score in result or []:
+    for points, text, score in engine.page(img):
         xs, ys = [p[0] for p in points], [p[1] for p in points]
         if not str(text).strip():
             continue
@@ -86,7 +148,7 @@ def _small(img, side: int = _TRIAL_SIDE):
     return cv2.resize(img, (max(int(w * f), 1), max(int(h * f), 1)), interpolation=cv2.INTER_AREA)
 
 
-def _probe(engine: Any, img, lines: Sequence[OcrLine], angle: int) -> float:
+def _probe(engine: Engine, img, lines: Sequence[OcrLine], angle: int) -> float:
     """Confidence × characters of the page's longest boxes recognised alone, each turned by
     ``angle`` (a box that would stand upright after turning scores nothing)."""
     h, w = img.shape[:2]
@@ -97,19 +159,20 @@ def _probe(engine: Any, img, lines: Sequence[OcrLine], angle: int) -> float:
         crop = _turn(img[y0:y1, x0:x1], angle)
         if crop.size == 0 or crop.shape[0] > 1.2 * crop.shape[1]:
             continue
-        result, _ = engine(crop, use_det=False, use_cls=False)
-        for text, conf in result or []:
-            score += float(conf) * len(str(text).strip())
+        for text, conf in engine.line(crop):
+            score += conf * len(text.strip())
     return score
 
 
-def recognise(engine: Any, img) -> tuple[int, list[OcrLine], Any]:
+def recognise(engine: Engine, img) -> tuple[int, list[OcrLine], Any]:
     """(angle, lines, upright image) of a page image (numpy BGR array). Read as given; unless
     that reads well, its longest boxes are recognised alone turned each way (``_probe``) and
     the page is read again turned the way they read best. A page where nothing was found is
-    tried turned on a scaled-down copy instead (``_trials``). rapidocr's per-line angle
+    read scaled down (``_read_small``), then tried turned on a scaled-down copy (``_trials``). rapidocr's per-line angle
     classifier is never used: it drops lines."""
     found = _read(engine, img)
+    if not found:
+        found = _read_small(engine, img)
     lines = _kept(found)
     if _reads_well(found):
         return 0, lines, img
@@ -128,7 +191,19 @@ def recognise(engine: Any, img) -> tuple[int, list[OcrLine], Any]:
     return best, again, turned
 
 
-def _trials(engine: Any, img) -> tuple[int, list[OcrLine] | None]:
+def _read_small(engine: Engine, img) -> list[OcrLine]:
+    """What a scaled-down copy of the page reads, in the page's pixels: PP-OCRv6's detector
+    finds nothing on an A4 page holding one short line at 150–200 dpi, but finds it at half
+    the size."""
+    small = _small(img, _EMPTY_SIDE)
+    if small is img:
+        return []
+    f = img.shape[1] / small.shape[1]
+    return [OcrLine(ln.text, ln.score, tuple(int(round(v * f)) for v in ln.box), tuple(int(round(v * f)) for v in ln.quad))
+            for ln in _read(engine, small)]
+
+
+def _trials(engine: Engine, img) -> tuple[int, list[OcrLine] | None]:
     """The turn (degrees) under which a scaled-down copy of the page reads best, and what it
     read when the page was small enough to be read as it is (else None)."""
     small = _small(img)

@@ -7,6 +7,11 @@ from typing import Any
 
 from .ocr_layout import OcrLine
 
+# recognition models: "ppocr-v6" (PP-OCRv6 small, package rapidocr 3.10: simplified and
+# traditional Chinese) and "ppocr-v4" (PP-OCRv4, package rapidocr-onnxruntime 1.4.4: no 準 綜 隊 …)
+OCR_MODELS = ("ppocr-v6", "ppocr-v4")
+DEFAULT_OCR_MODEL = "ppocr-v6"
+
 IMAGE_FORMATS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".tif": "tif", ".tiff": "tif", ".bmp": "bmp"}
 
 

@@ -13,14 +13,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .ocr_engine import load_engine, recognise
+from .ocr_engine import Engine, load_engine, recognise
 from .ocr_images import load_image_frame, render_pdf_page
-from .ocr_types import OcrError, OcrPage, PageTask
+from .ocr_types import DEFAULT_OCR_MODEL, OcrError, OcrPage, PageTask
 
 _START_TIMEOUT_S = 300  # for the worker to import and load its models
 
 
-def ocr_page_task(engine: Any, task: PageTask) -> OcrPage:
+def ocr_page_task(engine: Engine, task: PageTask) -> OcrPage:
     """Render and recognise one page (in the worker process)."""
     t0 = time.perf_counter()
     if task.kind == "pdf":
@@ -59,14 +59,14 @@ def _recv(fd: int, deadline: float | None) -> Any:
     return pickle.loads(_recv_exact(fd, n, deadline))
 
 
-def worker_main() -> None:
-    """The worker's loop: tasks on stdin, results on stdout (pickled, length first);
-    anything a library prints goes to stderr."""
+def worker_main(model: str = DEFAULT_OCR_MODEL) -> None:
+    """The worker's loop with the engine of ``model``: tasks on stdin, results on stdout
+    (pickled, length first); anything a library prints goes to stderr."""
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     fd = sys.stdin.fileno()
     try:
-        engine = load_engine()  # the model loads before the first page's time limit starts
+        engine = load_engine(model)  # the model loads before the first page's time limit starts
         _send(out, ("ready", None))
     except Exception as e:  # noqa: BLE001 — reported as the page's failure
         _send(out, ("error", f"the OCR engine cannot start: {type(e).__name__}: {str(e)[:200]}"))
@@ -86,12 +86,14 @@ def worker_main() -> None:
 
 
 class OcrWorker:
-    """One recognition process (a fresh interpreter), started on first use and killed on a
-    page's timeout (a fresh one starts for the next page). Whoever runs OCR owns a worker and
-    closes it when done (``with OcrWorker() as worker:``); a closed worker starts no process,
-    and ``close`` from another thread stops a page being read at once (a cancelled build)."""
+    """One recognition process (a fresh interpreter) running the engine of ``model`` (one of
+    ``OCR_MODELS``), started on first use and killed on a page's timeout (a fresh one starts
+    for the next page). Whoever runs OCR owns a worker and closes it when done (``with
+    OcrWorker(model) as worker:``); a closed worker starts no process, and ``close`` from
+    another thread stops a page being read at once (a cancelled build)."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: str = DEFAULT_OCR_MODEL) -> None:
+        self.model = model
         self._proc: subprocess.Popen | None = None
         self._closed = False
         self._pages = threading.Lock()  # one page at a time
@@ -158,7 +160,7 @@ class OcrWorker:
         # the module is imported: the libraries it loads later come from the usual places
         folder = str(Path(__file__).resolve().parents[1])
         boot = (f"import sys; sys.path.insert(0, {folder!r}); import policyqa.ocr_worker as m; "
-                f"sys.path.remove({folder!r}); m.worker_main()")
+                f"sys.path.remove({folder!r}); m.worker_main({self.model!r})")
         return subprocess.Popen([sys.executable, "-c", boot], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, close_fds=True)
 

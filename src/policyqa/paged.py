@@ -100,6 +100,7 @@ def read_paged(fmt: str, raw: bytes, source: str, sha256: str,
         meta[_WARNING] = _partly_read(read.failed, len(texts))
     if placed:
         meta["ocr_pages"] = json.dumps([n + 1 for n in sorted(placed)])
+        meta["ocr_model"] = json.dumps(ocr.model)
         _save_layout(ocr, sha256, starts, placed, recognised)
     title = _pdf_title(reader) if reader is not None else ""
     if title:
