@@ -34,6 +34,8 @@ from .generate import StreamEvent, stream_answer
 from .glossary import Glossary, Phrase, Thesaurus, Translation
 from .index import IndexData, Manifest, load_index, tidy_index
 from .library import add_file, remove_file
+from .ocr import OCR_CACHE
+from .page_view import PageRegion, page_region
 from .llm import ChatBackend, chat_backend
 from .precedents import Draft, PrecedentResults, find_precedents
 from .calibration import Calibration, calibration_for
@@ -389,6 +391,15 @@ class Engine:
 
     def document(self, doc_id: str) -> Document:
         return self.data.document(doc_id)
+
+    def page_region(self, source: str, start: int, end: int) -> PageRegion | None:
+        """A passage of a page OCR read, boxed on the page image (``page_view``); else None."""
+        known = self.data.manifest.files.get(source)
+        if known is None:
+            return None
+        s = self.settings
+        return page_region(s.corpus, source, known, s.index_dir / OCR_CACHE, start, end, s.max_file_bytes,
+                           s.ocr_max_pixels)
 
     def facets(self) -> dict[str, list]:
         data = self.data
