@@ -319,3 +319,10 @@ def test_compare_gives_every_value_of_a_sentence_its_own_row(fake_settings, fake
         rows = [r for r in engine.compare("学前三年幼儿入园率").rows if r.source == "plan_q.txt"]
     assert [(r.indicator, r.value) for r in rows] == [("学前三年幼儿入园率（城区）", 95.0), ("学前三年幼儿入园率（农村）", 85.0)]
     assert rows[0].phrasing == rows[1].phrasing and rows[0].year == rows[1].year == 2024
+
+
+def test_a_topic_asked_across_documents_finds_the_rows_of_the_bare_topic(fake_engine):
+    bare = fake_engine.compare("学前三年毛入园率")
+    asked = fake_engine.compare("各地计划中学前三年毛入园率的提法有何变化？")
+    assert asked.topic == "各地计划中学前三年毛入园率的提法有何变化？"
+    assert [(r.doc_id, r.value) for r in asked.rows] == [(r.doc_id, r.value) for r in bare.rows]

@@ -18,7 +18,7 @@ import numpy as np
 from .errors import PolicyQAError
 from .export import COMPARE_COLUMNS, compare_csv
 from .index import IndexData
-from .text import bigrams, has_cjk, normalise
+from .text import bigrams, compare_topic, has_cjk, normalise
 from .types import Target
 
 
@@ -181,21 +181,22 @@ def compare(data: IndexData, index: TargetIndex, topic: str, topic_vector: np.nd
 
     A target scores the mean of its indicator's and its sentence's similarity to the topic
     (+ a lexical bonus for Chinese topics); a sentence its similarity (+ bonus).
-    ``topic_vector`` is the topic embedded on the query side."""
+    ``topic_vector`` is ``text.compare_topic(topic)`` embedded on the query side."""
     topic = checked_topic(topic)
+    about = compare_topic(topic)  # (历次报告中…的提法: what is compared, not how it is asked)
     p = params or CompareParams()
     st = data.sentences
     if not len(st.spans):
         return CompareTable(topic, ())
     qv = np.asarray(topic_vector, dtype=np.float32)
-    cjk = has_cjk(topic)
+    cjk = has_cjk(about)
     dense = _matvec(st.vectors, qv)
-    lex = index.lexical(topic, index.row_text) if cjk else np.zeros_like(dense)
+    lex = index.lexical(about, index.row_text) if cjk else np.zeros_like(dense)
     row_score = dense + p.lexical_weight * lex
     t_score = np.full(len(index.targets), -np.inf, dtype=np.float32)
     if len(index.targets):
         ind = index.indicator_vectors @ qv
-        ilex = index.lexical(topic, [t.indicator for t in index.targets]) if cjk else np.zeros_like(ind)
+        ilex = index.lexical(about, [t.indicator for t in index.targets]) if cjk else np.zeros_like(ind)
         ok = index.target_rows >= 0
         r = index.target_rows[ok]
         t_score[ok] = (ind[ok] + dense[r]) / 2 + p.lexical_weight * np.maximum(ilex[ok], lex[r])

@@ -46,7 +46,7 @@ from .search import (SearchParams, evidence_vector, expand, is_off_topic, lexica
                      without_words)
 from .served_index import no_progress, open_index, switch_if_changed
 from .targets import extract_all
-from .text import is_cjk_query
+from .text import compare_topic, is_cjk_query
 from .types import Answer, Document, Filters, Hit, SearchResult
 
 
@@ -374,7 +374,7 @@ class Engine:
         data = self.data
         topic = checked_length(checked_topic(topic), self.settings.max_query_chars, "topic")
         index = self.target_index(data)
-        return compare(data, index, topic, self.embed_queries([topic])[0], max_rows)
+        return compare(data, index, topic, self.embed_queries([compare_topic(topic)])[0], max_rows)
 
     def precedents(self, text: str, k: int = 10, exclude_self: bool = True) -> PrecedentResults:
         """Passages of other plans most like a draft, grouped by document."""
