@@ -328,7 +328,10 @@ def started_server(args: argparse.Namespace, settings: Settings, work: Path, n: 
     cmd = policyqa_command(args, settings, "serve") + ["--host", "127.0.0.1", "--port", str(port)]
     log_path = work / f"serve-{n}.log"
     log = open(log_path, "w", encoding="utf-8")
-    proc = subprocess.Popen(cmd, env=child_env(settings), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    env = child_env(settings)
+    # every client comes from 127.0.0.1: the REST API's per-address limit would throttle them all
+    env["POLICYQA_API_RATE_PER_MINUTE"] = str(args.api_rate)
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until_up(url, proc, args.startup_timeout)
@@ -512,6 +515,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--index-dir", type=Path)
     ap.add_argument("--model")
     ap.add_argument("--auth", help="user:password (default: the auth setting / POLICYQA_AUTH)")
+    ap.add_argument("--api-rate", type=int, default=10**7,
+                    help="REST requests per minute per address for --start-server's server (default: no limit)")
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of load (default 60)")
     ap.add_argument("--requests-per-client", type=int, help="stop after this many requests per client")
