@@ -95,7 +95,7 @@ def _upload(page, name: str, text: str, done: str = "新增") -> None:
             upload.locator("input[type=file]").set_input_files(
                 files=[{"name": name, "mimeType": "text/plain", "buffer": text.encode("utf-8")}])
         try:
-            upload.get_by_text(shown).first.wait_for(timeout=10_000)
+            upload.get_by_text(shown).first.wait_for(timeout=20_000)
             break
         except Exception:
             if attempt == 2:
