@@ -4,7 +4,7 @@ One server holds several libraries, each a corpus folder and its index folder. U
 login for the page and HTTP Basic) and tokens (``Authorization: Bearer``, for programs) are
 granted libraries to read or to manage, directly or through groups::
 
-    [libraries.督导室]
+    [libraries."督导室"]               # a name other than A-Z a-z 0-9 _ - is quoted
     corpus = "duchashi/corpus"          # paths relative to this file
     index_dir = "duchashi/index"
 
