@@ -284,3 +284,50 @@ def test_the_file_routes_serve_no_corpus_file(server):
     for path in (f"/gradio_api/file={lib2_file}", f"/file={lib2_file}", f"/gradio_api/file={quote(str(lib2_file))}"):
         r = httpx.get(url + path, cookies=cookies, timeout=10)
         assert r.status_code in (403, 404) and not any(s in r.text for s in SECRETS), (path, r.status_code)
+
+
+@pytest.mark.browser
+def test_the_page_shows_a_login_s_libraries_only(server):
+    """In Chromium: log in as A, ask, see 督导室's citation named after its library; nothing of
+    人事科 (its text, its documents' titles) anywhere in the page, 文库 tab included."""
+    from tests.browser_support import TITLE, launch_browser, shot, tab
+
+    url, _ = server
+    browser_gen = launch_browser()
+    browser = next(browser_gen)
+    try:
+        ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(url + "/")
+        page.locator("input[type=text]").first.fill("a")
+        page.locator("input[type=password]").fill(PASSWORDS["a"])
+        page.locator("input[type=password]").press("Enter")
+        page.get_by_text(TITLE).wait_for()
+        box = page.locator("#ask-input textarea")
+        box.fill("红枫渡口小学食堂整改什么时候完成？")
+        box.press("Enter")
+        page.locator("#chat").get_by_text("十月底前全部完成").first.wait_for()
+        label = page.locator("#cite-1").inner_text()
+        assert label.startswith(f"[1] {LIB1} · "), label
+        shot(page, "libraries-ask", "ask")
+        box.fill("教师职称评审推荐名额是多少？评审暗号是什么？")
+        box.press("Enter")
+        page.wait_for_function(  # the second answer (or the note that the files do not cover it)
+            "() => { const t = document.querySelector('#chat').innerText; const i = t.lastIndexOf('评审暗号是什么');"
+            " return i >= 0 && t.slice(i).length > 12; }")
+        tab(page, "文档")
+        page.locator("#doc-select input").click()
+        page.get_by_role("option").first.wait_for()
+        options = page.get_by_role("option").all_inner_texts()
+        assert options and all(o.strip().startswith(f"{LIB1} · ") for o in options), options
+        page.keyboard.press("Escape")
+        tab(page, "文库")
+        page.locator("#tab-library").get_by_text("督导记录").first.wait_for()
+        shot(page, "libraries-library", "library")
+        html = page.content()
+        shown_elsewhere = [s for s in SECRETS + ("教师职称评审工作通知", "人事档案", f"{LIB2}/") if s in html]
+        assert shown_elsewhere == [], shown_elsewhere
+        ctx.close()
+    finally:
+        browser_gen.close()
