@@ -124,6 +124,82 @@ def test_passwords_are_salted_hashes_and_grants_add_up(tmp_path):
     assert Grant.of([LIB1]).only([LIB2]) == Grant()  # a client's choice never widens a grant
 
 
+def test_hash_password_prints_lines_for_the_file(monkeypatch, capsys):
+    import io
+    import re
+
+    from policyqa.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("my secret\n"))
+    assert main(["hash-password"]) == 0
+    line = capsys.readouterr().out.strip()
+    stored = re.fullmatch(r'password_hash = "(scrypt\$[^"]+)"', line).group(1)
+    assert verify_password(stored, "my secret")
+    assert main(["hash-password", "--token"]) == 0
+    out, err = capsys.readouterr()
+    token = err.strip().rsplit(" ", 1)[1]
+    assert out.strip() == f'sha256 = "{token_digest(token)}"' and len(token) >= 40
+
+
+def test_libraries_and_a_single_login_are_not_mixed(tmp_path):
+    from policyqa.config import Settings
+    from policyqa.errors import PolicyQAError
+    from policyqa.web import serve
+
+    with pytest.raises(PolicyQAError, match="--libraries"):
+        serve(Settings(auth="clerk:secret"), libraries_file=_write(tmp_path, ""))
+
+
+# ---------------------------------------------------------------------------- a view over two stand-in engines
+
+
+def _two_library_view(manage=("x", "y")):
+    from policyqa.web.libraries import LibraryView
+    from tests.fake_engine import SETTINGS, FakeEngine
+
+    return LibraryView(SETTINGS, {"x": FakeEngine(), "y": FakeEngine()}, frozenset(manage))
+
+
+def test_a_view_merges_names_and_refuses_what_is_not_its_own():
+    from policyqa.errors import AccessDenied, NotFound
+    from policyqa.types import Filters
+    from policyqa.web.library_tab import upload_target_update
+
+    view = _two_library_view(manage=("x",))
+    result = view.search("校园安全", k=6)
+    assert {h.library for h in result.hits} == {"x", "y"} and len(result.hits) == 6
+    assert all(h.chunk.source.startswith(h.library + "/") for h in result.hits)
+    scores = [h.score for h in result.hits]
+    assert scores == sorted(scores, reverse=True)  # (neither abstains: merged by fused score)
+    one = view.search("校园安全", k=6, filters=Filters(doc_id=result.hits[0].chunk.doc_id))
+    assert one.hits and {h.chunk.doc_id for h in one.hits} == {result.hits[0].chunk.doc_id}
+    assert view.search("校园安全", filters=Filters(doc_id="z:plan-1")).hits == ()
+    answer = view.ask("交流轮岗教师比例有什么要求？")
+    assert answer.citations and all(c.source.startswith(c.library + "/") for c in answer.citations)
+    assert view.source_text(answer.citations[0].source)[answer.citations[0].start:answer.citations[0].end] \
+        == answer.citations[0].text
+    for bad in ("z/plan_2023.txt", "plan_2023.txt", "x/no-such.txt"):
+        with pytest.raises(NotFound):
+            view.source_text(bad)
+    rows = view.compare("学前教育毛入园率").rows
+    assert {r.library for r in rows} == {"x", "y"} and [r.score for r in rows] == sorted((r.score for r in rows), reverse=True)
+    assert view.compare("学前教育毛入园率", max_rows=1).rows == rows[:1]
+    groups = view.precedents("全面推进教师交流轮岗，每年交流轮岗教师比例不低于应交流人数的10%。", k=3)
+    assert len(groups) <= 3 and all(g.source.startswith(g.library + "/") for g in groups)
+    assert view.add_file("新.txt", "北区教育局2025年工作计划\n\n推进冰雪运动进校园。".encode()) == "x/新.txt"
+    with pytest.raises(AccessDenied):
+        view.add_file("y/新.txt", b"text")
+    with pytest.raises(NotFound):
+        view.add_file("z/新.txt", b"text")
+    with pytest.raises(AccessDenied):
+        view.remove_source("y/plan_2023.txt")
+    assert view.reindex().added == ["x/新.txt"]
+    assert view.only(["y", "z"]).engines.keys() == {"y"} and view.only(["y"]).manage == frozenset()
+    assert upload_target_update(view)["visible"] is False  # one managed library: no choice to make
+    both = upload_target_update(_two_library_view())
+    assert both["visible"] is True and both["choices"] == ["x", "y"]
+
+
 # ---------------------------------------------------------------------------- one real server
 
 
@@ -188,6 +264,7 @@ def test_a_user_sees_only_the_libraries_it_may_read_through_rest(server):
     answer = a("POST", "/ask", json={"question": question}).json()
     assert all(c["library"] == LIB1 for c in answer["citations"])
     assert a("POST", "/ask", json={"question": question, "libraries": [LIB2]}).status_code == 404
+    assert a("POST", "/ask/stream", json={"question": question, "libraries": [LIB2]}).status_code == 404
     rows = a("POST", "/compare", json={"topic": "职称评审推荐名额"}).json()["rows"]
     assert all(r["library"] == LIB1 for r in rows)
     draft = "人事科内部资料：二〇二四年教师职称评审的推荐名额和评审暗号。"  # (a draft is echoed back)
@@ -244,6 +321,7 @@ def test_library_changes_need_manage(server):
     assert a("POST", "/library/reindex").status_code == 403
     assert a("DELETE", "/library/files/" + quote(f"{LIB1}/督导记录.txt")).status_code == 403
     assert c("POST", "/library/files", files=upload, data={"library": LIB2}).status_code == 403  # reads, not manages
+    assert c("POST", "/library/files", files=upload, data={"library": "财务科"}).status_code == 404  # not its own
     saved = c("POST", "/library/files", files=upload, data={"library": LIB1})
     assert saved.status_code == 200 and saved.json()["saved"] == f"{LIB1}/新文件.txt"
     assert c("DELETE", "/library/files/" + quote(saved.json()["saved"])).status_code == 200

@@ -173,6 +173,9 @@ def serve(settings: Settings, libraries_file: Path | None = None, **launch_kwarg
     """Open (building if needed) the index and serve the page; blocks until stopped. With
     ``libraries_file``, every library of it, each user seeing the libraries it may read."""
     if libraries_file is not None:
+        if settings.auth or settings.api_tokens:
+            raise PolicyQAError("--libraries 与 --auth / api_tokens 不能同时使用：用户和令牌请写在文库文件中"
+                                f"（{libraries_file}）。")
         libraries = open_libraries(settings, load_access(libraries_file))
         engine: EngineLike = CallerEngine(libraries)
         print(f"页面地址：http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)

@@ -128,15 +128,16 @@ class LibraryView:
         if len(routes) == 1:
             return routes[0]
         asked = standalone(question, history)
-        scored = [(not r.abstained, r.top_score, i) for i, (_, engine, f) in enumerate(routes)
-                  for r in [engine.search(asked, k=1, filters=f)]]
-        return routes[max(scored)[2]]
+        scored = [(not r.abstained, r.top_score, -i) for i, (_, engine, f) in enumerate(routes)
+                  for r in [engine.search(asked, filters=f)]]  # (the verdict ask's own search gives)
+        return routes[-max(scored)[2]]
 
     def ask_stream(self, question: str, filters: Filters | None = None,
                    history: Sequence[str] = ()) -> Iterator[StreamEvent]:
+        """The library is chosen before the first event (a bad request fails here, not mid-stream)."""
         library, engine, f = self._best(question, filters, history)
-        for event in engine.ask_stream(question, f, history):
-            yield replace(event, answer=_answer(library, event.answer)) if event.answer is not None else event
+        events = engine.ask_stream(question, f, history)
+        return (replace(e, answer=_answer(library, e.answer)) if e.answer is not None else e for e in events)
 
     def ask(self, question: str, filters: Filters | None = None, history: Sequence[str] = ()) -> Answer:
         events = list(self.ask_stream(question, filters, history))
@@ -189,7 +190,9 @@ class LibraryView:
         """Into the library ``filename`` starts with (``<library>/name.docx``), else the only
         library the caller manages."""
         library, sep, name = (filename or "").partition("/")
-        if not sep or library not in self.engines:
+        if sep and library not in self.engines:
+            raise NotFound(NOT_FOUND)
+        if not sep:
             if len(self.manage) != 1:
                 raise (AccessDenied("没有管理任何文库的权限（只读）。") if not self.manage else
                        PolicyQAError(f"请指明文库：{'、'.join(sorted(self.manage))}（文件名写作 文库/文件名）。"))
