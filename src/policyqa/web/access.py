@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-from gradio.context import LocalContext
+import gradio  # (gradio.context: the request of the event being handled)
 
 from ..build import BuildSummary, Progress
 from ..compare import CompareTable
@@ -35,7 +35,7 @@ CALLER: ContextVar[Grant | None] = ContextVar("policyqa_caller", default=None)
 
 def page_user() -> str | None:
     """The logged-in user of the Gradio event being handled (None outside one)."""
-    request = LocalContext.request.get(None)
+    request = gradio.context.LocalContext.request.get(None)
     return getattr(request, "username", None) if request is not None else None
 
 
