@@ -243,10 +243,10 @@ def _table(where: _Where, raw: dict, name: str) -> dict[str, dict]:
 
 
 def check_name(where: _Where, key: str, name: str) -> None:
-    if not name.strip() or name != name.strip() or len(name) > NAME_MAX or any(
+    if not name.strip() or name != name.strip() or len(name) > NAME_MAX or name in (".", "..") or any(
             c in "/:\\" or not c.isprintable() for c in name):
         raise ConfigError(f"{where.path}: [{key}]: a name needs 1-{NAME_MAX} printable characters, "
-                          "no '/', ':' or '\\', no leading or trailing space")
+                          "no '/', ':' or '\\', no leading or trailing space, not '.' or '..'")
 
 
 def _libraries(where: _Where, table: dict[str, dict]) -> dict[str, LibrarySpec]:

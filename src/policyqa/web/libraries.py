@@ -187,12 +187,13 @@ class LibraryView:
                 for name, engine in self.engines.items() for row in engine.library()]
 
     def add_file(self, filename: str, data: bytes) -> str:
-        """Into the library ``filename`` starts with (``<library>/name.docx``), else the only
-        library the caller manages."""
+        """Into the library ``filename`` starts with (``<library>/name.docx``: one not the
+        caller's is not found), else the only library the caller manages. (A leading "", "."
+        or ".." is no library's name: that name is the engine's to sanitise.)"""
         library, sep, name = (filename or "").partition("/")
-        if sep and library not in self.engines:
+        if sep and library not in self.engines and library not in ("", ".", ".."):
             raise NotFound(NOT_FOUND)
-        if not sep:
+        if not sep or library not in self.engines:
             if len(self.manage) != 1:
                 raise (AccessDenied("没有管理任何文库的权限（只读）。") if not self.manage else
                        PolicyQAError(f"请指明文库：{'、'.join(sorted(self.manage))}（文件名写作 文库/文件名）。"))
