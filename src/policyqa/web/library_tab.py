@@ -283,8 +283,9 @@ def build_library_tab(engine: EngineLike, lists: Sequence[gr.Dropdown]) -> Libra
             files = gr.File(label=f"上传文件（{'、'.join(SUPPORTED_SUFFIXES)}；每个不超过 {max_mb:g} MB）",
                             file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), type="filepath",
                             elem_id="lib-upload", height=140)
+            # several libraries (``engine.names``): the one to upload to, shown when the user manages several
             target = gr.Dropdown([], value=None, label="上传到文库", elem_id="lib-target", visible=False,
-                                 interactive=True)
+                                 interactive=True) if getattr(engine, "names", None) is not None else None
             upload_btn = gr.Button("上传并索引", elem_id="lib-upload-btn", variant="primary")
         with gr.Column(scale=2):
             remove = gr.Dropdown(source_choices(engine), value=None, label="删除文件", elem_id="lib-remove",
@@ -300,7 +301,11 @@ def build_library_tab(engine: EngineLike, lists: Sequence[gr.Dropdown]) -> Libra
 
     # (t, y, r, d, doc): the current values of ``lists``
     @guard
-    def on_upload(paths, library, t, y, r, d, doc, progress=gr.Progress()):
+    def on_upload(paths, t, y, r, d, doc, progress=gr.Progress()):
+        return [upload_files(engine, paths, progress)] + library_updates(engine, (t, y, r, d, doc))
+
+    @guard
+    def on_upload_to(paths, library, t, y, r, d, doc, progress=gr.Progress()):
         return [upload_files(engine, paths, progress, library or "")] + library_updates(engine, (t, y, r, d, doc))
 
     @guard
@@ -313,7 +318,8 @@ def build_library_tab(engine: EngineLike, lists: Sequence[gr.Dropdown]) -> Libra
     def on_reindex(t, y, r, d, doc, progress=gr.Progress()):
         return [reindex_library(engine, progress)] + library_updates(engine, (t, y, r, d, doc))
 
-    upload_btn.click(on_upload, [files, target] + lists, outputs, **opts).success(lambda: None, None, files, **PRIVATE)
+    upload = (on_upload, [files] + lists) if target is None else (on_upload_to, [files, target] + lists)
+    upload_btn.click(*upload, outputs, **opts).success(lambda: None, None, files, **PRIVATE)
     remove_btn.click(on_remove, [remove, confirm] + lists, outputs, **opts).success(
         lambda: False, None, confirm, **PRIVATE)
     reindex_btn.click(on_reindex, lists, outputs, **opts)
