@@ -4,6 +4,7 @@ optional reindex by a second process in the middle.
 
     python bench/load_test.py --start-server --clients 20 --duration 45 [--reindex-at 10] [--json]
     python bench/load_test.py --url http://127.0.0.1:7860/ --clients 50 --endpoint search
+    python bench/load_test.py --start-server --clients 50 --via rest   # the REST API, not Gradio's queue
 
 Each client is a ``gradio_client.Client`` calling the ``/ask`` and ``/search`` API endpoints
 in a loop. Questions are a mix: a fixed pool asked again and again (``eval/dev.jsonl``, served
@@ -95,6 +96,7 @@ class Run:
     url: str
     clients: int
     endpoint: str
+    via: str = "gradio"
     samples: list[Sample] = field(default_factory=list)
     elapsed: float = 0.0
     reindex: Reindex | None = None
@@ -157,11 +159,33 @@ class QuestionSource:
 # ---------------------------------------------------------------------------- requests
 
 
-def client_for(url: str, auth: tuple[str, str] | None) -> Client:
+class RestClient:
+    """The REST API (``/api/v1``) over one keep-alive HTTP connection: what a program calls,
+    without Gradio's queue (its join, event stream and per-event JSON)."""
+
+    def __init__(self, url: str, auth: tuple[str, str] | None) -> None:
+        self.http = httpx.Client(base_url=url.rstrip("/") + "/api/v1", auth=auth, timeout=120)
+
+    def call(self, endpoint: str, question: str) -> dict:
+        body = {"question": question} if endpoint == "ask" else {"query": question, "k": 10}
+        r = self.http.post(f"/{endpoint}", json=body)
+        if r.status_code >= 400:
+            raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
+        return r.json()
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def client_for(url: str, auth: tuple[str, str] | None, via: str = "gradio") -> Client | RestClient:
+    if via == "rest":
+        return RestClient(url, auth)
     return Client(url, auth=auth, verbose=False, analytics_enabled=False, download_files=False)
 
 
-def call(client: Client, endpoint: str, question: str) -> dict:
+def call(client: Client | RestClient, endpoint: str, question: str) -> dict:
+    if isinstance(client, RestClient):
+        return client.call(endpoint, question)
     if endpoint == "ask":
         return client.predict(question, api_name="/ask")
     return client.predict(question, 10, "", "", "", "", api_name="/search")
@@ -304,7 +328,10 @@ def started_server(args: argparse.Namespace, settings: Settings, work: Path, n: 
     cmd = policyqa_command(args, settings, "serve") + ["--host", "127.0.0.1", "--port", str(port)]
     log_path = work / f"serve-{n}.log"
     log = open(log_path, "w", encoding="utf-8")
-    proc = subprocess.Popen(cmd, env=child_env(settings), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    env = child_env(settings)
+    # every client comes from 127.0.0.1: the REST API's per-address limit would throttle them all
+    env["POLICYQA_API_RATE_PER_MINUTE"] = str(args.api_rate)
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until_up(url, proc, args.startup_timeout)
@@ -353,7 +380,7 @@ def report(run: Run) -> dict[str, Any]:
     for kind in ("repeat", "new"):
         by[kind] = [s for s in run.samples if s.kind == kind]
     out: dict[str, Any] = {
-        "url": run.url, "clients": run.clients, "endpoint": run.endpoint, "elapsed_s": round(run.elapsed, 2),
+        "url": run.url, "clients": run.clients, "endpoint": run.endpoint, "via": run.via, "elapsed_s": round(run.elapsed, 2),
         "machine": {"cpus": os.cpu_count(), "loadavg": [round(x, 2) for x in os.getloadavg()],
                     "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                     "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")},
@@ -376,7 +403,7 @@ def report(run: Run) -> dict[str, Any]:
 
 def one_line(rep: dict[str, Any]) -> str:
     s = rep["summary"]["all"]
-    line = (f"clients={rep['clients']} endpoint={rep['endpoint']} {rep['elapsed_s']:.0f}s: "
+    line = (f"clients={rep['clients']} endpoint={rep['endpoint']} via={rep.get('via', 'gradio')} {rep['elapsed_s']:.0f}s: "
             f"{s['requests']} requests, {s['errors']} errors, p50 {s['p50_s']:.2f}s p95 {s['p95_s']:.2f}s "
             f"max {s['max_s']:.2f}s, {s['rps']:.2f} req/s")
     r = rep.get("reindex")
@@ -409,13 +436,13 @@ def print_report(rep: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------- the run
 
 
-def connect(urls: list[str], auth: tuple[str, str] | None, n: int) -> list[Client]:
+def connect(urls: list[str], auth: tuple[str, str] | None, n: int, via: str = "gradio") -> list[Client]:
     """``n`` clients, connected in parallel before the clock starts, spread over ``urls``
     (one server, or replicas) in turn."""
     clients: list[Client | None] = [None] * n
 
     def make(i: int) -> None:
-        clients[i] = client_for(urls[i % len(urls)], auth)
+        clients[i] = client_for(urls[i % len(urls)], auth, via)
 
     threads = [threading.Thread(target=make, args=(i,)) for i in range(n)]
     for t in threads:
@@ -458,15 +485,15 @@ def execute(args: argparse.Namespace, settings: Settings, urls: list[str], auth:
     questions = QuestionSource(repeat_pool(args.questions), corpus_phrases(settings.corpus),
                                args.new_fraction, args.seed)
     url = urls[0]
-    run = Run(url=" ".join(urls), clients=args.clients, endpoint=args.endpoint)
-    clients = connect(urls, auth, args.clients)
+    run = Run(url=" ".join(urls), clients=args.clients, endpoint=args.endpoint, via=args.via)
+    clients = connect(urls, auth, args.clients, args.via)
     reindex, probe = None, None
     if args.reindex_at is not None:
         words = ("index", "--rebuild") if args.reindex_kind == "rebuild" else ("index",)
         reindex = Reindex(command=policyqa_command(args, settings, *words), at=args.reindex_at)
         if args.probe_file:
             reindex.probe_file, sentence = write_probe_file(settings.corpus)
-            probe = (client_for(url, auth), sentence)
+            probe = (client_for(url, auth, args.via), sentence)
     run.reindex = reindex
     try:
         drive(run, clients, questions, args, child_env(settings), probe)
@@ -488,10 +515,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--index-dir", type=Path)
     ap.add_argument("--model")
     ap.add_argument("--auth", help="user:password (default: the auth setting / POLICYQA_AUTH)")
+    ap.add_argument("--api-rate", type=int, default=10**7,
+                    help="REST requests per minute per address for --start-server's server (default: no limit)")
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of load (default 60)")
     ap.add_argument("--requests-per-client", type=int, help="stop after this many requests per client")
     ap.add_argument("--endpoint", choices=("ask", "search", "mixed"), default="mixed")
+    ap.add_argument("--via", choices=("gradio", "rest"), default="gradio",
+                    help="the page's Gradio API (gradio_client, default) or the REST API (/api/v1, httpx)")
     ap.add_argument("--new-fraction", type=float, default=0.3, help="share of never-asked questions (0.3)")
     ap.add_argument("--questions", type=Path, default=ROOT / "eval" / "dev.jsonl",
                     help="JSONL with a 'query' per line: the repeated questions")

@@ -90,10 +90,12 @@ def _upload(page, name: str, text: str, done: str = "新增") -> None:
     # (and sent again) when the next one has the same name
     page.wait_for_function("n => !document.querySelector('#lib-upload').innerText.includes(n)", arg=shown)
     for attempt in range(3):  # the file input can be swapped while the tab first renders
-        upload.locator("input[type=file]").set_input_files(
-            files=[{"name": name, "mimeType": "text/plain", "buffer": text.encode("utf-8")}])
+        # (on a busy machine the first file can show late: setting it again would upload two)
+        if not upload.get_by_text(shown).count():
+            upload.locator("input[type=file]").set_input_files(
+                files=[{"name": name, "mimeType": "text/plain", "buffer": text.encode("utf-8")}])
         try:
-            upload.get_by_text(shown).first.wait_for(timeout=5_000)
+            upload.get_by_text(shown).first.wait_for(timeout=10_000)
             break
         except Exception:
             if attempt == 2:

@@ -74,9 +74,15 @@ def test_methods_have_the_protocol_signature(engine, name):
 
 
 def test_protocol_lists_what_the_web_layer_calls():
-    assert PROTOCOL_METHODS == ["add_file", "ask", "ask_stream", "compare", "documents", "facets", "generation", "library", "precedents",
-                                "reindex", "remove_source", "search", "source_text"]
+    assert PROTOCOL_METHODS == ["add_file", "ask", "ask_stream", "compare", "documents", "facets", "generation", "library",
+                                "page_region", "precedents", "reindex", "remove_source", "search", "source_text"]
     assert "settings" in EngineLike.__annotations__
+
+
+def test_a_passage_of_a_text_file_has_no_page_image(engine):
+    doc = engine.documents()[0]
+    assert engine.page_region(doc.source, doc.start, doc.end) is None
+    assert engine.page_region("no-such-file.pdf", 0, 10) is None
 
 
 # ---------------------------------------------------------------------------- refused input

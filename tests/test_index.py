@@ -10,7 +10,7 @@ from policyqa.api import Engine, build_index, index_is_current
 from policyqa.config import load_settings
 from policyqa.embed import HashEmbedder
 from policyqa.errors import DiskFullError, IndexBusyError, IndexMismatchError, IndexMissingError
-from policyqa.index import build_lock, load_index
+from policyqa.index import IndexData, build_lock, load_index
 from policyqa.types import Filters
 
 
@@ -54,11 +54,15 @@ def test_changed_corpus_is_detected_and_unchanged_passages_reuse_vectors(fake_se
     assert index_is_current(fake_settings)
 
 
-def test_index_refuses_another_model(fake_settings, fake_embedder):
+def test_index_refuses_another_model(fake_settings, fake_embedder, monkeypatch):
     build_index(fake_settings, fake_embedder)
     other = load_settings(env={}, corpus=fake_settings.corpus, index_dir=fake_settings.index_dir, model="hash:64")
+    closed = []
+    real_close = IndexData.close
+    monkeypatch.setattr(IndexData, "close", lambda self: (closed.append(self.path), real_close(self)))
     with pytest.raises(IndexMismatchError, match="hash:128"):
         Engine.open(other, embedder=HashEmbedder(64))
+    assert len(closed) == 1 and closed[0] is not None  # its files and generation lock released at once
 
 
 def test_missing_index_says_how_to_build(tmp_path):

@@ -181,6 +181,8 @@ def test_a_view_merges_names_and_refuses_what_is_not_its_own():
     for bad in ("z/plan_2023.txt", "plan_2023.txt", "x/no-such.txt"):
         with pytest.raises(NotFound):
             view.source_text(bad)
+    assert view.page_region("z/plan_2023.txt", 0, 10) is None  # as for an unknown file
+    assert view.page_region("x/plan_2023.txt", 0, 10) is None  # (no scanned page there)
     rows = view.compare("学前教育毛入园率").rows
     assert {r.library for r in rows} == {"x", "y"} and [r.score for r in rows] == sorted((r.score for r in rows), reverse=True)
     assert view.compare("学前教育毛入园率", max_rows=1).rows == rows[:1]
@@ -278,6 +280,8 @@ def test_a_user_sees_only_the_libraries_it_may_read_through_rest(server):
     for path in (f"/documents/{lib2_id}", f"/documents/{lib2_id}/text", f"/documents/{quote(LIB2)}:nope/text"):
         r = a("GET", path)
         assert r.status_code == 404 and "没有编号为" in r.json()["error"], path
+    image = a("GET", f"/documents/{lib2_id}/page-image", params={"start": lib2_doc.start, "end": lib2_doc.start + 20})
+    assert image.status_code == 404 and "没有编号为" in image.json()["error"]  # (not: "no scanned page")
     filtered = a("POST", "/search", json={"query": question, "doc_id": lib2_doc.doc_id}).json()
     assert filtered["results"] == [] and filtered["abstained"]
     assert a("DELETE", "/library/files/" + quote(lib2_doc.source)).status_code == 404

@@ -564,3 +564,101 @@ def test_a_page_past_its_time_kills_the_process_and_the_next_page_gets_a_fresh_o
         page = worker.run(task, 120)
     assert "毛入园率" in "".join(ln.text for ln in page.lines)
     assert len(spawned) == 2 and all(_gone(p) for p in spawned)
+
+
+def _shaded(jpeg: bytes, box: tuple[int, int, int, int]) -> tuple[float, float, float]:
+    """Mean RGB of a region's box on the JPEG page_region returns."""
+    import numpy as np
+
+    with Image.open(io.BytesIO(jpeg)) as im:
+        crop = np.asarray(im.convert("RGB").crop(box), dtype=float)
+    return tuple(crop.reshape(-1, 3).mean(axis=0))
+
+
+def test_a_scanned_passage_is_boxed_on_its_page_image(built) -> None:
+    from policyqa.page_view import MAX_SIDE
+
+    _, engine, _ = built
+    text = engine.data.text("scan.pdf")
+    start = text.index("完成44所")
+    region = engine.page_region("scan.pdf", start, start + 10)
+    assert region is not None and region.source == "scan.pdf" and region.page == 2
+    assert len(region.boxes) == 1 and max(region.width, region.height) <= MAX_SIDE
+    with Image.open(io.BytesIO(region.image)) as im:
+        assert im.format == "JPEG" and im.size == (region.width, region.height)
+    # the box covers the line 完成44所… (second of three on the page) and is shaded yellow
+    x0, y0, x1, y1 = region.boxes[0]
+    assert region.height / 3 < (y0 + y1) / 2 < 2 * region.height / 3 and x1 - x0 > region.width / 2
+    r, g, b = _shaded(region.image, region.boxes[0])
+    assert r > 180 and g > 160 and b < 200 and b < r - 20, (r, g, b)
+    # a passage over two lines boxes both; one on the first page is drawn on page 1
+    two = engine.page_region("scan.pdf", text.index("二、推进"), start + 3)
+    assert two is not None and two.page == 2 and len(two.boxes) == 2
+    assert engine.page_region("scan.pdf", text.index("毛入园率"), text.index("毛入园率") + 4).page == 1
+
+
+def test_passages_not_read_by_ocr_have_no_page_image(built) -> None:
+    _, engine, _ = built
+    assert engine.page_region("plan.txt", 0, 10) is None
+    mixed = engine.data.text("mixed.pdf")
+    assert engine.page_region("mixed.pdf", mixed.index("立德树人"), mixed.index("立德树人") + 4) is None
+    scanned = engine.page_region("mixed.pdf", mixed.index("全员培训"), mixed.index("全员培训") + 4)
+    assert scanned is not None and scanned.page == 2
+    assert engine.page_region("missing.pdf", 0, 5) is None
+
+
+def test_a_file_changed_since_indexing_shows_no_region(built, tmp_path: Path) -> None:
+    from policyqa.page_view import page_region
+
+    settings, engine, _ = built
+    known = dict(engine.data.manifest.files["scan.pdf"])
+    text = engine.data.text("scan.pdf")
+    start = text.index("完成44所")
+    cache = settings.index_dir / ocr.OCR_CACHE
+    args = (settings.corpus, "scan.pdf", known, cache, start, start + 5, settings.max_file_bytes, settings.ocr_max_pixels)
+    assert page_region(*args) is not None
+    assert page_region(settings.corpus, "scan.pdf", {**known, "sha256": "0" * 64}, *args[3:]) is None
+    # a link in place of the file is never followed (the file is read as a build reads it)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "scan.pdf").symlink_to(settings.corpus / "scan.pdf")
+    assert page_region(corpus, "scan.pdf", known, *args[3:]) is None
+
+
+def test_a_turned_page_is_shown_upright_with_its_boxes() -> None:
+    import numpy as np
+
+    from policyqa.page_view import draw_region, passage_boxes, upright_page
+
+    page = draw_page(PAGE2)  # wide and short
+    buf = io.BytesIO()
+    page.rotate(90, expand=True).save(buf, "PNG")  # scanned turned a quarter: tall and narrow
+    img = upright_page(buf.getvalue(), "png", 1, {"angle": 270, "width": page.width, "height": page.height, "dpi": 0},
+                       10_000_000)
+    assert img.shape[1] == page.width and img.shape[0] == page.height
+    original = np.asarray(page.convert("RGB"))[:, :, ::-1]
+    assert np.abs(img.astype(int) - original.astype(int)).mean() < 2  # turned back exactly
+    layout = {"lines": [[1, 0, 10, 30, 15, 300, 50], [1, 11, 20, 30, 75, 300, 110], [2, 21, 30, 0, 0, 5, 5]]}
+    assert passage_boxes(layout, 5, 15) == (1, [(30, 15, 300, 50), (30, 75, 300, 110)])
+    assert passage_boxes(layout, 40, 50) is None
+    jpeg, w, h, drawn = draw_region(img, [(30, 15, 300, 50)], (page.width * 2, page.height * 2), max_side=5000)
+    assert (w, h) == (page.width, page.height) and drawn == ((15, 8, 150, 25),)  # layout pixels → image pixels
+
+
+def test_the_start_up_check_notices_changed_ocr_settings(built, tmp_path: Path) -> None:
+    from policyqa.build import index_is_current
+
+    settings, engine, _ = built
+    assert engine.data.manifest.files["scan.pdf"]["ocr_dpi"] == settings.ocr_dpi
+    assert index_is_current(settings)
+    other = "ppocr-v4" if settings.ocr_model == "ppocr-v6" else "ppocr-v6"
+    for changed in ({"ocr_model": other}, {"ocr": False}, {"ocr_dpi": settings.ocr_dpi + 100}):
+        assert not index_is_current(replace(settings, **changed)), changed
+    # scans refused while OCR was off make the index stale once it is on
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    draw_page(["一行字"]).save(corpus / "page.png")
+    (corpus / "plan.txt").write_text("某市教育局2022年工作总结\n组建足球队120支。\n", encoding="utf-8")
+    off = load_settings(env={"POLICYQA_OCR": "false"}, corpus=corpus, index_dir=tmp_path / "index", model="hash:128")
+    build_index(off, HashEmbedder(dim=128))
+    assert index_is_current(off) and not index_is_current(replace(off, ocr=True))

@@ -216,7 +216,9 @@ def test_compare_rows_contain_their_values(fake_engine):
         assert src[r.start : r.end] == r.phrasing
         if r.value_text is not None:
             assert r.value_text in r.phrasing
-    assert len({r.doc_id for r in table.rows}) == len(table.rows)  # one row per document
+    # one document's rows are consecutive: its best value, then other values of that sentence
+    docs = [r.doc_id for r in table.rows]
+    assert all(docs.index(d) == i or docs[i - 1] == d for i, d in enumerate(docs))
     js = table.to_json()
     assert js["topic"] == "学前三年毛入园率"
     assert set(js["rows"][0]) >= {"doc_id", "title", "source", "region", "year", "phrasing", "indicator",
@@ -294,3 +296,33 @@ def test_integration_targets_compare_english_topic(real_engine):
 def test_integration_targets_teacher_training_funds(real_engine):
     table = real_engine.compare("教师培训经费")
     assert {r.value for r in table.rows if r.value is not None} >= {1.5, 10.0}
+
+
+def test_each_qualified_value_takes_the_head_and_its_qualifier():
+    got = [(t["indicator"], t["value"]) for t in targets_in_sentence("学前教育:学前三年幼儿入园率城区达90%以上,农村达65%。")]
+    assert got == [("学前三年幼儿入园率（城区）", 90.0), ("学前三年幼儿入园率（农村）", 65.0)]
+    got = [(t["indicator"], t["value"]) for t in targets_in_sentence("毛入园率城区达到95%、农村达到85%，县城达到90%。")]
+    assert got == [("毛入园率（城区）", 95.0), ("毛入园率（农村）", 85.0), ("毛入园率（县城）", 90.0)]
+    # a head without a qualifier of its own stays whole
+    got = [(t["indicator"], t["value"]) for t in targets_in_sentence("义务教育巩固率达到95%，农村达90%。")]
+    assert got == [("义务教育巩固率", 95.0), ("义务教育巩固率（农村）", 90.0)]
+
+
+def test_compare_gives_every_value_of_a_sentence_its_own_row(fake_settings, fake_embedder):
+    from policyqa.api import Engine, build_index
+
+    (fake_settings.corpus / "plan_q.txt").write_text(
+        "某市教育局2024年工作计划\n\n一、学前教育\n学前三年幼儿入园率城区达95%以上,农村达85%,一年入园率达到100%。\n",
+        encoding="utf-8")
+    build_index(fake_settings, fake_embedder)
+    with Engine.open(fake_settings, embedder=fake_embedder) as engine:
+        rows = [r for r in engine.compare("学前三年幼儿入园率").rows if r.source == "plan_q.txt"]
+    assert [(r.indicator, r.value) for r in rows] == [("学前三年幼儿入园率（城区）", 95.0), ("学前三年幼儿入园率（农村）", 85.0)]
+    assert rows[0].phrasing == rows[1].phrasing and rows[0].year == rows[1].year == 2024
+
+
+def test_a_topic_asked_across_documents_finds_the_rows_of_the_bare_topic(fake_engine):
+    bare = fake_engine.compare("学前三年毛入园率")
+    asked = fake_engine.compare("各地计划中学前三年毛入园率的提法有何变化？")
+    assert asked.topic == "各地计划中学前三年毛入园率的提法有何变化？"
+    assert [(r.doc_id, r.value) for r in asked.rows] == [(r.doc_id, r.value) for r in bare.rows]

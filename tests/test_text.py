@@ -184,3 +184,14 @@ def test_parse_number_reads_both_scripts() -> None:
 ])
 def test_number_mentions(text, mentions) -> None:
     assert sorted((m.value, m.unit) for m in number_mentions(text)) == sorted((float(v), u) for v, u in mentions)
+
+
+def test_compare_topic_drops_the_words_that_ask_to_compare():
+    from policyqa.text import compare_topic
+
+    assert compare_topic("各地计划中学前三年毛入园率目标的提法比较") == "学前三年毛入园率目标"
+    assert compare_topic("历次工作报告中教师培训经费是怎么提的？") == "教师培训经费"
+    assert compare_topic("校车安全管理在不同年份计划中的表述有何变化") == "校车安全管理"
+    assert compare_topic("辍学率控制（跨届比较）") == "辍学率控制"
+    assert compare_topic("校园足球") == "校园足球"  # nothing to drop
+    assert compare_topic("各地对比") == "各地对比"  # nothing would be left: the topic as given

@@ -44,7 +44,7 @@ from .index import (
 from .ingest import ParsedCorpus, parse_corpus
 from .lexical import LexicalIndex
 from .ocr import OCR_CACHE, OcrOptions, OcrWorker, prune_cache
-from .loaders import SkippedEntry, corpus_path, iter_corpus_files, source_name, walk_corpus
+from .loaders import SkippedEntry, corpus_path, iter_corpus_files, ocr_outdated, source_name, walk_corpus
 from .search import lexical_text, passage_text, query_text
 from .targets import extract_all
 from .text import normalise, sentence_spans
@@ -347,7 +347,7 @@ def _manifest(settings: Settings, dim: int, parsed: ParsedCorpus, skipped: list[
 
 def _page_fields(f: SourceFile) -> dict[str, list[int]]:
     """Page starts of a paged file (PDF, image), the pages read by OCR and those it failed on."""
-    return {key: json.loads(f.meta[key]) for key in ("pages", "ocr_pages", "ocr_failed", "ocr_model") if key in f.meta}
+    return {key: json.loads(f.meta[key]) for key in ("pages", "ocr_pages", "ocr_failed", "ocr_model", "ocr_dpi") if key in f.meta}
 
 
 def _ocr_model(f: SourceFile) -> str | None:
@@ -481,5 +481,7 @@ def index_is_current(settings: Settings) -> bool:
         m.model == settings.model
         and m.chunking == _chunking_json(settings)
         and settings.corpus.is_dir()
-        and _unchanged_files(settings, {**{k["source"]: k for k in m.skipped}, **m.files})
+        and not ocr_outdated(entries := {**{k["source"]: k for k in m.skipped}, **m.files}, settings.ocr,
+                             settings.ocr_model, settings.ocr_dpi)
+        and _unchanged_files(settings, entries)
     )

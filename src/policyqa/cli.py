@@ -317,7 +317,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def format_compare(table) -> str:
     if not table.rows:
         return f"没有文档谈到“{table.topic}” (no document states anything on this topic)."
-    lines = [f"{len(table.rows)} documents on “{table.topic}”:"]
+    docs = len({r.doc_id for r in table.rows})
+    lines = [f"{docs} documents on “{table.topic}”" + (f" ({len(table.rows)} values):" if len(table.rows) > docs else ":")]
     for n, r in enumerate(table.rows, 1):
         where = " · ".join(str(x) for x in (r.region, r.year) if x)
         lines.append(f"\n[{n}] {r.title}{f'  ({where})' if where else ''}  {r.source} [{r.start}:{r.end}]")

@@ -18,7 +18,7 @@ import numpy as np
 from .errors import PolicyQAError
 from .export import COMPARE_COLUMNS, compare_csv
 from .index import IndexData
-from .text import bigrams, has_cjk, normalise
+from .text import bigrams, compare_topic, has_cjk, normalise
 from .types import Target
 
 
@@ -178,25 +178,27 @@ def compare(data: IndexData, index: TargetIndex, topic: str, topic_vector: np.nd
             params: CompareParams | None = None) -> CompareTable:
     """One row per document that says something on ``topic``: its best on-topic target (the
     sentence, indicator, comparator, value, unit, deadline and sentence span) or, when it
-    states no number on the topic, its on-topic sentence with value/comparator None.
+    states no number on the topic, its on-topic sentence with value/comparator None. The
+    other on-topic values of the best target's sentence follow as rows of their own.
 
     A target scores the mean of its indicator's and its sentence's similarity to the topic
     (+ a lexical bonus for Chinese topics); a sentence its similarity (+ bonus).
-    ``topic_vector`` is the topic embedded on the query side."""
+    ``topic_vector`` is ``text.compare_topic(topic)`` embedded on the query side."""
     topic = checked_topic(topic)
+    about = compare_topic(topic)  # (历次报告中…的提法: what is compared, not how it is asked)
     p = params or CompareParams()
     st = data.sentences
     if not len(st.spans):
         return CompareTable(topic, ())
     qv = np.asarray(topic_vector, dtype=np.float32)
-    cjk = has_cjk(topic)
+    cjk = has_cjk(about)
     dense = _matvec(st.vectors, qv)
-    lex = index.lexical(topic, index.row_text) if cjk else np.zeros_like(dense)
+    lex = index.lexical(about, index.row_text) if cjk else np.zeros_like(dense)
     row_score = dense + p.lexical_weight * lex
     t_score = np.full(len(index.targets), -np.inf, dtype=np.float32)
     if len(index.targets):
         ind = index.indicator_vectors @ qv
-        ilex = index.lexical(topic, [t.indicator for t in index.targets]) if cjk else np.zeros_like(ind)
+        ilex = index.lexical(about, [t.indicator for t in index.targets]) if cjk else np.zeros_like(ind)
         ok = index.target_rows >= 0
         r = index.target_rows[ok]
         t_score[ok] = (ind[ok] + dense[r]) / 2 + p.lexical_weight * np.maximum(ilex[ok], lex[r])
@@ -225,8 +227,30 @@ def compare(data: IndexData, index: TargetIndex, topic: str, topic_vector: np.nd
         if doc not in best or r_norm[rr] > best[doc][0]:
             best[doc] = (float(r_norm[rr]), int(rr), False)
     order = sorted(best.items(), key=lambda kv: -kv[1][0])[:max_rows]  # (None: every document)
-    rows = [_row(data, index, doc, s, k, is_t) for doc, (s, k, is_t) in order]
+    rows = [_row(data, index, doc, float(t_norm[j]) if is_t else s, j, is_t)
+            for doc, (s, k, is_t) in order
+            for j in (_sentence_targets(index, k, t_norm >= t_floor) if is_t else [k])]
     return CompareTable(topic, tuple(rows))
+
+
+def _sentence_targets(index: TargetIndex, k: int, on_topic: np.ndarray) -> list[int]:
+    """Target ``k`` and the other on-topic values of the same indicator in its sentence, in
+    reading order: "入园率城区达90%以上,农村达65%" (one head, two qualifiers) and "分别达到100%和98%"
+    give a row per value; another indicator of the sentence does not. A sentence's targets
+    are consecutive."""
+    t = index.targets[k]
+    head = t.indicator.split("（")[0]
+
+    def same(j: int) -> bool:
+        o = index.targets[j]
+        return o.doc_id == t.doc_id and o.sentence_start == t.sentence_start and o.indicator.split("（")[0] == head
+
+    lo, hi = k, k
+    while lo > 0 and same(lo - 1):
+        lo -= 1
+    while hi + 1 < len(index.targets) and same(hi + 1):
+        hi += 1
+    return [j for j in range(lo, hi + 1) if j == k or bool(on_topic[j])]
 
 
 def _matvec(vectors: np.ndarray, q: np.ndarray, block: int = 65536) -> np.ndarray:

@@ -34,6 +34,8 @@ from .generate import StreamEvent, stream_answer
 from .glossary import Glossary, Phrase, Thesaurus, Translation
 from .index import IndexData, Manifest, load_index, tidy_index
 from .library import add_file, remove_file
+from .ocr import OCR_CACHE
+from .page_view import PageRegion, page_region
 from .llm import ChatBackend, chat_backend
 from .precedents import Draft, PrecedentResults, find_precedents
 from .calibration import Calibration, calibration_for
@@ -44,7 +46,7 @@ from .search import (SearchParams, evidence_vector, expand, is_off_topic, lexica
                      without_words)
 from .served_index import no_progress, open_index, switch_if_changed
 from .targets import extract_all
-from .text import is_cjk_query
+from .text import compare_topic, is_cjk_query
 from .types import Answer, Document, Filters, Hit, SearchResult
 
 
@@ -377,7 +379,7 @@ class Engine:
         data = self.data
         topic = checked_length(checked_topic(topic), self.settings.max_query_chars, "topic")
         index = self.target_index(data)
-        return compare(data, index, topic, self.embed_queries([topic])[0], max_rows)
+        return compare(data, index, topic, self.embed_queries([compare_topic(topic)])[0], max_rows)
 
     def precedents(self, text: str, k: int = 10, exclude_self: bool = True) -> PrecedentResults:
         """Passages of other plans most like a draft, grouped by document."""
@@ -394,6 +396,15 @@ class Engine:
 
     def document(self, doc_id: str) -> Document:
         return self.data.document(doc_id)
+
+    def page_region(self, source: str, start: int, end: int) -> PageRegion | None:
+        """A passage of a page OCR read, boxed on the page image (``page_view``); else None."""
+        known = self.data.manifest.files.get(source)
+        if known is None:
+            return None
+        s = self.settings
+        return page_region(s.corpus, source, known, s.index_dir / OCR_CACHE, start, end, s.max_file_bytes,
+                           s.ocr_max_pixels)
 
     def facets(self) -> dict[str, list]:
         data = self.data

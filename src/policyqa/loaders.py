@@ -14,14 +14,14 @@ from .decoding import decode_bytes
 from .errors import LoadError
 from .ocr import IMAGE_FORMATS, OcrOptions
 from .office_convert import read_legacy_word
-from .paged import EMPTY_PAGED, PAGE_SEPARATOR, load_warnings, page_of, read_paged
+from .paged import EMPTY_PAGED, PAGE_SEPARATOR, load_warnings, ocr_outdated, page_of, read_paged
 from .spreadsheets import read_csv, read_xlsx
 from .text_readers import read_docx, read_html, read_text
 from .types import SourceFile
 
 # (the corpus walk's and the PDF reader's names, for the modules that import them from here)
 __all__ = ["DEFAULT_OCR", "MAX_DEPTH", "PAGE_SEPARATOR", "SUPPORTED_SUFFIXES", "CorpusWalk", "SkippedEntry",
-           "corpus_path", "decode_bytes", "iter_corpus_files", "load_file", "load_warnings", "page_of", "source_name", "walk_corpus"]
+           "corpus_path", "decode_bytes", "iter_corpus_files", "load_file", "load_warnings", "ocr_outdated", "page_of", "source_name", "walk_corpus"]
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".docx", ".pdf", ".html", ".htm",
                                        ".xlsx", ".csv", ".doc", ".wps", *IMAGE_FORMATS)

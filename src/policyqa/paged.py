@@ -76,7 +76,7 @@ def read_paged(fmt: str, raw: bytes, source: str, sha256: str,
             texts[n] = text
     else:
         if ocr is None:
-            raise LoadError(source, "image not read: OCR is turned off (setting ocr)")
+            raise LoadError(source, _IMAGE_OCR_OFF)
         reader, texts = None, [""] * _frames(raw, source, ocr)
         todo = list(range(len(texts)))
     read = _ocr_pages(fmt, raw, source, sha256, todo, ocr) if todo and ocr is not None else PagesRead({})
@@ -101,6 +101,7 @@ def read_paged(fmt: str, raw: bytes, source: str, sha256: str,
     if placed:
         meta["ocr_pages"] = json.dumps([n + 1 for n in sorted(placed)])
         meta["ocr_model"] = json.dumps(ocr.model)
+        meta["ocr_dpi"] = json.dumps(ocr.dpi)
         _save_layout(ocr, sha256, starts, placed, recognised)
     title = _pdf_title(reader) if reader is not None else ""
     if title:
@@ -109,6 +110,21 @@ def read_paged(fmt: str, raw: bytes, source: str, sha256: str,
 
 
 _NO_LAYER = "PDF has no text layer (scanned?): turn the setting ocr on to read it"
+_IMAGE_OCR_OFF = "image not read: OCR is turned off (setting ocr)"
+
+
+def ocr_outdated(entries: dict[str, dict], ocr: bool, model: str, dpi: int) -> bool:
+    """Whether an index's file entries (manifest ``files`` and ``skipped``, by source) were read
+    with other OCR settings than these: pages read by another model or at another dpi, OCR
+    since turned off, or scans refused while it was off. A server's start-up check uses it,
+    since the files' bytes alone do not show such a change."""
+    for entry in entries.values():
+        if entry.get("ocr_pages"):
+            if not ocr or entry.get("ocr_model", model) != model or entry.get("ocr_dpi", dpi) != dpi:
+                return True
+        elif ocr and entry.get("reason") in (_NO_LAYER, _IMAGE_OCR_OFF):
+            return True
+    return False
 _WARNING = "ocr_warning"  # meta key: the pages OCR failed on, for the build's report
 
 

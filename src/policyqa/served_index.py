@@ -48,7 +48,12 @@ def open_index(settings: Settings, build_if_needed: bool, progress: Progress,
         progress(ProgressEvent("scan", 0, 0, detail=f"building the index ({e})"))
     if previous is not None and previous.manifest.model != settings.model:
         if not build_if_needed:
-            check_model(previous.manifest, settings.model, settings.index_dir)
+            try:
+                check_model(previous.manifest, settings.model, settings.index_dir)
+            except PolicyQAError:
+                previous.close()  # its files and generation lock, now rather than when collected
+                raise
+        previous.close()
         previous = None
     embedder = embedder or embedder_for(settings)
     if build_if_needed and (previous is None or not index_is_current(settings)):

@@ -402,6 +402,14 @@ def _shared_head(m: str, original: str, q: _Qty) -> str | None:
     return text if len(text) >= 2 else None
 
 
+def _split_qualifier(indicator: str) -> tuple[str, str | None]:
+    """("学前三年幼儿入园率", "城区") from "学前三年幼儿入园率城区"; (indicator, None) without one."""
+    for n in (2, 3):
+        if len(indicator) > n + 1 and _QUALIFIER.match(matching_copy(indicator[-n:])):
+            return indicator[:-n], indicator[-n:]
+    return indicator, None
+
+
 def targets_in_sentence(original: str, carried: str | None = None) -> list[dict[str, Any]]:
     """Targets of one sentence, offsets relative to the sentence (pure; see module doc).
 
@@ -435,7 +443,11 @@ def targets_in_sentence(original: str, carried: str | None = None) -> list[dict[
         if len(indicator) < 2 or _CUE_RE.fullmatch(matching_copy(indicator)):
             indicator = prev_indicator or indicator
         elif prev_indicator and _QUALIFIER.match(matching_copy(indicator)):
-            indicator = f"{prev_indicator}（{indicator}）"  # "城区达90%以上,农村达65%"
+            # "入园率城区达90%以上,农村达65%": both values take the head with their own qualifier
+            head, first = _split_qualifier(prev_indicator)
+            if first and found and found[-1]["indicator"] == prev_indicator:
+                found[-1]["indicator"] = f"{head}（{first}）"
+            indicator = f"{head}（{indicator}）"
         dl = _deadline_for(m, q)
         found.append({
             "indicator": indicator, "comparator": comp, "value": q.value, "value_max": q.value_max,

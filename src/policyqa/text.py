@@ -152,6 +152,27 @@ _QUESTION_FRAMES = re.compile(
 )
 
 
+# What asks to compare across documents rather than what to compare: "历次党代会报告中",
+# "各地计划中", "在不同年份报告中的表述", "有何变化", "（跨届比较）", "各文件对比".
+_ACROSS = r"(?:历次|历届|各届|各次|各地|各级|各县|各区|各市|各省|各校|各文件|各计划|各报告|不同年份|不同时期|不同文件|跨届|跨年度)"
+_DOC_WORD = r"(?:大会报告|报告|计划|规划|文件|方案|总结|大会)(?:中|里|里面|上)?"
+_COMPARE_FRAMES = re.compile(
+    rf"(?:在)?{_ACROSS}[^\s，,。？?、()（）“”]{{0,6}}?{_DOC_WORD}|在{_DOC_WORD}|{_ACROSS}|"
+    r"(?:有何|有什么|的)?(?:变化|回顾|异同)|(?:是)?(?:怎么|如何|怎样)(?:提|说|写|表述)(?:的)?|"
+    r"(?:的)?(?:提法|写法|表述)?(?:比较|对比)|(?:的)?(?:提法|写法|表述)|[？?]"
+)
+_EMPTY_BRACKETS = re.compile(r"[(（]\s*[)）]")
+
+
+def compare_topic(topic: str) -> str:
+    """What a comparison is about: the topic, normalised, without the words that ask to
+    compare across documents (历次…报告中, 各地, 有何变化, 怎么提的, 提法比较); the topic
+    itself when fewer than two characters would be left."""
+    core = _EMPTY_BRACKETS.sub(" ", _COMPARE_FRAMES.sub(" ", normalise(topic)))
+    core = " ".join(core.split()).strip(",，、;；:： ")
+    return core if len(core.replace(" ", "")) >= 2 else normalise(topic)
+
+
 def strip_question_words(question: str) -> str:
     """The question, normalised, with question words, particles and the words that frame
     the question blanked out (什么, 哪些, 吗, 要达到多少, 有什么要求, …)."""

@@ -26,6 +26,7 @@ from ..compare import CompareTable
 from ..config import Settings
 from ..generate import StreamEvent
 from ..libraries import NO_ACCESS, Grant
+from ..page_view import PageRegion
 from ..precedents import PrecedentResults
 from ..types import Answer, Document, Filters, SearchResult
 from .libraries import Libraries, LibraryView
@@ -83,6 +84,9 @@ class CallerEngine:
 
     def source_text(self, source: str) -> str:
         return self.view().source_text(source)
+
+    def page_region(self, source: str, start: int, end: int) -> PageRegion | None:
+        return self.view().page_region(source, start, end)
 
     def facets(self) -> dict[str, list]:
         return self.view().facets()

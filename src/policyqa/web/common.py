@@ -35,6 +35,8 @@ CSS = """
 .pqa-doc{white-space:pre-wrap;line-height:1.8;font-size:15px}
 .pqa-doc .pqa-h{font-weight:600;margin-top:.6em}
 .pqa-doc .pqa-title{font-size:1.2em;font-weight:700;margin-bottom:.4em}
+.pqa-doc .pqa-page{white-space:normal;margin:.4em 0 .8em}
+.pqa-doc .pqa-page-img{max-width:100%;height:auto;border:1px solid #ccc}
 .pqa-doc mark.pqa-hit{background:#ffe066;padding:0 1px;scroll-margin:80px}
 .pqa-meta{color:#666;font-size:13px;margin-bottom:.6em}
 .pqa-outline{font-size:14px;line-height:1.7;text-align:left}

@@ -3,6 +3,7 @@ other tabs open a passage in it (``DocumentOpener``)."""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -107,10 +108,24 @@ def render_document(engine: EngineLike, doc_id: str | None, span: tuple[int, int
         parts.append(f'<div class="{cls}" id="pqa-b-{i}">{inner}</div>')
         if kind == "heading" and outline_heading(text[s:e]):
             outline.append(f'<a href="#pqa-b-{i}" data-pqa-block="pqa-b-{i}" class="pqa-l{min(depth, 4)}">{esc(_short(block, 40))}</a>')
+    parts[2:2] = [page_figure(engine, doc.source, span)] if span else []
     if len(outline) == 1:
         outline.append('<div class="pqa-empty">（无标题结构）</div>')
     outline.append("</div>")
     return "".join(outline), f'<div class="pqa-doc">{"".join(parts)}</div>'
+
+
+def page_figure(engine: EngineLike, source: str, span: tuple[int, int]) -> str:
+    """The cited lines boxed on the scanned page's image (an inline JPEG), above the text; empty
+    for a passage OCR did not read."""
+    region = engine.page_region(source, int(span[0]), int(span[1]))
+    if region is None:
+        return ""
+    data = base64.b64encode(region.image).decode("ascii")
+    label = f"原件第{region.page}页（框出引用的{len(region.boxes)}行）"
+    return (f'<details class="pqa-page" open><summary>{esc(label)}</summary>'
+            f'<img class="pqa-page-img" alt="{esc(label)}" width="{region.width}" height="{region.height}" '
+            f'src="data:image/jpeg;base64,{data}"></details>')
 
 
 def open_citation(engine: EngineLike, citation: Citation | dict, simplified: bool = False) -> tuple[str, str, str]:

@@ -28,6 +28,7 @@ from ..errors import AccessDenied, NotFound, PolicyQAError
 from ..followup import standalone
 from ..generate import StreamEvent
 from ..libraries import NO_ACCESS, Access, Grant
+from ..page_view import PageRegion
 from ..precedents import PrecedentGroup, PrecedentResults
 from ..types import Answer, Citation, Document, Filters, Hit, SearchResult
 from .protocol import EngineLike
@@ -165,6 +166,14 @@ class LibraryView:
         if not any(d.source == rest for d in engine.documents()):
             raise NotFound(NOT_FOUND)
         return engine.source_text(rest)
+
+    def page_region(self, source: str, start: int, end: int) -> PageRegion | None:
+        """None for a source not of this view, as for an unknown file."""
+        try:
+            _, engine, rest = self._split(source, "/")
+        except NotFound:
+            return None
+        return engine.page_region(rest, start, end)
 
     def facets(self) -> dict[str, list]:
         out: dict[str, Any] = {"doc_type": set(), "year": set(), "region": set(), "doc": []}

@@ -13,6 +13,7 @@ from typing import Iterator, Protocol, Sequence
 from ..build import BuildSummary, Progress
 from ..config import Settings
 from ..generate import StreamEvent
+from ..page_view import PageRegion
 from ..precedents import PrecedentResults
 from ..targets import CompareTable
 from ..types import Answer, Document, Filters, SearchResult
@@ -38,6 +39,9 @@ class EngineLike(Protocol):
     def documents(self) -> list[Document]: ...
 
     def source_text(self, source: str) -> str: ...
+
+    # a passage of a scanned page boxed on the page image, or None (not OCR'd, file changed)
+    def page_region(self, source: str, start: int, end: int) -> PageRegion | None: ...
 
     def facets(self) -> dict[str, list]: ...
 

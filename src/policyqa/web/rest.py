@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.routing import Route
 
@@ -261,6 +261,15 @@ class RestApi:
         text = self.engine.source_text(doc.source)
         return {**row, "start": doc.start, "end": doc.end, "text": text[doc.start:doc.end]}
 
+    def page_image(self, doc_id: str, start: int, end: int) -> Response:
+        """``[start, end)`` of a document OCR read, boxed on its page (JPEG); 404 otherwise."""
+        self.document(doc_id)
+        doc = next(d for d in self.engine.documents() if d.doc_id == doc_id)
+        region = self.engine.page_region(doc.source, start, end) if start < end else None
+        if region is None:
+            raise ApiError(404, "这段文字不是从扫描页识别的（或文件在索引后已更改），没有原件页面图像。")
+        return Response(region.image, media_type="image/jpeg", headers={"X-Page": str(region.page)})
+
     def libraries(self) -> dict:
         """The libraries the caller may read, and whether it may manage each ([] for one library)."""
         names = getattr(self.engine, "names", None)
@@ -305,6 +314,8 @@ class RestApi:
         api.get("/documents", summary="every indexed document")(self.documents)
         api.get("/documents/{doc_id}", summary="one document's metadata")(self.document)
         api.get("/documents/{doc_id}/text", summary="one document's text")(self.document_text)
+        api.get("/documents/{doc_id}/page-image", summary="a scanned passage boxed on its page (JPEG)",
+                response_class=Response)(self.page_image)
         api.post("/library/files", summary="add a file to the corpus (then reindex)")(self.upload)
         api.delete("/library/files/{source:path}", summary="remove a corpus file (then reindex)")(self.remove)
         api.post("/library/reindex", summary="update the index from the corpus")(self.reindex)
