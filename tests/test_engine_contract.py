@@ -15,6 +15,7 @@ from policyqa.embed import HashEmbedder
 from policyqa.engine import Engine
 from policyqa.errors import PolicyQAError
 from policyqa.types import Filters
+from policyqa.web.libraries import LibraryView
 from policyqa.web.protocol import EngineLike
 from tests.conftest import PLAN_A, PLAN_B, write
 from tests.fake_engine import ABSTAIN, FakeEngine
@@ -38,18 +39,26 @@ def real_engine(base: Path) -> Engine:
 
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory) -> dict[str, EngineLike]:
-    return {"fake": FakeEngine(), "real": real_engine(tmp_path_factory.mktemp("contract"))}
+    return {"fake": FakeEngine(), "real": real_engine(tmp_path_factory.mktemp("contract")),
+            "view": library_view(real_engine(tmp_path_factory.mktemp("contract-view")))}
 
 
-@pytest.fixture(params=["fake", "real"])
+def library_view(engine: Engine) -> LibraryView:
+    """A server's view of one library it may manage (web.libraries), around a real engine."""
+    return LibraryView(engine.settings, {"科室": engine}, frozenset({"科室"}))
+
+
+@pytest.fixture(params=["fake", "real", "view"])
 def engine(request, engines) -> EngineLike:
     return engines[request.param]
 
 
-@pytest.fixture(params=["fake", "real"])
+@pytest.fixture(params=["fake", "real", "view"])
 def fresh_engine(request, tmp_path) -> EngineLike:
     """An engine of its own, for tests that change its library."""
-    return FakeEngine() if request.param == "fake" else real_engine(tmp_path)
+    if request.param == "fake":
+        return FakeEngine()
+    return real_engine(tmp_path) if request.param == "real" else library_view(real_engine(tmp_path))
 
 
 # ---------------------------------------------------------------------------- the interface
@@ -213,7 +222,9 @@ def test_json_shapes_are_the_same_for_both(engines):
 def test_add_reindex_remove(fresh_engine):
     engine = fresh_engine
     name = engine.add_file("../冰雪 计划.txt", NEW_TEXT.encode())
-    assert "/" not in name and name.endswith(".txt")
+    # (a view of several libraries names it <library>/<name>)
+    base = name.removeprefix("科室/") if isinstance(engine, LibraryView) else name
+    assert "/" not in base and base.endswith(".txt")
     summary = engine.reindex()
     assert summary.added == [name] and not summary.up_to_date
     assert summary.documents == len(engine.documents())
@@ -233,6 +244,11 @@ def test_add_reindex_remove(fresh_engine):
 
 def test_generation_names_what_is_served(engine):
     generation = engine.generation()
+    if isinstance(engine, LibraryView):  # its library's generation, by name
+        inner = engine.engines["科室"]
+        assert generation == f"科室={inner.generation()}"
+        engine = inner
+        generation = engine.generation()
     path = engine.data.path
     assert generation == (path.name if path is not None else None)
     assert path is None or generation.startswith("gen-")  # an index on disk: its generation folder

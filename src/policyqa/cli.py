@@ -7,13 +7,14 @@ becomes a one-line message and exit code 2.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import export
+from . import export, libraries
 from .config import Settings, load_settings
 from .errors import PolicyQAError
 from .types import Filters, ProgressEvent, SearchResult
@@ -113,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--auth", help="user:password to require a login")
+    p.add_argument("--libraries", type=Path, metavar="FILE",
+                   help="several libraries and who may see them (TOML; docs/deployment.md)")
+
+    p = sub.add_parser("hash-password", help="a password's hash (or a new token and its hash) for a libraries file")
+    p.add_argument("--token", action="store_true", help="make a new bearer token and print it with its sha256")
     return parser
 
 
@@ -378,12 +384,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if e.name != "gradio":
             raise
         raise PolicyQAError("the web app needs gradio: pip install 'policyqa[web]' (or -e '.[web]')") from None
-    serve(settings_from(args))
+    serve(settings_from(args), libraries_file=args.libraries)
+    return 0
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    """``password_hash = "…"`` for a password read from the terminal (or one line of stdin);
+    with ``--token`` a new token (give it to the program) and its ``sha256 = "…"``."""
+    if args.token:
+        token = libraries.new_token()
+        print(f"token (give it to the program, it is not stored): {token}", file=sys.stderr)
+        print(f'sha256 = "{libraries.token_digest(token)}"')
+        return 0
+    password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise PolicyQAError("empty password")
+    print(f'password_hash = "{libraries.hash_password(password)}"')
     return 0
 
 
 COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "eval": cmd_eval, "serve": cmd_serve,
-            "compare": cmd_compare, "precedents": cmd_precedents}
+            "compare": cmd_compare, "precedents": cmd_precedents, "hash-password": cmd_hash_password}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -116,9 +116,11 @@ class CompareRow:
     end: int
     score: float
     value_max: float | None = None
+    library: str = ""  # on a server holding several libraries (libraries.py)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            **({"library": self.library} if self.library else {}),
             "doc_id": self.doc_id, "title": self.title, "source": self.source, "region": self.region,
             "year": self.year, "phrasing": self.phrasing, "indicator": self.indicator,
             "comparator": self.comparator, "value": self.value, "value_max": self.value_max,

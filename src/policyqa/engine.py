@@ -115,13 +115,18 @@ class Engine:
     # --- lifecycle ---------------------------------------------------------------
     @classmethod
     def open(cls, settings: Settings, build_if_needed: bool = False, progress: Progress | None = None,
-             embedder: Embedder | None = None) -> "Engine":
+             embedder: Embedder | None = None, like: "Engine | None" = None) -> "Engine":
         """Open the index in ``settings.index_dir``; with ``build_if_needed``, build or
         update it from ``settings.corpus`` first (a missing, outdated or other-format index
-        is rebuilt; a damaged one is reported: ``policyqa index`` repairs it)."""
-        data, embedder = open_index(settings, build_if_needed, progress or no_progress, embedder)
-        return cls(settings, data, embedder, chat=chat_backend(settings),
-                   reranker=rerank_backend(settings), _checked_at=time.monotonic())
+        is rebuilt; a damaged one is reported: ``policyqa index`` repairs it). ``like``: an
+        engine whose model (and the lock queries take turns on it with) this one shares."""
+        data, embedder = open_index(settings, build_if_needed, progress or no_progress,
+                                    like.embedder if like is not None else embedder)
+        engine = cls(settings, data, embedder, chat=chat_backend(settings),
+                     reranker=rerank_backend(settings), _checked_at=time.monotonic())
+        if like is not None:
+            engine._embed_lock = like._embed_lock
+        return engine
 
     def close(self) -> None:
         """Stop the worker thread, close the index files and release the generation."""

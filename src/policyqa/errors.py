@@ -10,6 +10,15 @@ class ConfigError(PolicyQAError):
     """A setting is unknown or has a bad value."""
 
 
+class AccessDenied(PolicyQAError):
+    """The caller may read a library but not change it (REST: 403)."""
+
+
+class NotFound(PolicyQAError):
+    """No such document or library for this caller; one it may not read is reported the
+    same way, so its existence is not revealed (REST: 404)."""
+
+
 class LoadError(PolicyQAError):
     """A corpus file cannot be read. ``source`` names it, ``reason`` says why."""
 

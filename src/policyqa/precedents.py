@@ -76,10 +76,12 @@ class PrecedentHit:
     overlap: float  # bigram overlap with the draft (max of both containments)
     from_source: bool  # in the document the draft appears to come from
     matches: tuple[SentenceMatch, ...]
+    library: str = ""  # on a server holding several libraries (libraries.py)
 
     def to_json(self) -> dict[str, Any]:
         c = self.chunk
         return {
+            **({"library": self.library} if self.library else {}),
             "doc_id": c.doc_id, "title": c.title, "source": c.source, "start": c.start, "end": c.end,
             "text": c.text, "heading_path": list(c.heading_path), "score": round(float(self.score), 4),
             "chunk_similarity": round(float(self.chunk_similarity), 4), "coverage": round(float(self.coverage), 4),
@@ -95,9 +97,10 @@ class PrecedentGroup:
     source: str
     score: float
     hits: tuple[PrecedentHit, ...]
+    library: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"doc_id": self.doc_id, "title": self.title, "source": self.source,
+        return {**({"library": self.library} if self.library else {}), "doc_id": self.doc_id, "title": self.title, "source": self.source,
                 "score": round(float(self.score), 4), "results": [h.to_json() for h in self.hits]}
 
 

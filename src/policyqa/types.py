@@ -100,10 +100,11 @@ class Hit:
     evidence_score: float | None = None
     evidence_span: Span | None = None
     page: int | None = None  # 1-based page of a PDF or scan where the passage starts
+    library: str = ""  # the library it comes from, on a server holding several (libraries.py)
 
     def to_json(self) -> dict[str, Any]:
         c = self.chunk
-        return {
+        return {**({"library": self.library} if self.library else {}),
             "source": c.source,
             "start": c.start,
             "end": c.end,
@@ -178,13 +179,15 @@ class Citation:
     year: int | None = None  # the cited document's, so a reader sees when and where it applies
     region: str | None = None
     page: int | None = None  # 1-based page of a PDF or scanned image the span starts on
+    library: str = ""  # the library it comes from, on a server holding several (libraries.py)
 
     def where(self) -> str:
-        """"region · year · 第N页" of the cited passage, as far as known ("" when none is)."""
-        return " · ".join(str(x) for x in (self.region, self.year, self.page and f"第{self.page}页") if x)
+        """"library · region · year · 第N页" of the cited passage, as far as known ("" when none is)."""
+        return " · ".join(str(x) for x in (self.library, self.region, self.year,
+                                           self.page and f"第{self.page}页") if x)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        return {**({"library": self.library} if self.library else {}),
             "placeholder": self.placeholder,
             "year": self.year,
             "region": self.region,

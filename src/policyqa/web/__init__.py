@@ -17,6 +17,9 @@ tabs, tabs import neither ``app`` nor each other):
   there), ``search_tab`` (检索), ``compare_tab`` (对比), ``precedents_tab`` (找先例),
   ``library_tab`` (文库): each tab's handlers, HTML renderers and builder (``build_*_tab``);
 - ``login_limit``: the limit on failed logins per client address;
+- ``libraries`` and ``access``: several libraries on one server (``--libraries``): one engine
+  each, the view of the libraries a caller may read, and ``CallerEngine``, which finds the
+  caller (REST guard, Gradio login) on every call;
 - ``app``: the API functions, the page (``build_app``) and serving (``launch``, ``serve``).
 
 Every public name is re-exported here (``from policyqa import web; web.ask_turn(...)``).
@@ -25,7 +28,8 @@ Every public name is re-exported here (``from policyqa import web; web.ask_turn(
 from __future__ import annotations
 
 from ..export import heading_label
-from .app import api_functions, build_app, launch, parse_auth, serve, stderr_progress
+from .access import CALLER, CallerEngine
+from .app import api_functions, build_app, launch, open_libraries, parse_auth, serve, stderr_progress
 from .common import (ALL, CSS, MAX_CITES, NO_RESULTS, NOT_COVERED, esc, esc_lines, facet_choices, guard,
                      limit_note, make_filters, mark_spans, query_input, shown, text_validator, within)
 from .compare_tab import (COMPARE_COLUMNS, CSV_COLUMNS, NO_NUMBER, CompareTab, build_compare_tab,
@@ -36,7 +40,8 @@ from .document import (DocumentOpener, DocumentTab, build_document_tab, find_doc
 from .library_tab import (LIBRARY_COLUMNS, BuildProgress, LibraryTab, build_library_tab, confirm_html,
                           document_list_updates, engine_progress, format_time, library_html, library_rows,
                           library_updates, progress_zh, reindex_library, remove_document, source_choices,
-                          summary_html, upload_files)
+                          summary_html, upload_files, upload_target_update)
+from .libraries import Libraries, LibraryView
 from .login_limit import FailedLogins, LoginRateLimit, login_message, refusal_message
 from .precedents_tab import (PrecedentsTab, build_precedents_tab, precedent_groups,
                              precedent_ref, precedents_html, run_precedents, write_precedents_docx)
@@ -72,7 +77,9 @@ __all__ = [
     # 文库
     "LIBRARY_COLUMNS", "BuildProgress", "LibraryTab", "build_library_tab", "confirm_html", "document_list_updates",
     "engine_progress", "format_time", "library_html", "library_rows", "library_updates", "progress_zh",
-    "reindex_library", "remove_document", "source_choices", "summary_html", "upload_files",
+    "reindex_library", "remove_document", "source_choices", "summary_html", "upload_files", "upload_target_update",
+    # several libraries
+    "CALLER", "CallerEngine", "Libraries", "LibraryView", "open_libraries",
     # logins
     "FailedLogins", "LoginRateLimit", "login_message", "refusal_message",
     # the page, API and serving

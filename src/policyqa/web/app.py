@@ -12,6 +12,8 @@ The chatbot renders neither Markdown nor LaTeX (``render_markdown=False``,
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
@@ -20,10 +22,13 @@ from starlette.middleware import Middleware
 from ..config import Settings
 from ..engine import Engine
 from ..errors import PolicyQAError
+from ..libraries import Access, load_access
 from ..types import ProgressEvent
+from .access import CallerEngine
 from .common import CSS, PAGE_HEAD, guard, make_filters, query_input
 from .compare_tab import build_compare_tab
 from .document import DocumentOpener, build_document_tab
+from .libraries import Libraries
 from .library_tab import build_library_tab, progress_zh
 from .login_limit import FailedLogins, LoginRateLimit, login_message
 from .precedents_tab import build_precedents_tab
@@ -118,14 +123,15 @@ def stderr_progress(event: ProgressEvent) -> None:
 
 
 def launch(app: gr.Blocks, settings: Settings, logins: FailedLogins | None = None,
-           engine: EngineLike | None = None, **kwargs) -> Any:
+           engine: EngineLike | None = None, libraries: Libraries | None = None, **kwargs) -> Any:
     """Queue and launch a built app with the page's styles; with ``engine``, the REST API
     (``rest``) is served beside the page. Uploads far over the per-file limit are cut off by
     the server; the library handler reports the others by name. With a login
-    (``settings.auth``), failed logins are limited per client address (``logins``, by
-    default 5 a minute; see ``login_limit``)."""
+    (``settings.auth``, or the users of ``libraries``), failed logins are limited per client
+    address (``logins``, by default 5 a minute; see ``login_limit``)."""
     kwargs.setdefault("max_file_size", 2 * settings.max_file_bytes)
-    auth = parse_auth(settings.auth)
+    access: Access | None = libraries.access if libraries is not None else None
+    auth: Any = access.check_password if access is not None else parse_auth(settings.auth)
     if auth is not None:
         logins = logins or FailedLogins()
         app_kwargs = dict(kwargs.pop("app_kwargs", None) or {})
@@ -143,14 +149,37 @@ def launch(app: gr.Blocks, settings: Settings, logins: FailedLogins | None = Non
         **kwargs,
     )
     if engine is not None:
-        mount_rest_api(app.server_app, rest_api(engine, settings, auth))
+        login = None if access is not None else auth
+        ready = libraries.everything() if libraries is not None else None
+        mount_rest_api(app.server_app, rest_api(engine, settings, login, access, ready))
     if block:
         app.block_thread()
     return launched
 
 
-def serve(settings: Settings, **launch_kwargs) -> Any:
-    """Open (building if needed) the index and serve the page; blocks until stopped."""
+def open_libraries(settings: Settings, access: Access, progress: Callable = stderr_progress) -> Libraries:
+    """One engine per library of ``access`` (each its own corpus and index folder, building
+    the index if needed), sharing one embedding model."""
+    engines: dict[str, Engine] = {}
+    for spec in access.libraries.values():
+        print(f"正在打开文库「{spec.name}」：索引 {spec.index_dir}（语料 {spec.corpus}）…", file=sys.stderr, flush=True)
+        first = next(iter(engines.values()), None)
+        engines[spec.name] = Engine.open(replace(settings, corpus=spec.corpus, index_dir=spec.index_dir),
+                                         build_if_needed=True, progress=progress, like=first)
+    return Libraries(settings, access, dict(engines))
+
+
+def serve(settings: Settings, libraries_file: Path | None = None, **launch_kwargs) -> Any:
+    """Open (building if needed) the index and serve the page; blocks until stopped. With
+    ``libraries_file``, every library of it, each user seeing the libraries it may read."""
+    if libraries_file is not None:
+        if settings.auth or settings.api_tokens:
+            raise PolicyQAError("--libraries 与 --auth / api_tokens 不能同时使用：用户和令牌请写在文库文件中"
+                                f"（{libraries_file}）。")
+        libraries = open_libraries(settings, load_access(libraries_file))
+        engine: EngineLike = CallerEngine(libraries)
+        print(f"页面地址：http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
+        return launch(build_app(engine), settings, engine=engine, libraries=libraries, **launch_kwargs)
     print(f"正在打开索引 {settings.index_dir}（语料 {settings.corpus}）…", file=sys.stderr, flush=True)
     engine = Engine.open(settings, build_if_needed=True, progress=stderr_progress)
     print(f"页面地址：http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)

@@ -69,7 +69,8 @@ def compare_html(table: dict, simplified: bool = False) -> str:
         value = value_text(r)
         value_cell = esc(value) if value else f'<span class="pqa-nonum">{NO_NUMBER}</span>'
         cells = [
-            f'<td class="pqa-num">{n}</td>', f"<td>{esc(shown(str(r.get('title') or ''), simplified))}</td>",
+            f'<td class="pqa-num">{n}</td>',
+            f"<td>{esc(r['library'] + ' · ') if r.get('library') else ''}{esc(shown(str(r.get('title') or ''), simplified))}</td>",
             f"<td>{esc(r.get('region') or '')}</td>", f'<td class="pqa-num">{esc(r.get("year") or "")}</td>',
             f'<td class="pqa-phrasing">{_phrasing_html(r, simplified)}</td>',
             f"<td>{esc(shown(str(r.get('indicator') or ''), simplified))}</td>",

@@ -170,9 +170,11 @@ def summary_html(summary: Any = None, saved: Sequence[tuple[str, str]] = (),
     return f'<div class="pqa-msg">{"".join(parts)}</div>'
 
 
-def upload_files(engine: EngineLike, paths: Sequence[Any] | None, progress: Callable | None = None) -> str:
+def upload_files(engine: EngineLike, paths: Sequence[Any] | None, progress: Callable | None = None,
+                 library: str = "") -> str:
     """Save each uploaded file into the corpus (names sanitised by the engine), reindex once,
-    and report. Refused files are listed with their reason; the rest are still indexed."""
+    and report. Refused files are listed with their reason; the rest are still indexed.
+    ``library``: the library to add them to, on a server holding several (``libraries``)."""
     paths = [p for p in (paths or []) if p]
     if not paths:
         raise PolicyQAError("请先选择要上传的文件。")
@@ -186,7 +188,7 @@ def upload_files(engine: EngineLike, paths: Sequence[Any] | None, progress: Call
             size = path.stat().st_size
             if limit and size > limit:
                 raise PolicyQAError(f"文件大小 {size:,} 字节，超过上限 {limit:,} 字节（设置 max_file_bytes）")
-            saved.append((name, engine.add_file(name, path.read_bytes())))
+            saved.append((name, engine.add_file(f"{library}/{name}" if library else name, path.read_bytes())))
         except PolicyQAError as e:
             refused.append((name, str(e)))
         except OSError as e:
@@ -213,6 +215,14 @@ def confirm_html(source: str) -> str:
 
 def reindex_library(engine: EngineLike, progress: Callable | None = None) -> str:
     return summary_html(engine.reindex(engine_progress(progress)))
+
+
+def upload_target_update(engine: EngineLike) -> Any:
+    """The 上传到文库 choice: the libraries the user manages, shown when there are several
+    (none with one library: ``engine`` has no ``names``)."""
+    names = getattr(engine, "names", None)
+    managed = [n["name"] for n in names() if n["manage"]] if names is not None else []
+    return gr.update(choices=managed, value=managed[0] if managed else None, visible=len(managed) > 1)
 
 
 def _keep_value(value: Any, choices: list[tuple[str, str]], default: Any) -> Any:
@@ -246,6 +256,7 @@ class LibraryTab:
     table: gr.HTML
     remove: gr.Dropdown
     lists: list[gr.Dropdown]
+    target: gr.Dropdown | None = None  # 上传到文库 (several libraries)
 
     def refresh_on(self, event: Callable) -> None:
         """Refresh the table and all lists from the engine on ``event`` (a page load, a tab
@@ -258,6 +269,8 @@ class LibraryTab:
             return library_updates(engine, (t, y, r, d, doc))
 
         event(refresh, self.lists, [self.table, self.remove] + self.lists, **PRIVATE)
+        if self.target is not None:
+            event(guard(lambda: upload_target_update(engine)), None, self.target, **PRIVATE)
 
 
 def build_library_tab(engine: EngineLike, lists: Sequence[gr.Dropdown]) -> LibraryTab:
@@ -270,6 +283,9 @@ def build_library_tab(engine: EngineLike, lists: Sequence[gr.Dropdown]) -> Libra
             files = gr.File(label=f"上传文件（{'、'.join(SUPPORTED_SUFFIXES)}；每个不超过 {max_mb:g} MB）",
                             file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), type="filepath",
                             elem_id="lib-upload", height=140)
+            # several libraries (``engine.names``): the one to upload to, shown when the user manages several
+            target = gr.Dropdown([], value=None, label="上传到文库", elem_id="lib-target", visible=False,
+                                 interactive=True) if getattr(engine, "names", None) is not None else None
             upload_btn = gr.Button("上传并索引", elem_id="lib-upload-btn", variant="primary")
         with gr.Column(scale=2):
             remove = gr.Dropdown(source_choices(engine), value=None, label="删除文件", elem_id="lib-remove",
@@ -289,6 +305,10 @@ def build_library_tab(engine: EngineLike, lists: Sequence[gr.Dropdown]) -> Libra
         return [upload_files(engine, paths, progress)] + library_updates(engine, (t, y, r, d, doc))
 
     @guard
+    def on_upload_to(paths, library, t, y, r, d, doc, progress=gr.Progress()):
+        return [upload_files(engine, paths, progress, library or "")] + library_updates(engine, (t, y, r, d, doc))
+
+    @guard
     def on_remove(source, confirmed, t, y, r, d, doc, progress=gr.Progress()):
         if source and not confirmed:  # the first click only asks for confirmation
             return [confirm_html(source)] + [gr.update()] * (len(outputs) - 1)
@@ -298,8 +318,9 @@ def build_library_tab(engine: EngineLike, lists: Sequence[gr.Dropdown]) -> Libra
     def on_reindex(t, y, r, d, doc, progress=gr.Progress()):
         return [reindex_library(engine, progress)] + library_updates(engine, (t, y, r, d, doc))
 
-    upload_btn.click(on_upload, [files] + lists, outputs, **opts).success(lambda: None, None, files, **PRIVATE)
+    upload = (on_upload, [files] + lists) if target is None else (on_upload_to, [files, target] + lists)
+    upload_btn.click(*upload, outputs, **opts).success(lambda: None, None, files, **PRIVATE)
     remove_btn.click(on_remove, [remove, confirm] + lists, outputs, **opts).success(
         lambda: False, None, confirm, **PRIVATE)
     reindex_btn.click(on_reindex, lists, outputs, **opts)
-    return LibraryTab(engine, table, remove, lists)
+    return LibraryTab(engine, table, remove, lists, target)

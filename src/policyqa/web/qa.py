@@ -21,9 +21,10 @@ EMPTY_QUESTION = "请输入问题，例如：学前三年毛入园率的目标�
 
 
 def citation_label(c: Citation) -> str:
-    """Plain text (rendered as text by the button) for a citation."""
+    """Plain text (rendered as text by the button) for a citation (its library first, on a
+    server holding several)."""
     path = heading_label(c.heading_path, c.title)
-    return _short(f"[{c.n}] {c.title}" + (f" › {path}" if path else ""), 48)
+    return _short(f"[{c.n}] " + (f"{c.library} · " if c.library else "") + c.title + (f" › {path}" if path else ""), 48)
 
 
 def answer_note(answer: Answer) -> str:

@@ -9,6 +9,11 @@ credentials), 403 (library changes without a configured login), 413 (body too la
 Credentials: the page's login (``auth``, sent as HTTP Basic) or one of ``api_tokens`` (sent as
 ``Authorization: Bearer <token>``), for programs. With neither configured the read routes are
 open, as the page is, and library changes are refused: they delete and add corpus files.
+
+With several libraries (``--libraries``: ``access``) every route needs a user of that file
+(HTTP Basic) or one of its tokens; the caller's grant is set for the request
+(``access.CALLER``) and the engine answers from the libraries it may read; a document or
+library it may not read is a 404 like a missing one, a change it may not make a 403.
 """
 
 from __future__ import annotations
@@ -25,16 +30,18 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from fastapi import Depends, FastAPI, File, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.routing import Route
 
 from ..config import Settings
-from ..errors import PolicyQAError
+from ..errors import AccessDenied, NotFound, PolicyQAError
 from ..generate import StreamEvent
+from ..libraries import Access, Grant
 from ..types import Filters
+from .access import CALLER
 from .common import make_filters, query_input, required, within
 from .protocol import EngineLike
 
@@ -85,6 +92,21 @@ class Credentials:
         return False
 
 
+def caller_grant(access: Access, authorization: str) -> Grant | None:
+    """The grant of a bearer token or an HTTP Basic login of the libraries file (None: neither)."""
+    scheme, _, value = authorization.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return access.token_grant(value)
+    if scheme.lower() == "basic":
+        try:
+            user, _, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return access.user_grant(user) if access.check_password(user, password) else None
+    return None
+
+
 # ---------------------------------------------------------------------------- rate limit
 
 
@@ -117,7 +139,12 @@ class RateLimit:
 # ---------------------------------------------------------------------------- request bodies
 
 
-class Filtered(BaseModel):
+class Scoped(BaseModel):
+    libraries: list[str] = Field(default_factory=list,
+                                 description="only these of the caller's libraries (default: all it may read)")
+
+
+class Filtered(Scoped):
     """The filters search and ask share."""
 
     doc_type: str = ""
@@ -139,12 +166,12 @@ class AskRequest(Filtered):
     history: list[str] = Field(default_factory=list, description="the conversation's earlier questions, oldest first")
 
 
-class CompareRequest(BaseModel):
+class CompareRequest(Scoped):
     topic: str
     max_rows: int | None = Field(None, description="at most this many rows (default: all)")
 
 
-class PrecedentsRequest(BaseModel):
+class PrecedentsRequest(Scoped):
     text: str = Field(..., description="a draft paragraph")
     k: int = 10
 
@@ -160,6 +187,8 @@ class RestApi:
     credentials: Credentials
     limit: RateLimit
     max_body_bytes: int
+    access: Access | None = None  # several libraries: who may see which
+    ready_engine: EngineLike | None = None  # /readyz over every library (default: engine)
 
     # --- guards, run before every route
     async def guard(self, request: Request) -> None:
@@ -168,18 +197,29 @@ class RestApi:
         size = request.headers.get("content-length")
         if size is not None and size.isdigit() and int(size) > self.max_body_bytes:
             raise ApiError(413, f"请求体 {int(size):,} 字节，超过上限 {self.max_body_bytes:,} 字节（api_max_body_bytes）。")
-        if self.credentials.configured and not self.credentials.accepts(request.headers.get("authorization", "")):
+        if self.access is not None:
+            grant = caller_grant(self.access, request.headers.get("authorization", ""))
+            if grant is None:
+                raise ApiError(401, "需要登录：HTTP Basic（文库文件中的用户名和密码）或 Authorization: Bearer <token>。",
+                               {"WWW-Authenticate": 'Basic realm="policyqa"'})
+            CALLER.set(grant)
+        elif self.credentials.configured and not self.credentials.accepts(request.headers.get("authorization", "")):
             raise ApiError(401, "需要登录：HTTP Basic（页面的用户名和密码）或 Authorization: Bearer <token>。",
                            {"WWW-Authenticate": 'Basic realm="policyqa"'})
 
     def manage(self) -> None:
-        if not self.credentials.configured:
+        if self.access is None and not self.credentials.configured:
             raise ApiError(403, "文库修改需要登录：用 --auth 或 api_tokens 设置凭据后再试。")
+
+    def scoped(self, names: list[str]) -> EngineLike:
+        """The engine narrowed to the libraries a request names (intersected with the caller's)."""
+        only = getattr(self.engine, "only", None)
+        return only(names) if names and only is not None else self.engine
 
     # --- the routes
     def search(self, body: SearchRequest) -> dict:
         query = query_input(self.engine, body.query, "请输入检索内容（query）。", "检索内容")
-        return self.engine.search(query, k=body.k, filters=body.filters()).to_json()
+        return self.scoped(body.libraries).search(query, k=body.k, filters=body.filters()).to_json()
 
     def _asked(self, body: AskRequest) -> tuple[str, Filters | None, list[str]]:
         """The question, its filters and its last 10 earlier questions, checked (before a
@@ -189,22 +229,22 @@ class RestApi:
         return question, body.filters(), history
 
     def ask(self, body: AskRequest) -> dict:
-        return self.engine.ask(*self._asked(body)).to_json()
+        return self.scoped(body.libraries).ask(*self._asked(body)).to_json()
 
     def ask_stream(self, body: AskRequest) -> StreamingResponse:
         """Server-sent events: ``token`` (the model's text as written), ``sentence`` (a finished
         sentence: ``{"text", "verified", "reason"}``; only verified ones are facts), then one
         ``answer`` (the ``/ask`` object). Without a chat model, just the ``answer``."""
-        events = self.engine.ask_stream(*self._asked(body))
+        events = self.scoped(body.libraries).ask_stream(*self._asked(body))
         return StreamingResponse((_sse(e) for e in events), media_type="text/event-stream")
 
     def compare(self, body: CompareRequest) -> dict:
         topic = query_input(self.engine, body.topic, "请输入对比的主题（topic）。", "主题")
-        return self.engine.compare(topic, max_rows=body.max_rows).to_json()
+        return self.scoped(body.libraries).compare(topic, max_rows=body.max_rows).to_json()
 
     def precedents(self, body: PrecedentsRequest) -> dict:
         text = within(required(body.text, "请粘贴一段草稿（text）。"), self.engine.settings.max_draft_chars, "草稿")
-        return self.engine.precedents(text, k=body.k).to_json()
+        return self.scoped(body.libraries).precedents(text, k=body.k).to_json()
 
     def documents(self) -> dict:
         return {"documents": self.engine.library()}
@@ -230,28 +270,37 @@ class RestApi:
             raise ApiError(404, "这段文字不是从扫描页识别的（或文件在索引后已更改），没有原件页面图像。")
         return Response(region.image, media_type="image/jpeg", headers={"X-Page": str(region.page)})
 
-    async def upload(self, file: UploadFile = File(...)) -> dict:  # noqa: B008 - FastAPI's form marker
+    def libraries(self) -> dict:
+        """The libraries the caller may read, and whether it may manage each ([] for one library)."""
+        names = getattr(self.engine, "names", None)
+        return {"libraries": names() if names is not None else []}
+
+    async def upload(self, file: UploadFile = File(...),  # noqa: B008 - FastAPI's form markers
+                     library: str = Form("", description="the library to add it to (several libraries)")) -> dict:
         self.manage()
         data = await file.read(self.engine.settings.max_file_bytes + 1)
-        return {"saved": self.engine.add_file(file.filename or "", data)}
+        name = file.filename or ""
+        return {"saved": self.engine.add_file(f"{library}/{name}" if library and self.access else name, data)}
 
     def remove(self, source: str) -> dict:
         self.manage()
         self.engine.remove_source(source)
         return {"removed": source}
 
-    def reindex(self) -> dict:
+    def reindex(self, library: str = "") -> dict:
         self.manage()
-        return self.engine.reindex().to_json()
+        return self.scoped([library] if library else []).reindex().to_json()
 
     def ready(self) -> dict:
-        return {"ready": True, "generation": self.engine.generation(),
-                "documents": len(self.engine.documents())}
+        engine = self.ready_engine or self.engine
+        return {"ready": True, "generation": engine.generation(), "documents": len(engine.documents())}
 
     def app(self) -> FastAPI:
         api = FastAPI(title="policyqa", version="1", dependencies=[Depends(self.guard)],
                       description="Search, cited answers, compare tables and precedents over the indexed documents.")
         api.add_exception_handler(ApiError, _api_error)
+        api.add_exception_handler(NotFound, _not_found)
+        api.add_exception_handler(AccessDenied, _denied)
         api.add_exception_handler(PolicyQAError, _policyqa_error)
         api.add_exception_handler(RequestValidationError, _validation_error)
         api.add_exception_handler(Exception, _unexpected)
@@ -261,6 +310,7 @@ class RestApi:
                  response_class=StreamingResponse)(self.ask_stream)
         api.post("/compare", summary="one row per document stating a target on a topic")(self.compare)
         api.post("/precedents", summary="passages of other plans like a draft")(self.precedents)
+        api.get("/libraries", summary="the libraries the caller may read")(self.libraries)
         api.get("/documents", summary="every indexed document")(self.documents)
         api.get("/documents/{doc_id}", summary="one document's metadata")(self.document)
         api.get("/documents/{doc_id}/text", summary="one document's text")(self.document_text)
@@ -297,6 +347,14 @@ async def _api_error(_request: Request, e: Exception) -> JSONResponse:
     return _json_error(e.status, str(e), e.headers)
 
 
+async def _not_found(_request: Request, e: Exception) -> JSONResponse:
+    return _json_error(404, str(e))
+
+
+async def _denied(_request: Request, e: Exception) -> JSONResponse:
+    return _json_error(403, str(e))
+
+
 async def _policyqa_error(_request: Request, e: Exception) -> JSONResponse:
     return _json_error(400, str(e))
 
@@ -313,9 +371,11 @@ async def _unexpected(_request: Request, e: Exception) -> JSONResponse:
     return _json_error(500, f"处理请求时出错（{type(e).__name__}），详情见服务器日志。")
 
 
-def rest_api(engine: EngineLike, settings: Settings, login: tuple[str, str] | None) -> RestApi:
+def rest_api(engine: EngineLike, settings: Settings, login: tuple[str, str] | None,
+             access: Access | None = None, ready_engine: EngineLike | None = None) -> RestApi:
     credentials = Credentials.from_settings(settings, login)
-    return RestApi(engine, credentials, RateLimit(settings.api_rate_per_minute), settings.api_max_body_bytes)
+    return RestApi(engine, credentials, RateLimit(settings.api_rate_per_minute), settings.api_max_body_bytes,
+                   access, ready_engine)
 
 
 def mount_rest_api(server_app: Any, api: RestApi) -> None:
