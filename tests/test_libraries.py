@@ -347,9 +347,10 @@ def test_logins_and_tokens_are_required(server):
 
 def test_the_gradio_api_answers_with_the_login_s_libraries(server):
     from gradio_client import Client
+    from gradio_client.exceptions import AuthenticationError
 
     url, _ = server
-    with pytest.raises(Exception):
+    with pytest.raises(AuthenticationError, match="credentials were not provided"):
         Client(url + "/", verbose=False)  # no login: not even the API's description
     client = Client(url + "/", auth=("a", PASSWORDS["a"]), verbose=False, download_files=False)
     answer = client.predict("教师职称评审推荐名额是多少？评审暗号是什么？", api_name="/ask")

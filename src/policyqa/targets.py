@@ -1,5 +1,4 @@
-"""Quantitative targets: extraction from documents (the comparison tables built from them
-are in ``compare.py``).
+"""Quantitative targets: extraction from documents (the comparison tables: ``compare.py``).
 
 A *target* is a quantity a document sets out to reach, keep, limit, build, complete, fund,
 train or recruit: "学前三年毛入园率达到90%以上", "完成44所标准化学校建设", "辍学率控制在0.5%以内",
@@ -403,11 +402,9 @@ def _shared_head(m: str, original: str, q: _Qty) -> str | None:
 
 
 def _split_qualifier(indicator: str) -> tuple[str, str | None]:
-    """("学前三年幼儿入园率", "城区") from "学前三年幼儿入园率城区"; (indicator, None) without one."""
-    for n in (2, 3):
-        if len(indicator) > n + 1 and _QUALIFIER.match(matching_copy(indicator[-n:])):
-            return indicator[:-n], indicator[-n:]
-    return indicator, None
+    """("学前三年幼儿入园率", "城区") from "学前三年幼儿入园率城区" (…城区达90%以上,农村达65%: each value gets the head and its own qualifier)."""
+    q = indicator[-2:]  # (the qualifiers are two characters)
+    return (indicator[:-2], q) if len(indicator) > 3 and _QUALIFIER.match(matching_copy(q)) else (indicator, None)
 
 
 def targets_in_sentence(original: str, carried: str | None = None) -> list[dict[str, Any]]:
@@ -443,7 +440,6 @@ def targets_in_sentence(original: str, carried: str | None = None) -> list[dict[
         if len(indicator) < 2 or _CUE_RE.fullmatch(matching_copy(indicator)):
             indicator = prev_indicator or indicator
         elif prev_indicator and _QUALIFIER.match(matching_copy(indicator)):
-            # "入园率城区达90%以上,农村达65%": both values take the head with their own qualifier
             head, first = _split_qualifier(prev_indicator)
             if first and found and found[-1]["indicator"] == prev_indicator:
                 found[-1]["indicator"] = f"{head}（{first}）"

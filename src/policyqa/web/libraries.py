@@ -181,8 +181,8 @@ class LibraryView:
             f = engine.facets()
             for key in ("doc_type", "year", "region"):
                 out[key].update(f[key])
-            label = (lambda t: f"{name} · {t}") if len(self.engines) > 1 else (lambda t: t)
-            out["doc"] += [(label(title), doc_name(name, doc_id)) for title, doc_id in f["doc"]]
+            prefix = f"{name} · " if len(self.engines) > 1 else ""
+            out["doc"] += [(prefix + title, doc_name(name, doc_id)) for title, doc_id in f["doc"]]
         return {key: sorted(v) if isinstance(v, set) else v for key, v in out.items()}
 
     def generation(self) -> str | None:

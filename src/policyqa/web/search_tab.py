@@ -80,7 +80,7 @@ def results_html(result: SearchResult, simplified: bool = False) -> str:
             f'<span class="pqa-score" title="score {h.score:.4f}">{strength_label(h, result)}'
             + (f" · {found_by(h)}" if found_by(h) else "") + "</span>"
             f'<div class="pqa-card-title">{n}. {esc(shown(c.title, simplified))}</div>'
-            + (f'<div class="pqa-path">' + (f"{esc(h.library)} · " if h.library else "")
+            + ('<div class="pqa-path">' + (f"{esc(h.library)} · " if h.library else "")
                + esc(shown(path, simplified)) + (f" · 第{h.page}页" if h.page else "") + "</div>"
                if path or h.page or h.library else "")
             + f'<div class="pqa-passage">{mark_terms(c.text, marked_query(result), simplified)}</div>'
