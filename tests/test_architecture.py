@@ -90,3 +90,21 @@ def test_stage_modules_never_import_the_engine_or_adapters():
         if module in front or module == "policyqa.__main__":
             continue
         assert not imports & front, f"{module} imports {sorted(imports & front)}"
+
+
+MAX_MODULE_LINES = 500  # a module past this holds more than one stage's work: split it
+MAX_FUNCTION_LINES = 60
+
+
+def test_modules_and_functions_stay_small():
+    too_long = []
+    for path in PACKAGE.rglob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        if len(source.splitlines()) >= MAX_MODULE_LINES:
+            too_long.append(f"{path.name}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    too_long.append(f"{path.name}:{node.lineno} {node.name}: {lines} lines")
+    assert not too_long, too_long

@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--docx", type=Path, metavar="FILE", help="also write the draft and its precedents as Word")
 
+    _serve_parsers(sub)
+    return parser
+
+
+def _serve_parsers(sub) -> None:
     p = sub.add_parser("serve", help="start the web app (builds the index if missing or stale)")
     _common(p)
     p.add_argument("--host")
@@ -119,7 +124,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("hash-password", help="a password's hash (or a new token and its hash) for a libraries file")
     p.add_argument("--token", action="store_true", help="make a new bearer token and print it with its sha256")
-    return parser
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
