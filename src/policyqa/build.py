@@ -33,7 +33,6 @@ from .index import (
     SentenceTable,
     build_lock,
     build_vector_index,
-    cached_vectors,
     corpus_fingerprint,
     describe_vector_index,
     embed_key,
@@ -49,6 +48,7 @@ from .search import lexical_text, passage_text, query_text
 from .targets import extract_all
 from .text import normalise, sentence_spans
 from .types import Chunk, Document, ProgressEvent, SourceFile
+from .vector_cache import VectorCache
 
 Progress = Callable[[ProgressEvent], None]
 
@@ -120,11 +120,11 @@ class EmbedStream:
     and embedding overlap. A text whose content hash is cached (``cache()``, read from the
     previous index on first need) or already embedded is not embedded again."""
 
-    def __init__(self, embedder: Embedder, batch: int, cache: Callable[[], dict[str, np.ndarray]],
+    def __init__(self, embedder: Embedder, batch: int, cache: Callable[[], "VectorCache | dict[str, np.ndarray]"],
                  progress: Progress, flush_at: int = EMBED_FLUSH_AT):
         self.embedder, self.batch, self.progress, self.flush_at = embedder, batch, progress, flush_at
         self._load_cache = cache
-        self._cache: dict[str, np.ndarray] | None = None
+        self._cache: VectorCache | None = None
         self.fresh: dict[str, np.ndarray] = {}
         self.pending: dict[str, str] = {}
         self.seconds = 0.0
@@ -133,18 +133,19 @@ class EmbedStream:
         self.files_waiting = 0  # files parsed whose texts wait in ``pending``
 
     @property
-    def cache(self) -> dict[str, np.ndarray]:
+    def cache(self) -> VectorCache:
         if self._cache is None:
-            self._cache = self._load_cache()
+            loaded = self._load_cache()
+            self._cache = VectorCache.of_mapping(loaded) if isinstance(loaded, dict) else loaded
         return self._cache
 
     def add(self, texts: Sequence[str]) -> None:
         """The texts of one parsed file."""
-        cache = self.cache
+        keys = [embed_key(t) for t in texts]
+        cached = self.cache.find(keys) >= 0
         waiting = len(self.pending)
-        for t in texts:
-            k = embed_key(t)
-            if k not in cache and k not in self.fresh and k not in self.pending:
+        for t, k, hit in zip(texts, keys, cached):
+            if not hit and k not in self.fresh and k not in self.pending:
                 self.pending[k] = t
         if len(self.pending) > waiting:
             self.files_waiting += 1
@@ -185,17 +186,24 @@ class EmbedStream:
                                     "files", f"{len(self.fresh)} passages and sentences embedded"))
 
     def vectors(self, texts: Sequence[str]) -> np.ndarray:
-        """The vectors of ``texts`` (embedding any not seen yet)."""
+        """The vectors of ``texts`` (embedding any not seen yet); cached ones are read from
+        the previous index's arrays only now, in one pass."""
         keys = [embed_key(t) for t in texts]
-        cache = self.cache
-        for t, k in zip(texts, keys):
-            if k not in self.fresh and k not in cache:
+        where = self.cache.find(keys)
+        for t, k, w in zip(texts, keys, where):
+            if w < 0 and k not in self.fresh:
                 self.pending[k] = t
         if self.pending:
             self.flush()
         out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
-        for i, k in enumerate(keys):
-            out[i] = self.fresh[k] if k in self.fresh else cache[k]
+        fresh = [i for i, k in enumerate(keys) if k in self.fresh]
+        for i in fresh:
+            out[i] = self.fresh[keys[i]]
+        old = np.flatnonzero(where >= 0)
+        if fresh:
+            old = np.setdiff1d(old, fresh)
+        if len(old):
+            out[old] = self.cache.read(where[old])
         return out
 
 
@@ -272,16 +280,21 @@ def _query_key(text: str) -> str:
     return embed_key("query\0" + text)
 
 
-def _query_vectors_for(texts: Sequence[str], cache: dict[str, np.ndarray], embedder: Embedder, batch: int) -> np.ndarray:
+def _query_vectors_for(texts: Sequence[str], cache: VectorCache, embedder: Embedder, batch: int) -> np.ndarray:
     keys = [_query_key(t) for t in texts]
-    todo = sorted({t for t, k in zip(texts, keys) if k not in cache}, key=len)
+    where = cache.find(keys)
+    todo = sorted({t for t, w in zip(texts, where) if w < 0}, key=len)
     fresh = {}
     for i in range(0, len(todo), batch):
         part = todo[i : i + batch]
         fresh.update({_query_key(t): v for t, v in zip(part, embedder.embed_queries([query_text(x) for x in part]))})
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     for i, k in enumerate(keys):
-        out[i] = fresh[k] if k in fresh else cache[k]
+        if k in fresh:
+            out[i] = fresh[k]
+    old = np.flatnonzero(where >= 0)
+    if len(old):
+        out[old] = cache.read(where[old])
     return out
 
 
@@ -382,7 +395,7 @@ def build_index(
     with build_lock(settings.index_dir):
         remove_unused(settings.index_dir)
         progress(ProgressEvent("scan", 0, 0, detail=f"reading {settings.corpus}"))
-        stream = EmbedStream(embedder, settings.batch_size, lambda: cached_vectors(previous), progress,
+        stream = EmbedStream(embedder, settings.batch_size, lambda: VectorCache.of_index(previous), progress,
                              flush_at=EMBED_FLUSH_AT)
         parsed = _parse_while_embedding(settings, previous, stream, progress)
         added, updated, removed = _changes(previous, parsed)
