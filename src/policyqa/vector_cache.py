@@ -22,6 +22,7 @@ from .index import IndexData
 _HEX_KEY = re.compile(rb'"([0-9a-f]{40})"')
 _BLOCK = 1 << 22
 _ROW_BITS = 40  # where = source << 40 | row
+_FIND_BLOCK = 1 << 16
 
 RowReader = Callable[[np.ndarray], np.ndarray]
 
@@ -118,12 +119,15 @@ class VectorCache:
 
     def find(self, keys: Sequence[str]) -> np.ndarray:
         """Where each key's vector lives (int64), -1 for a key the cache lacks."""
-        if not len(keys) or not len(self._digests):
-            return np.full(len(keys), -1, np.int64)
-        d = key_digests(keys)
-        at = np.searchsorted(self._digests, d, side="right") - 1
-        hit = (at >= 0) & (self._digests[np.maximum(at, 0)] == d)
-        return np.where(hit, self._where[np.maximum(at, 0)].astype(np.int64), -1)
+        out = np.full(len(keys), -1, np.int64)
+        if not len(self._digests):
+            return out
+        for a in range(0, len(keys), _FIND_BLOCK):  # (temporaries of one block at a time)
+            d = key_digests(keys[a:a + _FIND_BLOCK])
+            at = np.maximum(np.searchsorted(self._digests, d, side="right") - 1, 0)
+            hit = self._digests[at] == d
+            out[a:a + len(d)][hit] = self._where[at[hit]].astype(np.int64)
+        return out
 
     def read(self, where: np.ndarray) -> np.ndarray:
         """float32 rows for ``find`` results (all found)."""
