@@ -47,11 +47,9 @@ from .loaders import SkippedEntry, corpus_path, iter_corpus_files, source_name, 
 from .search import lexical_text, passage_text, query_text
 from .targets import extract_all
 from .text import normalise, sentence_spans
+from .embed_stream import EMBED_FLUSH_AT, EmbedStream, Progress
 from .types import Chunk, Document, ProgressEvent, SourceFile
 from .vector_cache import VectorCache
-
-Progress = Callable[[ProgressEvent], None]
-
 
 def chunk_settings(s: Settings) -> ChunkSettings:
     return ChunkSettings(size=s.chunk_size, max=s.chunk_max, min=s.chunk_min)
@@ -107,104 +105,6 @@ def sentence_texts(chunks: Sequence[Chunk], spans: Sequence[tuple[int, int, int]
 def embedded_texts(chunks: Sequence[Chunk]) -> list[str]:
     """Every text a build embeds for these chunks: passages, then their sentences."""
     return [passage_text(c) for c in chunks] + sentence_texts(chunks, chunk_sentences(chunks)[0])
-
-
-# Texts waiting before the stream embeds them: enough for well-sorted batches (little
-# padding), few enough that embedding starts while the corpus is still being parsed.
-EMBED_FLUSH_AT = 1024
-
-
-class EmbedStream:
-    """Texts to embed, fed while the corpus is still being parsed (in another thread) and
-    embedded in batches of similar length whenever ``flush_at`` of them wait, so parsing
-    and embedding overlap. A text whose content hash is cached (``cache()``, read from the
-    previous index on first need) or already embedded is not embedded again."""
-
-    def __init__(self, embedder: Embedder, batch: int, cache: Callable[[], "VectorCache | dict[str, np.ndarray]"],
-                 progress: Progress, flush_at: int = EMBED_FLUSH_AT):
-        self.embedder, self.batch, self.progress, self.flush_at = embedder, batch, progress, flush_at
-        self._load_cache = cache
-        self._cache: VectorCache | None = None
-        self.fresh: dict[str, np.ndarray] = {}
-        self.pending: dict[str, str] = {}
-        self.seconds = 0.0
-        self.files_total = 1  # corpus files (counted before parsing starts)
-        self.files_done = 0  # files parsed whose texts are all embedded
-        self.files_waiting = 0  # files parsed whose texts wait in ``pending``
-
-    @property
-    def cache(self) -> VectorCache:
-        if self._cache is None:
-            loaded = self._load_cache()
-            self._cache = VectorCache.of_mapping(loaded) if isinstance(loaded, dict) else loaded
-        return self._cache
-
-    def add(self, texts: Sequence[str]) -> None:
-        """The texts of one parsed file."""
-        keys = [embed_key(t) for t in texts]
-        cached = self.cache.find(keys) >= 0
-        waiting = len(self.pending)
-        for t, k, hit in zip(texts, keys, cached):
-            if not hit and k not in self.fresh and k not in self.pending:
-                self.pending[k] = t
-        if len(self.pending) > waiting:
-            self.files_waiting += 1
-        else:
-            self.files_done += 1
-        if len(self.pending) >= self.flush_at:
-            self.flush()
-        else:
-            self._report(0, 0)
-
-    def flush(self) -> None:
-        """Embed everything waiting, shortest first."""
-        order = sorted(self.pending, key=lambda k: len(self.pending[k]))
-        t0 = time.perf_counter()
-        for i in range(0, len(order), self.batch):
-            part = order[i : i + self.batch]
-            self.fresh.update(zip(part, self.embedder.embed_passages([self.pending[k] for k in part])))
-            self._report(i + len(part), len(order))
-        self.pending.clear()
-        self.files_done += self.files_waiting
-        self.files_waiting = 0
-        self.seconds += time.perf_counter() - t0
-
-    def finish(self) -> None:
-        """Everything is parsed and embedded (skipped files count as done too)."""
-        self.files_done, self.files_waiting = self.files_total, 0
-        self._report(0, 0)
-
-    def note(self, detail: str) -> None:
-        """Tell where parsing stands (an OCR page) without changing the numbers."""
-        self.progress(ProgressEvent("embed", self.files_done, self.files_total, "files", detail))
-
-    def _report(self, embedded: int, batch: int) -> None:
-        """Files done, counting the waiting ones by the share of this flush embedded so far:
-        the total (files) is known from the start and ``done`` only grows."""
-        share = embedded / batch if batch else 0.0
-        self.progress(ProgressEvent("embed", self.files_done + self.files_waiting * share, self.files_total,
-                                    "files", f"{len(self.fresh)} passages and sentences embedded"))
-
-    def vectors(self, texts: Sequence[str]) -> np.ndarray:
-        """The vectors of ``texts`` (embedding any not seen yet); cached ones are read from
-        the previous index's arrays only now, in one pass."""
-        keys = [embed_key(t) for t in texts]
-        where = self.cache.find(keys)
-        for t, k, w in zip(texts, keys, where):
-            if w < 0 and k not in self.fresh:
-                self.pending[k] = t
-        if self.pending:
-            self.flush()
-        out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
-        fresh = [i for i, k in enumerate(keys) if k in self.fresh]
-        for i in fresh:
-            out[i] = self.fresh[keys[i]]
-        old = np.flatnonzero(where >= 0)
-        if fresh:
-            old = np.setdiff1d(old, fresh)
-        if len(old):
-            out[old] = self.cache.read(where[old])
-        return out
 
 
 _PARSE_DONE = object()
@@ -273,6 +173,10 @@ def _parse_while_embedding(settings: Settings, previous: IndexData | None, strea
     if "error" in result:
         raise result["error"]  # type: ignore[misc]
     return result["parsed"]  # type: ignore[return-value]
+
+
+# parses the corpus feeding the stream the texts (or vectors) of each file
+Parser = Callable[[Settings, "IndexData | None", EmbedStream, Progress], ParsedCorpus]
 
 
 def _query_key(text: str) -> str:
@@ -384,11 +288,14 @@ def build_index(
     embedder: Embedder,
     progress: Progress = _noop,
     previous: IndexData | None = None,
+    parse: "Parser | None" = None,
 ) -> BuildSummary:
     """Parse the corpus (reusing unchanged files), embed (reusing vectors of unchanged
     passages and sentences) and write a new index generation atomically. Bad files are
     skipped and reported, never fatal. Nothing is written when nothing changed; either way
-    old generations no process reads and leftovers of killed builds are removed."""
+    old generations no process reads and leftovers of killed builds are removed. ``parse``
+    replaces the local parse ∥ embed (``ray_ingest.ray_parser``: parsed and embedded on a
+    Ray cluster, fed into the same stream); everything else is the same build."""
     t0 = time.perf_counter()
     if previous is not None and previous.manifest.model != settings.model:
         previous = None
@@ -397,7 +304,7 @@ def build_index(
         progress(ProgressEvent("scan", 0, 0, detail=f"reading {settings.corpus}"))
         stream = EmbedStream(embedder, settings.batch_size, lambda: VectorCache.of_index(previous), progress,
                              flush_at=EMBED_FLUSH_AT)
-        parsed = _parse_while_embedding(settings, previous, stream, progress)
+        parsed = (parse or _parse_while_embedding)(settings, previous, stream, progress)
         added, updated, removed = _changes(previous, parsed)
         skipped = [_skipped_entry(settings.corpus, e) for e in parsed.skipped]
         prune_cache(settings.index_dir / OCR_CACHE, {f.sha256 for f in parsed.files} | {s.get("sha256") for s in skipped})

@@ -114,6 +114,10 @@ class VectorCache:
     def __len__(self) -> int:
         return len(self._digests)
 
+    def digests(self) -> np.ndarray:
+        """The sorted distinct digests of every key (what a Ray actor checks before embedding)."""
+        return np.unique(self._digests)
+
     def nbytes(self) -> int:
         return self._digests.nbytes + self._where.nbytes
 
