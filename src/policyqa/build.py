@@ -294,16 +294,14 @@ def build_index(
     passages and sentences) and write a new index generation atomically. Bad files are
     skipped and reported, never fatal. Nothing is written when nothing changed; either way
     old generations no process reads and leftovers of killed builds are removed. ``parse``
-    replaces the local parse ∥ embed (``ray_ingest.ray_parser``: parsed and embedded on a
-    Ray cluster, fed into the same stream); everything else is the same build."""
+    replaces the local parse ∥ embed (``ray_ingest.ray_parser``: on a Ray cluster)."""
     t0 = time.perf_counter()
     if previous is not None and previous.manifest.model != settings.model:
         previous = None
     with build_lock(settings.index_dir):
         remove_unused(settings.index_dir)
         progress(ProgressEvent("scan", 0, 0, detail=f"reading {settings.corpus}"))
-        stream = EmbedStream(embedder, settings.batch_size, lambda: VectorCache.of_index(previous), progress,
-                             flush_at=EMBED_FLUSH_AT)
+        stream = EmbedStream(embedder, settings.batch_size, lambda: VectorCache.of_index(previous), progress, EMBED_FLUSH_AT)
         parsed = (parse or _parse_while_embedding)(settings, previous, stream, progress)
         added, updated, removed = _changes(previous, parsed)
         skipped = [_skipped_entry(settings.corpus, e) for e in parsed.skipped]

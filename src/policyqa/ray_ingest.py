@@ -19,7 +19,6 @@ import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -52,8 +51,10 @@ def connect(address: str = "auto"):
     ``ray://host:10001``). Already connected: kept."""
     ray = import_ray()
     if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        ray.init(**kwargs) if address == "auto" else ray.init(address=address, **kwargs)
+        if address == "auto":
+            ray.init(include_dashboard=False, log_to_driver=False)  # (the dashboard: only if it starts one)
+        else:
+            ray.init(address=address)
     return ray
 
 
