@@ -33,7 +33,6 @@ from .index import (
     SentenceTable,
     build_lock,
     build_vector_index,
-    cached_vectors,
     corpus_fingerprint,
     describe_vector_index,
     embed_key,
@@ -48,10 +47,9 @@ from .loaders import SkippedEntry, corpus_path, iter_corpus_files, ocr_outdated,
 from .search import lexical_text, passage_text, query_text
 from .targets import extract_all
 from .text import normalise, sentence_spans
+from .embed_stream import EMBED_FLUSH_AT, EmbedStream, Progress
 from .types import Chunk, Document, ProgressEvent, SourceFile
-
-Progress = Callable[[ProgressEvent], None]
-
+from .vector_cache import VectorCache
 
 def chunk_settings(s: Settings) -> ChunkSettings:
     return ChunkSettings(size=s.chunk_size, max=s.chunk_max, min=s.chunk_min)
@@ -107,96 +105,6 @@ def sentence_texts(chunks: Sequence[Chunk], spans: Sequence[tuple[int, int, int]
 def embedded_texts(chunks: Sequence[Chunk]) -> list[str]:
     """Every text a build embeds for these chunks: passages, then their sentences."""
     return [passage_text(c) for c in chunks] + sentence_texts(chunks, chunk_sentences(chunks)[0])
-
-
-# Texts waiting before the stream embeds them: enough for well-sorted batches (little
-# padding), few enough that embedding starts while the corpus is still being parsed.
-EMBED_FLUSH_AT = 1024
-
-
-class EmbedStream:
-    """Texts to embed, fed while the corpus is still being parsed (in another thread) and
-    embedded in batches of similar length whenever ``flush_at`` of them wait, so parsing
-    and embedding overlap. A text whose content hash is cached (``cache()``, read from the
-    previous index on first need) or already embedded is not embedded again."""
-
-    def __init__(self, embedder: Embedder, batch: int, cache: Callable[[], dict[str, np.ndarray]],
-                 progress: Progress, flush_at: int = EMBED_FLUSH_AT):
-        self.embedder, self.batch, self.progress, self.flush_at = embedder, batch, progress, flush_at
-        self._load_cache = cache
-        self._cache: dict[str, np.ndarray] | None = None
-        self.fresh: dict[str, np.ndarray] = {}
-        self.pending: dict[str, str] = {}
-        self.seconds = 0.0
-        self.files_total = 1  # corpus files (counted before parsing starts)
-        self.files_done = 0  # files parsed whose texts are all embedded
-        self.files_waiting = 0  # files parsed whose texts wait in ``pending``
-
-    @property
-    def cache(self) -> dict[str, np.ndarray]:
-        if self._cache is None:
-            self._cache = self._load_cache()
-        return self._cache
-
-    def add(self, texts: Sequence[str]) -> None:
-        """The texts of one parsed file."""
-        cache = self.cache
-        waiting = len(self.pending)
-        for t in texts:
-            k = embed_key(t)
-            if k not in cache and k not in self.fresh and k not in self.pending:
-                self.pending[k] = t
-        if len(self.pending) > waiting:
-            self.files_waiting += 1
-        else:
-            self.files_done += 1
-        if len(self.pending) >= self.flush_at:
-            self.flush()
-        else:
-            self._report(0, 0)
-
-    def flush(self) -> None:
-        """Embed everything waiting, shortest first."""
-        order = sorted(self.pending, key=lambda k: len(self.pending[k]))
-        t0 = time.perf_counter()
-        for i in range(0, len(order), self.batch):
-            part = order[i : i + self.batch]
-            self.fresh.update(zip(part, self.embedder.embed_passages([self.pending[k] for k in part])))
-            self._report(i + len(part), len(order))
-        self.pending.clear()
-        self.files_done += self.files_waiting
-        self.files_waiting = 0
-        self.seconds += time.perf_counter() - t0
-
-    def finish(self) -> None:
-        """Everything is parsed and embedded (skipped files count as done too)."""
-        self.files_done, self.files_waiting = self.files_total, 0
-        self._report(0, 0)
-
-    def note(self, detail: str) -> None:
-        """Tell where parsing stands (an OCR page) without changing the numbers."""
-        self.progress(ProgressEvent("embed", self.files_done, self.files_total, "files", detail))
-
-    def _report(self, embedded: int, batch: int) -> None:
-        """Files done, counting the waiting ones by the share of this flush embedded so far:
-        the total (files) is known from the start and ``done`` only grows."""
-        share = embedded / batch if batch else 0.0
-        self.progress(ProgressEvent("embed", self.files_done + self.files_waiting * share, self.files_total,
-                                    "files", f"{len(self.fresh)} passages and sentences embedded"))
-
-    def vectors(self, texts: Sequence[str]) -> np.ndarray:
-        """The vectors of ``texts`` (embedding any not seen yet)."""
-        keys = [embed_key(t) for t in texts]
-        cache = self.cache
-        for t, k in zip(texts, keys):
-            if k not in self.fresh and k not in cache:
-                self.pending[k] = t
-        if self.pending:
-            self.flush()
-        out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
-        for i, k in enumerate(keys):
-            out[i] = self.fresh[k] if k in self.fresh else cache[k]
-        return out
 
 
 _PARSE_DONE = object()
@@ -267,21 +175,30 @@ def _parse_while_embedding(settings: Settings, previous: IndexData | None, strea
     return result["parsed"]  # type: ignore[return-value]
 
 
+# parses the corpus feeding the stream the texts (or vectors) of each file
+Parser = Callable[[Settings, "IndexData | None", EmbedStream, Progress], ParsedCorpus]
+
+
 def _query_key(text: str) -> str:
     """Cache key of a text embedded on the query side (indicators of targets)."""
     return embed_key("query\0" + text)
 
 
-def _query_vectors_for(texts: Sequence[str], cache: dict[str, np.ndarray], embedder: Embedder, batch: int) -> np.ndarray:
+def _query_vectors_for(texts: Sequence[str], cache: VectorCache, embedder: Embedder, batch: int) -> np.ndarray:
     keys = [_query_key(t) for t in texts]
-    todo = sorted({t for t, k in zip(texts, keys) if k not in cache}, key=len)
+    where = cache.find(keys)
+    todo = sorted({t for t, w in zip(texts, where) if w < 0}, key=len)
     fresh = {}
     for i in range(0, len(todo), batch):
         part = todo[i : i + batch]
         fresh.update({_query_key(t): v for t, v in zip(part, embedder.embed_queries([query_text(x) for x in part]))})
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     for i, k in enumerate(keys):
-        out[i] = fresh[k] if k in fresh else cache[k]
+        if k in fresh:
+            out[i] = fresh[k]
+    old = np.flatnonzero(where >= 0)
+    if len(old):
+        out[old] = cache.read(where[old])
     return out
 
 
@@ -371,20 +288,21 @@ def build_index(
     embedder: Embedder,
     progress: Progress = _noop,
     previous: IndexData | None = None,
+    parse: "Parser | None" = None,
 ) -> BuildSummary:
     """Parse the corpus (reusing unchanged files), embed (reusing vectors of unchanged
     passages and sentences) and write a new index generation atomically. Bad files are
     skipped and reported, never fatal. Nothing is written when nothing changed; either way
-    old generations no process reads and leftovers of killed builds are removed."""
+    old generations no process reads and leftovers of killed builds are removed. ``parse``
+    replaces the local parse ∥ embed (``ray_ingest.ray_parser``: on a Ray cluster)."""
     t0 = time.perf_counter()
     if previous is not None and previous.manifest.model != settings.model:
         previous = None
     with build_lock(settings.index_dir):
         remove_unused(settings.index_dir)
         progress(ProgressEvent("scan", 0, 0, detail=f"reading {settings.corpus}"))
-        stream = EmbedStream(embedder, settings.batch_size, lambda: cached_vectors(previous), progress,
-                             flush_at=EMBED_FLUSH_AT)
-        parsed = _parse_while_embedding(settings, previous, stream, progress)
+        stream = EmbedStream(embedder, settings.batch_size, lambda: VectorCache.of_index(previous), progress, EMBED_FLUSH_AT)
+        parsed = (parse or _parse_while_embedding)(settings, previous, stream, progress)
         added, updated, removed = _changes(previous, parsed)
         skipped = [_skipped_entry(settings.corpus, e) for e in parsed.skipped]
         prune_cache(settings.index_dir / OCR_CACHE, {f.sha256 for f in parsed.files} | {s.get("sha256") for s in skipped})

@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build or update the index from the corpus folder")
     _common(p)
     p.add_argument("--rebuild", action="store_true", help="rebuild from scratch (re-embed everything)")
+    p.add_argument("--ray", metavar="auto|ADDRESS", help="parse and embed on a Ray cluster: auto (RAY_ADDRESS, a "
+                   "cluster started on this machine, else a local one) or host:port / ray://host:10001 (extra [ray])")
+    p.add_argument("--ray-actors", type=positive_int, help="embedding actors on the Ray cluster (default: one per GPU, else per CPU)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     p = sub.add_parser("search", help="search the index")
@@ -208,12 +211,18 @@ def cmd_index(args: argparse.Namespace) -> int:
     from .index import tidy_index
 
     settings = settings_from(args)
+    parse = None
+    if args.ray:
+        from .ray_ingest import RayOptions, ray_parser
+
+        log(f"connecting to Ray ({args.ray}) …")
+        parse = ray_parser(RayOptions(args.ray, args.ray_actors))
     previous = None if args.rebuild else previous_index(settings)
     log(f"loading model {settings.model} …")
     embedder = embedder_for(settings)
     progress, close = tqdm_progress()
     try:
-        summary = build_index(settings, embedder, progress, previous)
+        summary = build_index(settings, embedder, progress, previous, parse=parse)
     finally:
         close()
         if previous is not None:

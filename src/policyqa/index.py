@@ -474,20 +474,6 @@ class LazyTargets(LazyJson):
         return self._items
 
 
-def cached_vectors(data: IndexData | None) -> dict[str, np.ndarray]:
-    """embed_key -> vector from an existing index, to skip re-embedding unchanged text."""
-    if data is None or data.vectors.ntotal == 0:
-        return {}
-    mat = data.vectors.reconstruct_n(0, data.vectors.ntotal)
-    cache = {k: mat[i] for i, k in enumerate(data.embed_keys)}
-    sv = np.asarray(data.sentences.vectors, dtype=np.float32)
-    cache.update({k: sv[i] for i, k in enumerate(data.sentences.keys)})
-    if data.target_vectors is not None:
-        tv = np.asarray(data.target_vectors, dtype=np.float32)
-        cache.update({k: tv[i] for i, k in enumerate(data.target_keys)})
-    return cache
-
-
 def check_model(manifest: Manifest, model_name: str, index_dir: Path) -> None:
     if manifest.model != model_name:
         raise IndexMismatchError(
