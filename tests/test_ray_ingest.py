@@ -15,8 +15,6 @@ import ray
 
 from policyqa import cli
 from policyqa.api import Engine, build_index, embedded_texts
-from policyqa.config import load_settings
-from policyqa.embed import embedder_for
 from policyqa.errors import PolicyQAError
 from policyqa.index import load_index
 from policyqa.ray_ingest import INSTALL_HINT, RayOptions, import_ray, ray_parser
