@@ -19,7 +19,6 @@ from .corpus_walk import corpus_path, read_corpus_bytes
 from .errors import LoadError
 from .ocr import read_layout
 from .ocr_images import load_image_frame, render_pdf_page
-from .ocr_types import OcrError
 
 Box = tuple[int, int, int, int]
 MAX_SIDE = 1400  # the longer side of the image sent to the page: legible, and ~150 KB as JPEG
@@ -112,7 +111,7 @@ def page_region(corpus: Path, source: str, known: dict[str, Any], cache_dir: Pat
         return None
     try:
         img = upright_page(raw, known.get("format", "pdf"), page, info, max_pixels)
-    except (OcrError, Exception):  # noqa: BLE001 — a page pdfium cannot render again shows no region, never an error
+    except Exception:  # noqa: BLE001 — a page that cannot be rendered again (pdfium, a bad frame) shows no region, never an error
         return None
     size = (int(info.get("width") or img.shape[1]), int(info.get("height") or img.shape[0]))
     jpeg, w, h, drawn = draw_region(img, boxes, size)
