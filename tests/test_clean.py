@@ -176,6 +176,20 @@ def test_marker_followed_by_empty_widgets() -> None:
     assert "相关推荐" not in kept and "评论" not in kept
 
 
+def test_section_appended_after_the_related_list_keeps_its_heading() -> None:
+    # A file edited after scraping: a new section follows the site's footer list.
+    section = [
+        "七、组织实施",
+        "（一）加强统筹协调。各县区要建立工作专班，每季度召开一次推进会，研究解决经费保障问题。",
+    ]
+    tail = ["相关推荐", "", "教师述职报告", "发表回复", "登录后才能评论", *section]
+    kept = _kept(_page(*tail, before=False))
+    _assert_body_kept(kept)
+    for line in section:
+        assert line in kept
+    assert "相关推荐" not in kept and "述职报告" not in kept and "评论" not in kept
+
+
 def test_bullet_widget_and_sandwiched_uploader() -> None:
     head = ["  • 当前位置:某站 > 范文 > 计划", "  • 某县教育局2022年工作要点", "  • 来源:某站"]
     tail = ["本内容由zhangsan收集整理，不代表本站观点", "(0)", "zhangsan", "上一篇 2024年1月1日"]

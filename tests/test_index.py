@@ -142,6 +142,20 @@ def test_incremental_summary_and_unchanged_reindex_writes_nothing(fake_settings,
     assert any("新增一条要求" in c.text for c in data.chunks)
 
 
+def test_section_appended_after_a_scraped_footer_is_indexed_under_its_heading(fake_settings, fake_embedder):
+    page = fake_settings.corpus / "scraped.txt"
+    footer = "\n本内容由某人收集整理,不代表本站观点\n上一篇 2025年10月31日\n\n相关推荐\n\n发表回复\n\n登录后才能评论\n"
+    page.write_text("某县教育局工作计划\n一、总体要求\n坚持立德树人,全面提高义务教育质量。\n" + footer, encoding="utf-8")
+    build_index(fake_settings, fake_embedder)
+    added = "\n七、组织实施\n各县区要建立工作专班,每季度召开一次推进会,研究解决课后服务经费保障问题。\n"
+    page.write_text(page.read_text(encoding="utf-8") + added, encoding="utf-8")
+    s = build_index(fake_settings, fake_embedder, previous=load_index(fake_settings.index_dir))
+    assert s.updated == ["scraped.txt"] and s.embedded > 0
+    new = [c for c in load_index(fake_settings.index_dir).chunks if "课后服务经费" in c.text]
+    assert len(new) == 1 and "七、组织实施" in " ".join(new[0].heading_path)
+    assert "相关推荐" not in new[0].text and "评论" not in new[0].text
+
+
 KILL_SCRIPT = r"""
 import sys, time
 from pathlib import Path

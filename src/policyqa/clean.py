@@ -40,7 +40,8 @@ Lists of unrelated articles:
     "热门推荐", "猜你喜欢", "相关范文推荐", "相关文章", "推荐阅读": the marker and the list-like
     lines after it (short lines, "title(精选13篇)"-style counter lines and their one-line
     blurbs, other noise) are noise; when the list runs to the end of the file, everything
-    from the marker to the end is;
+    from the marker to the end is; a short line followed by a prose paragraph ends the list
+    (it heads a section that comes after it);
   * with no marker: a tail block of ≥3 "title(N篇)" entries (each optionally followed by a
     one-line blurb) running to the end of the file is noise from its first title on.
 
@@ -57,6 +58,8 @@ from .text import matching_copy
 Span = tuple[int, int]
 
 # ---------------------------------------------------------------- patterns
+
+_SENTENCE_END = re.compile(r"^.{11,}[。！？!?]$")
 
 _BULLETS = " \t\u3000\u00a0•·▪►■◆●○◇*"
 
@@ -268,9 +271,21 @@ def _mark_bullet_widgets(lines: list[_Line]) -> None:
 
 
 def _is_list_like(line: _Line, prev: _Line | None) -> bool:
-    if line.noise or len(line.body) <= 40 or _COUNTER_TITLE.search(line.body):
+    if line.noise or _COUNTER_TITLE.search(line.body):
         return True
-    return prev is not None and bool(_COUNTER_TITLE.search(prev.body)) and len(line.body) <= 200
+    if prev is not None and _COUNTER_TITLE.search(prev.body) and len(line.body) <= 200:
+        return True  # a listed article's one-line blurb
+    # Link titles are short and never end a sentence; a short full sentence is prose.
+    return len(line.body) <= 40 and not _SENTENCE_END.search(line.body)
+
+
+def _heads_prose(body: list[_Line], j: int) -> bool:
+    """A short clean line followed by a prose paragraph is that paragraph's heading (a section
+    appended after the list), not one more list entry."""
+    line = body[j]
+    if line.noise or _COUNTER_TITLE.search(line.body) or j + 1 >= len(body):
+        return False
+    return not _is_list_like(body[j + 1], line)
 
 
 def _mark_list_sections(lines: list[_Line]) -> None:
@@ -282,6 +297,8 @@ def _mark_list_sections(lines: list[_Line]) -> None:
             continue
         j = i + 1
         while j < len(body) and _is_list_like(body[j], body[j - 1]):
+            if _heads_prose(body, j):
+                break
             j += 1
         for ln in body[i:j]:
             ln.noise = True
